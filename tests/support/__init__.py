@@ -1,0 +1,1 @@
+"""Test helpers shared by every suite (starting the emulator, trusting its CA)."""
