@@ -30,5 +30,23 @@ setup(
     extras_require={"dev": ["pytest>=8", "pytest-timeout>=2.3", "pytest-xdist>=3.5", "ruff>=0.5"]},
     entry_points={
         "console_scripts": ["forcebeam = pipelines.cli:main"],
+        # Stages, auth flows and secret providers are plugins; ours register like anyone's.
+        "forcebeam.stages": [
+            "ReadFromSalesforce = stages.salesforce.read:ReadFromSalesforce",
+            "WriteToSalesforce = stages.salesforce.write:WriteToSalesforce",
+        ],
+        "forcebeam.auth_flows": [
+            "jwt_bearer = auth.flows.jwt_bearer:JwtBearerCredentials",
+            "client_credentials = auth.flows.client_credentials:ClientCredentials",
+            "refresh_token = auth.flows.refresh_token:RefreshTokenCredentials",
+            "password = auth.flows.password:PasswordCredentials",
+            "basic = auth.flows.soap_login:SoapLoginCredentials",
+            "access_token = auth.flows.access_token:AccessTokenCredentials",
+        ],
+        "forcebeam.secret_providers": [
+            "gcp-sm = auth.secrets.gcp_secret_manager:GcpSecretManagerProvider",
+            "env = auth.secrets.env:EnvProvider",
+            "file = auth.secrets.file:FileProvider",
+        ],
     },
 )
