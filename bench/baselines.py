@@ -1,0 +1,105 @@
+"""The yardsticks forcebeam is measured against, each the plain way a user would do it.
+
+(a) `raw_bulk_transfer`: one Bulk 2.0 query job, every result page streamed and thrown away
+    (requests, no decoding) — the serving limit: no client can extract faster than the org
+    hands out bytes on one stream.
+(b) `simple_salesforce_bulk2_csv`: simple-salesforce's `bulk2.<Object>.download` (its
+    documented memory-safe path: pages to files) followed by parsing every file with `csv`.
+(c) `simple_salesforce_rest`: simple-salesforce's `query_all_iter` (REST, 2,000 rows a page).
+
+Each returns (rows, extra facts) for `bench.measure.measure`, which owns timing and counts.
+Library defaults are kept on purpose (page size, polling): they are what users get.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from simple_salesforce import Salesforce
+
+from bench.org import login, session_for
+from tests.support.org import EmulatedOrg
+
+JOB_POLL_SECONDS = 0.25
+JOB_TIMEOUT_SECONDS = 1800
+STREAM_CHUNK_BYTES = 1 << 20
+
+
+def raw_bulk_transfer(org: EmulatedOrg, soql: str) -> tuple[int, dict[str, Any]]:
+    """Create a Bulk 2.0 query job, wait for it, stream every page to nowhere."""
+    session = session_for(org)
+    auth = login(org, session)
+    headers = {**auth.headers(), "Content-Type": "application/json"}
+    created = session.post(auth.data_url("jobs/query"), headers=headers, timeout=120,
+                           json={"operation": "query", "query": soql})
+    created.raise_for_status()
+    job_url = auth.data_url(f"jobs/query/{created.json()['id']}")
+    job_started = time.perf_counter()
+    deadline = time.monotonic() + JOB_TIMEOUT_SECONDS
+    while True:
+        state = session.get(job_url, headers=headers, timeout=120).json()
+        if state["state"] == "JobComplete":
+            break
+        if state["state"] in ("Failed", "Aborted") or time.monotonic() > deadline:
+            raise RuntimeError(f"Bulk job ended {state['state']}: {state.get('errorMessage')}")
+        time.sleep(JOB_POLL_SECONDS)
+    transfer_started = time.perf_counter()
+    rows = pages = wire_bytes = 0
+    locator: str | None = None
+    while True:
+        params = {"locator": locator} if locator else None
+        with session.get(f"{job_url}/results", headers=auth.headers(), params=params,
+                         stream=True, timeout=600) as page:
+            page.raise_for_status()
+            for chunk in page.raw.stream(STREAM_CHUNK_BYTES, decode_content=False):
+                wire_bytes += len(chunk)
+            rows += int(page.headers["Sforce-NumberOfRecords"])
+            locator = page.headers["Sforce-Locator"]
+        pages += 1
+        if locator == "null":
+            break
+    transfer_seconds = time.perf_counter() - transfer_started
+    return rows, {"pages": pages, "wire_bytes": wire_bytes,
+                  "job_wait_seconds": round(transfer_started - job_started, 3),
+                  "transfer_seconds": round(transfer_seconds, 3),
+                  "transfer_mb_per_second": round(wire_bytes / 1e6 / transfer_seconds, 2)}
+
+
+def _client(org: EmulatedOrg) -> Salesforce:
+    session = session_for(org)
+    auth = login(org, session)
+    return Salesforce(instance_url=auth.instance_url, session_id=auth.access_token,
+                      session=session, version=auth.api_version)
+
+
+def simple_salesforce_bulk2_csv(org: EmulatedOrg, soql: str,
+                                sobject: str = "Account") -> tuple[int, dict[str, Any]]:
+    """`sf.bulk2.<sobject>.download(...)` then `csv.reader` over every downloaded page."""
+    sf = _client(org)
+    target = Path(tempfile.mkdtemp(prefix="bench-bulk2-"))
+    try:
+        pages = getattr(sf.bulk2, sobject).download(soql, path=str(target))
+        rows = 0
+        for page in pages:
+            with open(page["file"], newline="", encoding="utf-8") as handle:
+                reader = csv.reader(handle)
+                next(reader, None)  # every page repeats the header
+                for _ in reader:
+                    rows += 1
+        return rows, {"pages": len(pages)}
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+
+
+def simple_salesforce_rest(org: EmulatedOrg, soql: str) -> tuple[int, dict[str, Any]]:
+    """`sf.query_all_iter(soql)`: REST pages of up to 2,000 JSON records, consumed lazily."""
+    sf = _client(org)
+    rows = 0
+    for _record in sf.query_all_iter(soql):
+        rows += 1
+    return rows, {}

@@ -1,0 +1,74 @@
+"""The extract cell: every method on one org of N Accounts in one network profile."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from bench import baselines
+from bench.forcebeam_run import count_json_lines, run_pipeline
+from bench.measure import Measurement, measure
+from bench.org import extract_fields, extract_soql, login, session_for, start_bench_org
+from bench.pipeline_files import extract_pipeline, save
+from bench.profiles import NetworkProfile
+from tests.support.org import EmulatedOrg
+
+RAW = "raw Bulk transfer"
+SS_BULK2 = "simple-salesforce bulk2+csv"
+SS_REST = "simple-salesforce REST"
+FORCEBEAM = "forcebeam run"
+EXTRACT_METHODS = (RAW, SS_BULK2, SS_REST, FORCEBEAM)
+METHOD_KEYS = {"raw": RAW, "bulk2": SS_BULK2, "rest": SS_REST, "forcebeam": FORCEBEAM}
+
+
+def forcebeam_extract(org: EmulatedOrg, fields: list[str], workdir: Path,
+                      beam_args: tuple[str, ...]) -> tuple[int, dict[str, Any]]:
+    """ReadFromSalesforce -> WriteToJson through `forcebeam run`; rows counted in the output."""
+    out_dir = workdir / "forcebeam-out"
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
+    prefix = out_dir / "accounts"
+    pipeline = save(extract_pipeline(org.info, fields, prefix), workdir / "extract.yaml")
+    facts = run_pipeline(pipeline, workdir, beam_args)
+    rows = count_json_lines(prefix)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    return rows, facts
+
+
+def run_extract_cell(profile: NetworkProfile, size: int, workdir: Path,
+                     methods: Iterable[str] = EXTRACT_METHODS,
+                     beam_args: tuple[str, ...] = (),
+                     log: Callable[[str], None] = print) -> list[Measurement]:
+    """Start an org of `size` Accounts shaped by `profile`, measure each method, stop it."""
+    org = start_bench_org(workdir / "org", size, profile)
+    try:
+        session = session_for(org)
+        fields = extract_fields(session, login(org, session))
+        soql = extract_soql(fields)
+        runners: dict[str, Callable[[], tuple[int, dict[str, Any]]]] = {
+            RAW: lambda: baselines.raw_bulk_transfer(org, soql),
+            SS_BULK2: lambda: baselines.simple_salesforce_bulk2_csv(org, soql),
+            SS_REST: lambda: baselines.simple_salesforce_rest(org, soql),
+            FORCEBEAM: lambda: forcebeam_extract(org, fields, workdir, beam_args),
+        }
+        results = []
+        for method in methods:
+            log(f"  {profile.name:9} {size:>9,} rows  {method} ...")
+            result = measure(org, method, profile.name, size, runners[method])
+            if method == FORCEBEAM and result.error is None:
+                result.peak_rss_bytes = result.extra.get("peak_rss_bytes")
+            result.extra["fields"] = len(fields)
+            log(f"    -> {_summary(result)}")
+            results.append(result)
+        return results
+    finally:
+        org.stop()
+
+
+def _summary(result: Measurement) -> str:
+    if result.error:
+        return f"FAILED: {result.error.splitlines()[0][:200]}"
+    return (f"{result.rows:,} rows in {result.seconds:.1f}s = {result.rows_per_second:,.0f} "
+            f"rows/s, {result.api_calls} API calls, {result.logins} logins")

@@ -1,0 +1,114 @@
+"""`python -m bench` / `make bench`: every figure from one run, one table, one JSON file.
+
+Quick run:  make bench BENCH_ARGS="--sizes 100000 --profiles loopback"
+Full run:   make bench          (100k and 1M rows, loopback and realistic, writes of 10k)
+
+Cells run one after another, never in parallel: they share a 2-core machine, and a
+benchmark competing with itself measures nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.forcebeam_run import GOOGLE_AUTH_GUARD
+
+os.environ.update(GOOGLE_AUTH_GUARD)  # before anything imports google-auth
+
+from bench.extract import EXTRACT_METHODS, METHOD_KEYS, run_extract_cell  # noqa: E402
+from bench.measure import Measurement  # noqa: E402
+from bench.profiles import PROFILES  # noqa: E402
+from bench.report import render_table, write_json  # noqa: E402
+from bench.write import run_write_cell  # noqa: E402
+
+DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "latest.json"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000],
+                        help="Account rows per extract cell (default: 100000 1000000)")
+    parser.add_argument("--profiles", nargs="+", choices=sorted(PROFILES),
+                        default=["loopback", "realistic"], help="network profiles to run")
+    parser.add_argument("--methods", nargs="+", choices=sorted(METHOD_KEYS),
+                        default=list(METHOD_KEYS),
+                        help="extract methods (default: all four)")
+    parser.add_argument("--write-rows", type=int, default=10_000,
+                        help="rows per write mode; 0 skips the write cell (default 10000)")
+    parser.add_argument("--beam-args", default="",
+                        help="extra Beam options for `forcebeam run`, one string")
+    parser.add_argument("--skip-serving", action="store_true",
+                        help="skip the emulator serving benchmark (bench/emulator_serving.py)")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="scratch directory (default: a temp dir, removed afterwards)")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
+                        help=f"JSON results file (default {DEFAULT_OUTPUT})")
+    return parser.parse_args(argv)
+
+
+def run_serving(log: Callable[[str], None]) -> dict[str, Any] | None:
+    """The emulator's own serving benchmark (engineer C's), kept in every full run."""
+    try:
+        from bench import emulator_serving
+    except ImportError:
+        log("  emulator serving benchmark not available (bench/emulator_serving.py missing)")
+        return None
+    runner = getattr(emulator_serving, "run", None) or getattr(emulator_serving, "main", None)
+    if runner is None:
+        return None
+    try:
+        outcome = runner()
+    except Exception as exc:  # the serving figure must not sink the whole run
+        log(f"  emulator serving benchmark failed: {type(exc).__name__}: {exc}")
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return outcome if isinstance(outcome, dict) else {"exit_code": outcome}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    methods = [m for m in EXTRACT_METHODS
+               if m in {METHOD_KEYS[key] for key in args.methods}]
+    beam_args = tuple(args.beam_args.split())
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="forcebeam-bench-"))
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    results: list[Measurement] = []
+    started = time.perf_counter()
+    try:
+        for profile_name in args.profiles:
+            profile = PROFILES[profile_name]
+            log(f"profile {profile.name}: {profile.describe()}")
+            for size in args.sizes:
+                cell = workdir / f"{profile.name}-{size}"
+                results += run_extract_cell(profile, size, cell, methods, beam_args, log)
+                shutil.rmtree(cell / "org", ignore_errors=True)
+            if args.write_rows:
+                cell = workdir / f"{profile.name}-write"
+                results += run_write_cell(profile, args.write_rows, cell, beam_args, log)
+        serving = None if args.skip_serving else run_serving(log)
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    write_json(args.output, results, {k: str(v) for k, v in vars(args).items()}, serving)
+    print(f"forcebeam benchmark ({time.perf_counter() - started:.0f}s; "
+          + "; ".join(f"{n}: {PROFILES[n].describe()}" for n in args.profiles) + ")")
+    print(render_table(results))
+    if serving:
+        print(f"emulator serving: {serving}")
+    print(f"results: {args.output}")
+    return 0 if all(r.error is None for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
