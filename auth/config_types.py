@@ -1,0 +1,58 @@
+"""Typed pieces of a connection config shared by every flow: secret references, the auth base.
+
+Kept apart from the flows so a flow module is just "its config model + its credentials class".
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+INLINE_SECRET_HINT = "".join((  # noqa: S105 - help text, not a secret
+    "put the value in a secret store and reference it: env://VARIABLE, ",
+    "file:///abs/path, file:relative/path or ",
+    "gcp-sm://projects/PROJECT/secrets/NAME/versions/latest"))
+
+
+def _check_reference(value: str) -> str:
+    from auth import secrets
+
+    scheme, sep, rest = value.partition(":")
+    if not sep or not rest or scheme not in secrets.known_schemes():
+        # The value itself is never echoed back: it may be a pasted secret.
+        raise ValueError(f"must be a secret reference, not a literal value; {INLINE_SECRET_HINT}")
+    return value
+
+
+SecretRef = Annotated[str, AfterValidator(_check_reference)]
+"""A string naming where a secret lives (never the secret itself)."""
+
+
+class FrozenModel(BaseModel):
+    """Immutable, hashable, picklable, and strict about unknown keys (typos are errors)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class AuthConfig(FrozenModel):
+    """Base of every flow's config; ``type`` selects the flow (entry point name)."""
+
+    type: str
+
+    # Names of the fields that hold secret references; each flow's config lists its own.
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+
+    def secret_references(self) -> dict[str, str]:
+        """Field name -> reference, for every secret this config points to (unset ones skipped)."""
+        return {name: getattr(self, name) for name in self.secret_fields
+                if getattr(self, name) is not None}
+
+
+class MutualTlsConfig(FrozenModel):
+    """Client certificate for mutual TLS; login and API calls go to ``port`` on both hosts."""
+
+    certificate: SecretRef
+    private_key: SecretRef
+    chain: SecretRef | None = None
+    port: Annotated[int, Field(ge=1, le=65535)] = 8443

@@ -1,0 +1,90 @@
+"""The error taxonomy of the auth layer.
+
+Every error here is meant to be read by a person running a pipeline: it names what was wrong
+(file + field, Salesforce's code) and what to do about it. None of them ever carries a secret
+value: messages are built from references and Salesforce's own error codes only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class ForcebeamError(Exception):
+    """Base class so callers can catch every forcebeam failure in one clause."""
+
+
+class ConfigError(ForcebeamError, ValueError):
+    """A connection (or other) config is invalid: names the file, the field path and a fix."""
+
+    def __init__(self, message: str, *, source: str = "<config>", path: str = "",
+                 suggestion: str = "") -> None:
+        self.message = message
+        self.source = source
+        self.path = path
+        self.suggestion = suggestion
+        where = f"{source}: {path}" if path else source
+        text = f"{where}: {message}"
+        if suggestion:
+            text += f" — {suggestion}"
+        super().__init__(text)
+
+
+class SecretError(ForcebeamError):
+    """A secret reference could not be resolved (or written back).
+
+    Holds the *reference* (e.g. ``env://SF_KEY``), never the value.
+    """
+
+    def __init__(self, reference: str, message: str) -> None:
+        self.reference = reference
+        self.message = message
+        super().__init__(f"secret {reference}: {message}")
+
+
+class AuthError(ForcebeamError):
+    """A permanent authentication failure: retrying will not help, a person must act.
+
+    ``code`` is Salesforce's error (``invalid_grant: user hasn't approved this consumer``) and
+    ``fix`` says what to change in Salesforce or in the connection.
+    """
+
+    def __init__(self, message: str, *, code: str = "", fix: str = "") -> None:
+        self.message = message
+        self.code = code
+        self.fix = fix
+        text = message
+        if code:
+            text += f" [{code}]"
+        if fix:
+            text += f". Fix: {fix}"
+        super().__init__(text)
+
+
+class TransientAuthError(ForcebeamError):
+    """Login failed for a reason that may pass (network, 5xx after retries). Not remembered."""
+
+
+class SalesforceApiError(ForcebeamError):
+    """A Salesforce API call failed with an error response (other than session expiry)."""
+
+    def __init__(self, status: int, error_code: str, message: str,
+                 fields: Sequence[str] | None = None) -> None:
+        self.status = status
+        self.error_code = error_code
+        self.message = message
+        self.fields = list(fields or [])
+        text = f"Salesforce API error {status} {error_code}: {message}"
+        if self.fields:
+            text += f" (fields: {', '.join(self.fields)})"
+        super().__init__(text)
+
+    def __reduce__(self):  # keep the typed fields when Beam pickles an error across processes
+        return (type(self), (self.status, self.error_code, self.message, self.fields))
+
+
+class ApiQuotaExceeded(SalesforceApiError):  # noqa: N818 - name fixed by the API contract
+    """The org's daily API quota is used up, or the connection's ``max_api_usage`` is reached.
+
+    Stages treat this as "stop cleanly and resume later", never as a retry.
+    """

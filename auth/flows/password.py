@@ -1,0 +1,35 @@
+"""OAuth 2.0 username-password (legacy: blocked by default in new orgs, being retired)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from auth.config_types import AuthConfig, SecretRef
+from auth.credentials import Credentials
+from auth.oauth import TokenResponse, request_token
+
+
+class PasswordConfig(AuthConfig):
+    type: Literal["password"]
+    username: str
+    password: SecretRef
+    security_token: SecretRef | None = None   # not needed from trusted IP ranges
+    consumer_key: str
+    consumer_secret: SecretRef
+
+    secret_fields = ("password", "security_token", "consumer_secret")
+
+
+class PasswordCredentials(Credentials):
+    type = "password"
+    config_model = PasswordConfig
+    legacy = True
+
+    def _fetch(self) -> TokenResponse:
+        config: PasswordConfig = self.config  # type: ignore[assignment]
+        token = self.secret("security_token").text() if config.security_token else ""
+        return request_token(self.http, self.login_endpoint, {
+            "grant_type": "password", "client_id": config.consumer_key,
+            "client_secret": self.secret("consumer_secret").text(),
+            "username": config.username, "password": self.secret("password").text() + token,
+        }, grant="username-password")

@@ -1,0 +1,137 @@
+"""The OAuth 2.0 token endpoint: one request helper and one error translator for every grant.
+
+Salesforce answers failures with HTTP 400 ``{"error", "error_description"}``. Those are
+permanent (a person must change something), so they become one :class:`AuthError` whose text
+says what to do in Salesforce. Network errors and 5xx (after the transport's retries) are
+transient and become :class:`TransientAuthError`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from auth.errors import AuthError, TransientAuthError
+from auth.secrets import SecretValue
+
+log = logging.getLogger(__name__)
+
+TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 - a URL path
+AUTHORIZE_PATH = "/services/oauth2/authorize"
+
+APPROVE_FIX = ("pre-authorize the user: in Setup > App Manager > the connected app > Manage > "
+               "Edit Policies set 'Permitted Users' to 'Admin approved users are "
+               "pre-authorized' and add the user's profile or permission set; or have the "
+               "user approve it once with `forcebeam authorize FILE CONNECTION`")
+
+# (error, words in error_description) -> what to do. First match wins.
+_FIXES: list[tuple[str, str, str]] = [
+    ("invalid_grant", "hasn't approved", APPROVE_FIX),
+    ("invalid_grant", "expired access/refresh token",
+     "the refresh token was revoked, expired or already rotated: run `forcebeam authorize FILE "
+     "CONNECTION` to get a new one (and check the app's refresh token policy)"),
+    ("invalid_grant", "expired authorization code",
+     "the JWT assertion or code had expired: check this machine's clock (NTP) and retry"),
+    ("invalid_grant", "audience",
+     "set auth.audience to https://login.salesforce.com (production), https://test.salesforce"
+     ".com (sandbox) or your My Domain URL"),
+    ("invalid_grant", "not supported on this domain",
+     "client credentials only work on your My Domain: set login_url to "
+     "https://YOURDOMAIN.my.salesforce.com"),
+    ("invalid_grant", "invalid client credentials",
+     "the consumer secret is wrong: copy it again from the connected app (Manage Consumer "
+     "Details) into the secret the connection references"),
+    ("invalid_grant", "no client credentials user",
+     "enable the Client Credentials Flow on the connected app and set its Run As user"),
+    ("invalid_grant", "blocked",
+     "the username-password flow is blocked in this org (Setup > OAuth and OpenID Connect "
+     "Settings 'Allow OAuth Username-Password Flows'); better, switch to jwt_bearer or "
+     "client_credentials"),
+    ("invalid_grant", "not allowed",
+     "this flow is not allowed for the org or app: enable it in the connected app's OAuth "
+     "policies, or switch to jwt_bearer or client_credentials"),
+    ("invalid_grant", "authentication failure",
+     "check the username, password and security token (reset it in the user's Settings > "
+     "Reset My Security Token), that the user is active, and, for JWT, that the certificate "
+     "uploaded to the connected app matches the private key"),
+    ("invalid_grant", "user is locked", "unlock the user in Setup > Users"),
+    ("invalid_grant", "ip restricted", "allow this machine's IP in the user's profile or the "
+                                       "app's IP relaxation policy"),
+    ("invalid_client_id", "", "the consumer key is unknown: copy it from the connected app "
+                              "(Manage Consumer Details); new apps take up to 10 minutes to work"),
+    ("invalid_client", "", "the consumer secret is wrong: copy it again from the connected app "
+                           "(Manage Consumer Details)"),
+    ("unsupported_grant_type", "", "enable this OAuth flow on the connected app"),
+    ("inactive_user", "", "activate the user in Setup > Users"),
+    ("inactive_org", "", "the org is inactive or locked: contact its administrator"),
+    ("invalid_request", "code verifier", "restart `forcebeam authorize`; the PKCE verifier did "
+                                         "not match"),
+    ("redirect_uri_mismatch", "", "add the callback URL printed by `forcebeam authorize` to "
+                                  "the connected app's Callback URL list"),
+]
+
+
+def fix_for(error: str, description: str) -> str:
+    lowered = description.lower()
+    for code, words, fix in _FIXES:
+        if error == code and words in lowered:
+            return fix
+    return "check the connected app and user settings in Salesforce Setup"
+
+
+@dataclass(frozen=True)
+class TokenResponse:
+    """What a successful token call gave us; the token itself stays wrapped."""
+
+    access_token: SecretValue
+    instance_url: str
+    identity_url: str = ""
+    issued_at: str = ""
+    scope: str = ""
+    refresh_token: SecretValue | None = field(default=None)
+
+    def __repr__(self) -> str:
+        return f"TokenResponse(instance_url={self.instance_url!r}, scope={self.scope!r})"
+
+
+def request_token(http: requests.Session, login_endpoint: str, form: dict[str, str], *,
+                  grant: str, basic_auth: tuple[str, str] | None = None,
+                  timeout: float = 60) -> TokenResponse:
+    """POST a grant to ``{login_endpoint}/services/oauth2/token`` and parse the answer."""
+    url = login_endpoint.rstrip("/") + TOKEN_PATH
+    log.debug("requesting %s token from %s", grant, url)
+    try:
+        response = http.post(url, data=form, auth=basic_auth, timeout=timeout,
+                             headers={"Accept": "application/json"})
+    except requests.RequestException as error:
+        raise TransientAuthError(f"could not reach {url} for a {grant} login: "
+                                 f"{type(error).__name__}") from None
+    body = _json(response)
+    if response.status_code == 200 and isinstance(body, dict) and body.get("access_token"):
+        refresh = body.get("refresh_token")
+        return TokenResponse(
+            access_token=SecretValue(str(body["access_token"])),
+            instance_url=str(body.get("instance_url") or login_endpoint),
+            identity_url=str(body.get("id", "")), issued_at=str(body.get("issued_at", "")),
+            scope=str(body.get("scope", "")),
+            refresh_token=SecretValue(str(refresh)) if refresh else None)
+    if response.status_code >= 500 or response.status_code == 429:
+        raise TransientAuthError(f"{grant} login at {url} failed with HTTP "
+                                 f"{response.status_code}; Salesforce may be unavailable")
+    error = str(body.get("error", "")) if isinstance(body, dict) else ""
+    description = str(body.get("error_description", "")) if isinstance(body, dict) else ""
+    if not error:
+        error, description = f"http_{response.status_code}", "unexpected token endpoint answer"
+    raise AuthError(f"{grant} login to {login_endpoint} was refused: {description or error}",
+                    code=f"{error}: {description}" if description else error,
+                    fix=fix_for(error, description))
+
+
+def _json(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None

@@ -1,0 +1,99 @@
+"""Secret references and their resolution.
+
+A connection holds *references* (``gcp-sm://…``, ``env://NAME``, ``file:///abs``,
+``file:rel``, or any scheme a plugin registers); values are fetched on the worker, lazily,
+once per process, and handed around as :class:`SecretValue` objects that refuse to be printed
+or pickled. Providers are plugins (entry point group ``forcebeam.secret_providers``), ours
+register exactly like anyone's.
+"""
+
+from __future__ import annotations
+
+import threading
+from importlib.metadata import entry_points
+
+from auth.errors import SecretError
+from auth.secrets.base import SecretProvider, SecretValue, scheme_of
+
+__all__ = ["SecretProvider", "SecretValue", "get_provider", "known_schemes", "resolve",
+           "write_back", "clear_cache", "scheme_of"]
+
+ENTRY_POINT_GROUP = "forcebeam.secret_providers"
+
+# Used when the distribution metadata is missing (e.g. code shipped to a worker without
+# `pip install`); entry points registered by plugins still win for their own schemes.
+_BUILTIN_PROVIDERS = {
+    "gcp-sm": "auth.secrets.gcp_secret_manager:GcpSecretManagerProvider",
+    "env": "auth.secrets.env:EnvProvider",
+    "file": "auth.secrets.file:FileProvider",
+}
+
+_lock = threading.RLock()
+_providers: dict[str, SecretProvider] = {}
+_cache: dict[str, SecretValue] = {}
+
+
+def _load(target: str) -> type[SecretProvider]:
+    module_name, _, attr = target.partition(":")
+    module = __import__(module_name, fromlist=[attr])
+    return getattr(module, attr)
+
+
+def _provider_targets() -> dict[str, str]:
+    targets = dict(_BUILTIN_PROVIDERS)
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        targets[entry.name] = entry.value
+    return targets
+
+
+def known_schemes() -> list[str]:
+    """Every scheme a reference may use (built-ins plus plugins)."""
+    return sorted(_provider_targets())
+
+
+def get_provider(scheme: str) -> SecretProvider:
+    """The process-wide provider instance for ``scheme`` (created on first use)."""
+    with _lock:
+        provider = _providers.get(scheme)
+        if provider is None:
+            target = _provider_targets().get(scheme)
+            if target is None:
+                raise SecretError(f"{scheme}://…", f"no secret provider for scheme {scheme!r}; "
+                                  f"known: {', '.join(known_schemes())}")
+            provider = _load(target)()
+            _providers[scheme] = provider
+        return provider
+
+
+def resolve(reference: str) -> SecretValue:
+    """The value behind ``reference``, fetched once per process and cached."""
+    with _lock:
+        cached = _cache.get(reference)
+    if cached is not None:
+        return cached
+    provider = get_provider(scheme_of(reference))
+    value = SecretValue(provider.read(reference))
+    with _lock:
+        _cache[reference] = value
+    return value
+
+
+def write_back(reference: str, value: bytes) -> bool:
+    """Store a new value for ``reference`` if its provider can write; True when stored.
+
+    Used for refresh-token rotation: the next process (or run) must read the new token, since
+    Salesforce invalidates the old one.
+    """
+    provider = get_provider(scheme_of(reference))
+    if not provider.can_write:
+        return False
+    provider.write(reference, value)
+    with _lock:
+        _cache[reference] = SecretValue(value)
+    return True
+
+
+def clear_cache() -> None:
+    """Forget every resolved value (tests; or after rotating secrets out of band)."""
+    with _lock:
+        _cache.clear()

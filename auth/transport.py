@@ -1,0 +1,168 @@
+"""HTTP transport: verified TLS (explicit CA bundle pinned), mTLS client cert, retries, timeouts.
+
+requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override ``Session.verify``; the adapter's
+``send`` is the one place the environment cannot reach, so the CA bundle and client cert are
+pinned there. There is no switch that turns verification off.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+import weakref
+from pathlib import Path
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from auth import secrets
+from auth.config_types import MutualTlsConfig
+from auth.errors import AuthError, ConfigError
+from auth.secrets.pem import normalize_certificates, normalize_private_key
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = (15.0, 300.0)  # connect, read: Bulk result pages can take a while
+RETRY_STATUSES = (502, 503, 504)
+
+
+class ThrottleClock:
+    """Seconds spent waiting in retry back-off (Beam's cumulativeThrottlingSeconds)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.seconds = 0.0
+
+    def add(self, seconds: float) -> None:
+        with self._lock:
+            self.seconds += seconds
+
+
+class CountingRetry(Retry):
+    """urllib3 Retry that reports the time it sleeps (back-off and Retry-After)."""
+
+    clock: ThrottleClock | None = None
+
+    def new(self, **kw: Any) -> CountingRetry:
+        retry = super().new(**kw)
+        retry.clock = self.clock
+        return retry  # type: ignore[return-value]
+
+    def sleep(self, response: Any = None) -> None:
+        started = time.monotonic()
+        super().sleep(response)
+        if self.clock is not None:
+            self.clock.add(time.monotonic() - started)
+
+
+def make_retry(clock: ThrottleClock | None = None, total: int = 5) -> Retry:
+    """Connect errors, 502/503/504 and Retry-After, with exponential back-off.
+
+    POST/PATCH are included: Salesforce answers 502-504 before doing work, and the write
+    stages read per-record results, so a duplicate is visible rather than silent.
+    """
+    retry = CountingRetry(
+        total=total, connect=total, read=2, status=total, backoff_factor=0.5, backoff_max=30,
+        status_forcelist=RETRY_STATUSES, respect_retry_after_header=True,
+        allowed_methods=frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "POST", "PATCH"}),
+        raise_on_status=False)
+    retry.clock = clock
+    return retry
+
+
+class ClientCertFiles:
+    """The mTLS certificate (+chain) and key as 0600 files in a private directory.
+
+    requests/urllib3 only take file paths for client certs, so resolved secrets must touch the
+    disk; they live in a 0700 temp dir and are removed on ``close()`` (and at interpreter exit
+    or garbage collection at the latest).
+    """
+
+    def __init__(self, config: MutualTlsConfig) -> None:
+        try:
+            certificate = normalize_certificates(secrets.resolve(config.certificate).reveal())
+            if config.chain:
+                certificate += normalize_certificates(secrets.resolve(config.chain).reveal())
+        except ValueError as error:
+            raise AuthError(f"mutual_tls.certificate is unusable: {error}", code="bad_certificate",
+                            fix="store the PEM certificate (leaf first, then intermediates) "
+                                "whose CA the org trusts for mutual TLS") from None
+        try:
+            key = normalize_private_key(secrets.resolve(config.private_key).reveal())
+        except ValueError as error:
+            raise AuthError(f"mutual_tls.private_key is unusable: {error}", code="bad_private_key",
+                            fix="store the PEM private key of the mutual TLS certificate") \
+                from None
+        self.directory = Path(tempfile.mkdtemp(prefix="forcebeam-mtls-"))
+        os.chmod(self.directory, 0o700)
+        self.certificate_path = self._write("client-cert.pem", certificate)
+        self.key_path = self._write("client-key.pem", key)
+        self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.directory), True)
+
+    def _write(self, name: str, data: bytes) -> Path:
+        path = self.directory / name
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        return path
+
+    @property
+    def pair(self) -> tuple[str, str]:
+        return str(self.certificate_path), str(self.key_path)
+
+    def close(self) -> None:
+        self._finalizer()
+
+
+class PinnedTLSAdapter(HTTPAdapter):
+    """Forces our CA bundle and client cert on every request, plus a default timeout."""
+
+    def __init__(self, *, ca_bundle: str | None, client_cert: tuple[str, str] | None,
+                 retry: Retry, **kwargs: Any) -> None:
+        self._verify: str | bool = ca_bundle or True
+        self._client_cert = client_cert
+        super().__init__(max_retries=retry, pool_maxsize=32, **kwargs)
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        if self._verify is not True:
+            kwargs["verify"] = self._verify
+        elif kwargs.get("verify") is False:
+            kwargs["verify"] = True  # nothing may switch verification off
+        if self._client_cert is not None:
+            kwargs["cert"] = self._client_cert
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = DEFAULT_TIMEOUT
+        return super().send(request, **kwargs)
+
+
+def check_ca_bundle(ca_bundle: str | None) -> str | None:
+    if ca_bundle is not None and not Path(ca_bundle).is_file():
+        raise ConfigError(f"CA bundle {ca_bundle} does not exist", path="ca_bundle",
+                          suggestion="point ca_bundle at a PEM file of the CA(s) to trust "
+                                     "(the emulator prints its ca_cert path)")
+    return ca_bundle
+
+
+def build_session(*, ca_bundle: str | None, client_cert: tuple[str, str] | None,
+                  retry: Retry, adapter_class: type[PinnedTLSAdapter] = PinnedTLSAdapter,
+                  **adapter_kwargs: Any) -> requests.Session:
+    """A requests.Session for Salesforce: https only (plain http is refused by not mounting)."""
+    session = requests.Session()
+    session.mount("https://", adapter_class(ca_bundle=check_ca_bundle(ca_bundle),
+                                            client_cert=client_cert, retry=retry,
+                                            **adapter_kwargs))
+    session.mount("http://", _RefuseHttp())
+    session.headers["User-Agent"] = "forcebeam/0.1 " + session.headers.get("User-Agent", "")
+    return session
+
+
+class _RefuseHttp(HTTPAdapter):
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        raise requests.exceptions.InvalidURL(
+            f"refusing plain http to {request.url}: Salesforce is only reached over verified TLS")
