@@ -10,7 +10,7 @@ from typing import Any
 from bench import baselines
 from bench.forcebeam_run import count_json_lines, run_pipeline
 from bench.measure import Measurement, measure
-from bench.org import extract_fields, extract_soql, login, session_for, start_bench_org
+from bench.org import extract_fields, extract_soql, login, session_for
 from bench.pipeline_files import extract_pipeline, save
 from bench.profiles import NetworkProfile
 from tests.support.org import EmulatedOrg
@@ -37,34 +37,32 @@ def forcebeam_extract(org: EmulatedOrg, fields: list[str], workdir: Path,
     return rows, facts
 
 
-def run_extract_cell(profile: NetworkProfile, size: int, workdir: Path,
+def run_extract_cell(org: EmulatedOrg, profile: NetworkProfile, size: int, workdir: Path,
                      methods: Iterable[str] = EXTRACT_METHODS,
                      beam_args: tuple[str, ...] = (),
                      log: Callable[[str], None] = print) -> list[Measurement]:
-    """Start an org of `size` Accounts shaped by `profile`, measure each method, stop it."""
-    org = start_bench_org(workdir / "org", size, profile)
-    try:
-        session = session_for(org)
-        fields = extract_fields(session, login(org, session))
-        soql = extract_soql(fields)
-        runners: dict[str, Callable[[], tuple[int, dict[str, Any]]]] = {
-            RAW: lambda: baselines.raw_bulk_transfer(org, soql),
-            SS_BULK2: lambda: baselines.simple_salesforce_bulk2_csv(org, soql),
-            SS_REST: lambda: baselines.simple_salesforce_rest(org, soql),
-            FORCEBEAM: lambda: forcebeam_extract(org, fields, workdir, beam_args),
-        }
-        results = []
-        for method in methods:
-            log(f"  {profile.name:9} {size:>9,} rows  {method} ...")
-            result = measure(org, method, profile.name, size, runners[method])
-            if method == FORCEBEAM and result.error is None:
-                result.peak_rss_bytes = result.extra.get("peak_rss_bytes")
-            result.extra["fields"] = len(fields)
-            log(f"    -> {_summary(result)}")
-            results.append(result)
-        return results
-    finally:
-        org.stop()
+    """Shape the running `org` (holding `size` Accounts) by `profile`; measure each method."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    profile.apply_to(org)
+    session = session_for(org)
+    fields = extract_fields(session, login(org, session))
+    soql = extract_soql(fields)
+    runners: dict[str, Callable[[], tuple[int, dict[str, Any]]]] = {
+        RAW: lambda: baselines.raw_bulk_transfer(org, soql),
+        SS_BULK2: lambda: baselines.simple_salesforce_bulk2_csv(org, soql),
+        SS_REST: lambda: baselines.simple_salesforce_rest(org, soql),
+        FORCEBEAM: lambda: forcebeam_extract(org, fields, workdir, beam_args),
+    }
+    results = []
+    for method in methods:
+        log(f"  {profile.name:9} {size:>9,} rows  {method} ...")
+        result = measure(org, method, profile.name, size, runners[method])
+        if method == FORCEBEAM and result.error is None:
+            result.peak_rss_bytes = result.extra.get("peak_rss_bytes")
+        result.extra["fields"] = len(fields)
+        log(f"    -> {_summary(result)}")
+        results.append(result)
+    return results
 
 
 def _summary(result: Measurement) -> str:

@@ -13,7 +13,6 @@ from typing import Any
 
 import requests
 
-from bench.profiles import NetworkProfile
 from tests.support.org import EmulatedOrg, start_org, trusting_session
 
 # Compound fields cannot be selected in Bulk 2.0 (their components can), so every method
@@ -36,12 +35,11 @@ class Login:
         return {"Authorization": f"Bearer {self.access_token}"}
 
 
-def start_bench_org(workdir: Path, records: int, profile: NetworkProfile,
+def start_bench_org(workdir: Path, records: int,
                     extra_args: tuple[str, ...] = ()) -> EmulatedOrg:
-    """Start `python -m emulator` with `records` Accounts, shaped by `profile`."""
+    """Start `python -m emulator` with `records` Accounts (unshaped: cells apply profiles)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    return start_org(workdir, records=records,
-                     extra_args=(*profile.emulator_args(), *extra_args))
+    return start_org(workdir, records=records, extra_args=extra_args)
 
 
 def session_for(org: EmulatedOrg) -> requests.Session:

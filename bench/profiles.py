@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tests.support.org import EmulatedOrg
+
 
 @dataclass(frozen=True)
 class NetworkProfile:
@@ -41,6 +43,19 @@ class NetworkProfile:
         if self.bulk_job_delay_seconds:
             args += ["--bulk-job-delay", f"{self.bulk_job_delay_seconds:g}"]
         return tuple(args)
+
+    def fault_spec(self) -> dict[str, float | int | None]:
+        """The same shaping as an admin-API fault spec (`PUT /__emulator/faults`).
+
+        Switching an already-running org between profiles saves generating a 1M-row org
+        twice; the delay is always set explicitly because clearing faults leaves it as is.
+        """
+        return {"latency_ms": self.latency_ms, "bandwidth_mbps": self.bandwidth_mbps or None,
+                "bulk_job_delay_seconds": self.bulk_job_delay_seconds}
+
+    def apply_to(self, org: EmulatedOrg) -> None:
+        """Reshape a running emulator to this profile."""
+        org.admin("PUT", "faults", json=self.fault_spec())
 
     def describe(self) -> str:
         if not (self.latency_ms or self.bandwidth_mbps or self.bulk_job_delay_seconds):

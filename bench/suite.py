@@ -25,10 +25,12 @@ os.environ.update(GOOGLE_AUTH_GUARD)  # before anything imports google-auth
 
 from bench.extract import EXTRACT_METHODS, METHOD_KEYS, run_extract_cell  # noqa: E402
 from bench.measure import Measurement  # noqa: E402
+from bench.org import start_bench_org  # noqa: E402
 from bench.profiles import PROFILES  # noqa: E402
 from bench.report import render_table, write_json  # noqa: E402
 from bench.write import run_write_cell  # noqa: E402
 
+WRITE_ORG_RECORDS = 1000  # the write cell inserts new rows; existing ones only set the scene
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
@@ -84,18 +86,29 @@ def main(argv: list[str] | None = None) -> int:
         print(message, file=sys.stderr, flush=True)
 
     results: list[Measurement] = []
+    profiles = [PROFILES[name] for name in args.profiles]
     started = time.perf_counter()
     try:
-        for profile_name in args.profiles:
-            profile = PROFILES[profile_name]
-            log(f"profile {profile.name}: {profile.describe()}")
-            for size in args.sizes:
-                cell = workdir / f"{profile.name}-{size}"
-                results += run_extract_cell(profile, size, cell, methods, beam_args, log)
-                shutil.rmtree(cell / "org", ignore_errors=True)
-            if args.write_rows:
-                cell = workdir / f"{profile.name}-write"
-                results += run_write_cell(profile, args.write_rows, cell, beam_args, log)
+        for size in args.sizes:
+            log(f"starting an org with {size:,} Accounts ...")
+            org = start_bench_org(workdir / f"org-{size}", size)
+            try:
+                for profile in profiles:
+                    log(f"profile {profile.name}: {profile.describe()}")
+                    results += run_extract_cell(org, profile, size,
+                                                workdir / f"{profile.name}-{size}", methods,
+                                                beam_args, log)
+            finally:
+                org.stop()
+                shutil.rmtree(workdir / f"org-{size}", ignore_errors=True)
+        if args.write_rows:
+            org = start_bench_org(workdir / "org-write", WRITE_ORG_RECORDS)
+            try:
+                for profile in profiles:
+                    results += run_write_cell(org, profile, args.write_rows,
+                                              workdir / f"{profile.name}-write", beam_args, log)
+            finally:
+                org.stop()
         serving = None if args.skip_serving else run_serving(log)
     finally:
         if args.workdir is None:

@@ -17,13 +17,12 @@ import requests
 
 from bench.forcebeam_run import count_json_lines, run_pipeline
 from bench.measure import Measurement, measure
-from bench.org import Login, login, session_for, start_bench_org
+from bench.org import Login, login, session_for
 from bench.pipeline_files import save, write_pipeline
 from bench.profiles import NetworkProfile
 from tests.support.org import EmulatedOrg
 
 WRITE_MODES = {"collections": "rest", "Bulk ingest": "bulk"}
-SEED_RECORDS = 1000
 
 
 def write_accounts_csv(path: Path, rows: int, tag: str) -> Path:
@@ -57,31 +56,29 @@ def forcebeam_write(org: EmulatedOrg, workdir: Path, csv_path: Path, mode: str,
     return -1, {**facts, "expect_all_rows": False}
 
 
-def run_write_cell(profile: NetworkProfile, rows: int, workdir: Path,
+def run_write_cell(org: EmulatedOrg, profile: NetworkProfile, rows: int, workdir: Path,
                    beam_args: tuple[str, ...] = (),
                    log: Callable[[str], None] = print) -> list[Measurement]:
-    """Insert `rows` Accounts with each write mode into one org; verify counts server-side."""
-    org = start_bench_org(workdir / "org", SEED_RECORDS, profile)
+    """Insert `rows` Accounts with each write mode into `org`; verify counts server-side."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    profile.apply_to(org)
+    session = session_for(org)
+    auth = login(org, session)
     results = []
-    try:
-        session = session_for(org)
-        auth = login(org, session)
-        for label, mode in WRITE_MODES.items():
-            tag = f"BENCH{mode.upper()}"
-            csv_path = write_accounts_csv(workdir / f"accounts-{mode}.csv", rows, tag)
-            log(f"  {profile.name:9} {rows:>9,} rows  write via {label} ...")
-            result = measure(org, f"forcebeam write: {label}", profile.name, rows,
-                             lambda m=mode, p=csv_path: forcebeam_write(org, workdir, p, m,
-                                                                        beam_args))
-            if result.error is None:
-                result.rows = count_accounts(session, auth, tag)
-                if result.rows != rows:
-                    result.error = (f"org holds {result.rows} new rows, expected {rows} "
-                                    f"({result.extra.get('rejected')} rejected)")
-                result.peak_rss_bytes = result.extra.get("peak_rss_bytes")
-            log(f"    -> {result.rows:,} rows in {result.seconds:.1f}s, "
-                f"{result.api_calls} API calls{'; ' + result.error if result.error else ''}")
-            results.append(result)
-        return results
-    finally:
-        org.stop()
+    for label, mode in WRITE_MODES.items():
+        tag = f"BENCH{profile.name.upper()}{mode.upper()}"
+        csv_path = write_accounts_csv(workdir / f"accounts-{mode}.csv", rows, tag)
+        log(f"  {profile.name:9} {rows:>9,} rows  write via {label} ...")
+        result = measure(org, f"forcebeam write: {label}", profile.name, rows,
+                         lambda m=mode, p=csv_path: forcebeam_write(org, workdir, p, m,
+                                                                    beam_args))
+        if result.error is None:
+            result.rows = count_accounts(session, auth, tag)
+            if result.rows != rows:
+                result.error = (f"org holds {result.rows} new rows, expected {rows} "
+                                f"({result.extra.get('rejected')} rejected)")
+            result.peak_rss_bytes = result.extra.get("peak_rss_bytes")
+        log(f"    -> {result.rows:,} rows in {result.seconds:.1f}s, "
+            f"{result.api_calls} API calls{'; ' + result.error if result.error else ''}")
+        results.append(result)
+    return results
