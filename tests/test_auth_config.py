@@ -1,0 +1,115 @@
+"""Connection configs: validation errors a user can act on, and values safe to ship to workers."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from auth import ConfigError, Connection
+
+JWT = {"type": "jwt_bearer", "username": "etl@acme.com", "consumer_key": "3MVG9abc",
+       "private_key": "gcp-sm://projects/acme/secrets/sf-key/versions/latest"}
+
+
+def connection(**overrides):
+    data = {"login_url": "https://acme.my.salesforce.com", "auth": dict(JWT)}
+    data.update(overrides)
+    return Connection.from_mapping(data, source="pipeline.yaml", path="connections.prod")
+
+
+def error_for(data) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        Connection.from_mapping(data, source="pipeline.yaml", path="connections.prod")
+    return caught.value
+
+
+@pytest.mark.parametrize("auth", [
+    JWT,
+    {"type": "client_credentials", "consumer_key": "k", "consumer_secret": "env://SF_SECRET"},
+    {"type": "refresh_token", "consumer_key": "k", "refresh_token": "file:///etc/sf/rt"},
+    {"type": "password", "username": "u", "password": "env://P", "security_token": "env://T",
+     "consumer_key": "k", "consumer_secret": "env://S"},
+    {"type": "basic", "username": "u", "password": "env://P", "security_token": "env://T"},
+    {"type": "access_token", "access_token": "env://TOKEN",
+     "instance_url": "https://acme.my.salesforce.com"},
+])
+def test_every_auth_type_validates_and_round_trips_through_pickle(auth):
+    value = connection(auth=auth, mutual_tls={"certificate": "file:cert.pem",
+                                              "private_key": "env://MTLS_KEY"})
+    assert value.auth.type == auth["type"]
+    restored = pickle.loads(pickle.dumps(value))  # noqa: S301 - our own bytes
+    assert restored == value
+    assert hash(restored) == hash(value)
+
+
+def test_defaults_and_normalisation():
+    value = connection(api_version=61, max_api_usage="80%", login_url="https://ACME.my.salesforce.com/")
+    assert value.api_version == "61.0"
+    assert value.login_url == "https://acme.my.salesforce.com"
+    assert value.api_usage_ceiling(5000) == 4000
+    assert connection().api_version == "62.0"
+
+
+def test_mutual_tls_port_goes_on_login_and_on_portless_instance_url():
+    value = connection(mutual_tls={"certificate": "env://C", "private_key": "env://K"})
+    assert value.login_endpoint() == "https://acme.my.salesforce.com:8443"
+    assert value.api_endpoint("https://acme.my.salesforce.com") == \
+        "https://acme.my.salesforce.com:8443"
+    # A listener that names its own port (the emulator's mTLS listener) is kept as is.
+    assert value.api_endpoint("https://127.0.0.1:40123") == "https://127.0.0.1:40123"
+    assert connection().api_endpoint("https://acme.my.salesforce.com/") == \
+        "https://acme.my.salesforce.com"
+
+
+def test_literal_secret_is_refused_without_echoing_it():
+    pasted = "-----BEGIN PRIVATE KEY-----MIIEvQIBADANBg"
+    error = error_for({"login_url": "https://x.my.salesforce.com",
+                       "auth": dict(JWT, private_key=pasted)})
+    assert error.path == "connections.prod.auth.private_key"
+    assert "secret reference" in str(error) and "gcp-sm://" in error.suggestion
+    assert "MIIEvQ" not in str(error)
+    assert error.source == "pipeline.yaml"
+
+
+@pytest.mark.parametrize(("data", "path", "words"), [
+    ({"login_url": "http://login.salesforce.com", "auth": JWT},
+     "connections.prod.login_url", "https://"),
+    ({"login_url": "https://x.my.salesforce.com/services", "auth": JWT},
+     "connections.prod.login_url", "without a path"),
+    ({"login_url": "https://x.my.salesforce.com", "auth": dict(JWT, type="jwt")},
+     "connections.prod.auth.type", "jwt_bearer"),
+    ({"login_url": "https://x.my.salesforce.com", "auth": dict(JWT, privte_key="env://K")},
+     "connections.prod.auth.privte_key", "private_key"),
+    ({"login_url": "https://x.my.salesforce.com",
+      "auth": {"type": "client_credentials", "consumer_key": "k"}},
+     "connections.prod.auth.consumer_secret", "missing"),
+    ({"login_url": "https://x.my.salesforce.com", "auth": JWT, "api_version": "latest"},
+     "connections.prod.api_version", "62.0"),
+    ({"login_url": "https://x.my.salesforce.com", "auth": JWT, "max_api_usage": "150%"},
+     "connections.prod.max_api_usage", "80%"),
+    ({"login_url": "https://x.my.salesforce.com", "auth": JWT,
+      "mutual_tls": {"certificate": "env://C"}},
+     "connections.prod.mutual_tls.private_key", "missing"),
+    ({"login_url": "https://x.my.salesforce.com"}, "connections.prod.auth", "type"),
+    ({"login_url": "https://x.my.salesforce.com", "auth": dict(JWT, private_key="vault://k")},
+     "connections.prod.auth.private_key", "reference"),
+])
+def test_bad_input_names_the_field_and_a_fix(data, path, words):
+    error = error_for(data)
+    assert error.path == path
+    assert words in str(error)
+    assert str(error).startswith("pipeline.yaml: ")
+
+
+def test_relative_ca_bundle_is_read_next_to_the_pipeline_file(tmp_path):
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text("connections: {}")
+    value = Connection.from_mapping({"login_url": "https://x.my.salesforce.com", "auth": JWT,
+                                     "ca_bundle": "certs/ca.pem"}, source=str(pipeline))
+    assert value.ca_bundle == str(tmp_path / "certs" / "ca.pem")
+
+
+def test_repr_is_short_and_names_only_url_and_auth_type():
+    value = connection()
+    assert repr(value) == "Connection(https://acme.my.salesforce.com, auth=jwt_bearer)"
