@@ -1,0 +1,169 @@
+"""Bulk API 2.0 ingest jobs: turn uploaded CSV into store writes and result files.
+
+Uploaded data is kept on disk (one file per `PUT …/batches`) and parsed with the csv module
+when the job is closed, in slices of 10,000 rows (Salesforce's own batch size), so memory
+stays flat however large the upload. Cell rules (wire reference §6): an empty cell leaves the
+field unchanged (key absent), `#N/A` sets it to null, anything else is passed as the string
+the client sent (the store converts and validates per field).
+
+Result files echo the uploaded header and cells after the `sf__` columns:
+`"sf__Id","sf__Created",<original header>` and `"sf__Id","sf__Error",<original header>`,
+where `sf__Error` is `CODE:message:fields --` (or `CODE:message:--` without fields), and
+`unprocessedrecords` holds the original header plus the rows never processed (job aborted or
+failed part way).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from emulator.bulk.jobs import ABORTED, IngestJob
+from emulator.bulk.results import COLUMN_DELIMITERS, LINE_ENDINGS, csv_line
+
+#: Largest accepted body of one upload request (Salesforce: 150 MB).
+MAX_UPLOAD_BYTES = 150 * 1024 * 1024
+#: Rows handed to one `RecordStore.write` call (Salesforce splits jobs into 10,000-row batches).
+WRITE_BATCH_ROWS = 10_000
+NULL_MARKER = "#N/A"
+DELETE_OPERATIONS = frozenset({"delete", "hardDelete"})
+
+
+class IngestDataError(ValueError):
+    """Uploaded data the job cannot process (the job fails with this message)."""
+
+
+def process_ingest_job(job: IngestJob, store: Any,
+                       fail_row: Callable[[int], Any] | None = None) -> None:
+    """Apply every uploaded row through `store.write` and write the three result files.
+
+    Runs on an executor thread. Counts go into the job as rows finish, so a client polling
+    job info sees progress.
+    """
+    assert job.work_dir is not None  # noqa: S101 - set by BulkJobs.add
+    delimiter = COLUMN_DELIMITERS[job.column_delimiter]
+    line_ending = LINE_ENDINGS[job.line_ending]
+    job.successful_results = job.work_dir / "successfulResults.csv"
+    job.failed_results = job.work_dir / "failedResults.csv"
+    job.unprocessed_records = job.work_dir / "unprocessedrecords.csv"
+    rows = _iter_uploaded_rows(job.uploads, delimiter)
+    header = next(rows, None)
+    if header is None:
+        raise IngestDataError("InvalidBatch : no CSV data was uploaded for this job")
+    _check_header(job, header)
+    with (job.successful_results.open("wb") as ok_file,
+          job.failed_results.open("wb") as failed_file,
+          job.unprocessed_records.open("wb") as unprocessed_file):
+        original = _raw_header(header, delimiter, line_ending)
+        separator = delimiter.encode()
+        ok_file.write(csv_line(["sf__Id", "sf__Created"], delimiter, "") + separator + original)
+        failed_file.write(csv_line(["sf__Id", "sf__Error"], delimiter, "") + separator + original)
+        unprocessed_file.write(original)
+        writers = [_writer(handle, delimiter, line_ending)
+                   for handle in (ok_file, failed_file, unprocessed_file)]
+        ok, failed, unprocessed = writers
+        for batch in _batches(rows, WRITE_BATCH_ROWS):
+            if job.state == ABORTED:
+                for row in batch:
+                    unprocessed.writerow(row)
+                continue
+            records = [_record(header, row) for row in batch]
+            results = store.write(job.object, job.operation, records,
+                                  external_id_field=job.external_id_field,
+                                  fail_row=fail_row)
+            for row, result in zip(batch, results, strict=True):
+                if result.success:
+                    created = bool(result.created) if job.operation != "insert" else True
+                    ok.writerow([result.id or "", "true" if created else "false", *row])
+                else:
+                    failed.writerow([result.id or "", format_error(result.errors), *row])
+                    job.number_records_failed += 1
+                job.number_records_processed += 1
+            for handle in (ok_file, failed_file):
+                handle.flush()
+
+
+def format_error(errors: list[Any]) -> str:
+    """`CODE:message:fields --` as Bulk 2.0 writes `sf__Error` (first error wins)."""
+    if not errors:
+        return "UNKNOWN_EXCEPTION:unknown error:--"
+    error = errors[0]
+    fields = ",".join(getattr(error, "fields", None) or [])
+    suffix = f"{fields} --" if fields else "--"
+    return f"{error.status_code}:{error.message}:{suffix}"
+
+
+def _check_header(job: IngestJob, header: list[str]) -> None:
+    if not header or any(not name.strip() for name in header):
+        raise IngestDataError("InvalidBatch : Field name not provided (empty column header)")
+    if job.operation in DELETE_OPERATIONS and [name.strip() for name in header] != ["Id"]:
+        raise IngestDataError(
+            f"InvalidBatch : The '{job.operation}' batch must contain only the 'Id' column, "
+            f"got {header}")
+    if job.operation == "upsert" and job.external_id_field not in header:
+        raise IngestDataError(
+            f"InvalidBatch : Field name not found : {job.external_id_field} (the upsert "
+            "external id field must be a column of the CSV)")
+
+
+def _record(header: list[str], row: list[str]) -> dict[str, Any]:
+    record: dict[str, Any] = {}
+    for name, value in zip(header, row, strict=False):
+        if value == "":
+            continue
+        record[name] = None if value == NULL_MARKER else value
+    return record
+
+
+def _iter_uploaded_rows(uploads: list[Path], delimiter: str) -> Iterator[list[str]]:
+    """Header (once), then every data row of every upload; later uploads repeat the header."""
+    header: list[str] | None = None
+    for path in uploads:
+        with path.open("r", encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle, delimiter=delimiter)
+            first = next(reader, None)
+            if first is None:
+                continue
+            if header is None:
+                header = first
+                yield header
+            elif first != header:
+                raise IngestDataError(
+                    "InvalidBatch : every upload of a job must have the same header row")
+            for row in reader:
+                if row:
+                    yield row
+
+
+def _batches(rows: Iterator[list[str]], size: int) -> Iterator[list[list[str]]]:
+    batch: list[list[str]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _raw_header(header: list[str], delimiter: str, line_ending: str) -> bytes:
+    """The uploaded header line, echoed unquoted (as observed on real orgs)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=delimiter, lineterminator=line_ending).writerow(header)
+    return buffer.getvalue().encode("utf-8")
+
+
+class _BinaryWriter:
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+
+    def write(self, text: str) -> None:
+        self._handle.write(text.encode("utf-8"))
+
+
+def _writer(handle: Any, delimiter: str, line_ending: str) -> Any:
+    return csv.writer(_BinaryWriter(handle), delimiter=delimiter, lineterminator=line_ending,
+                      quoting=csv.QUOTE_ALL)

@@ -1,0 +1,247 @@
+"""Bulk API 2.0 result files: written once, served as byte ranges.
+
+A query job's result set is rendered to one CSV file when the job completes (the expensive
+part, done in a thread), together with a row index: the byte offset at which every row starts.
+A results page is then just `header + file[offset(first) : offset(last + 1)]`, streamed from
+disk in fixed-size chunks, so serving a 1M-row extract never holds a page in memory and never
+re-runs the query. Locators are base64 of the first row number, the same shape as Salesforce's
+(`MTAwMDAw` is base64 of "100000"), so they are stable and can be re-fetched.
+
+Formatting follows Bulk 2.0 CSV (wire reference §5): every value double-quoted, null as an
+empty field, booleans `true`/`false`, dates `YYYY-MM-DD`, datetimes `2019-01-05T03:41:05.000Z`,
+relationship columns flattened with dotted headers (`Account.Name`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import datetime as dt
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, BinaryIO
+
+#: Bulk 2.0 `columnDelimiter` names and the character each stands for.
+COLUMN_DELIMITERS: dict[str, str] = {
+    "BACKQUOTE": "`", "CARET": "^", "COMMA": ",", "PIPE": "|", "SEMICOLON": ";", "TAB": "\t",
+}
+#: Bulk 2.0 `lineEnding` names.
+LINE_ENDINGS: dict[str, str] = {"LF": "\n", "CRLF": "\r\n"}
+
+#: Size of each disk read while streaming a page: large enough for few syscalls, small
+#: enough that many concurrent downloads stay cheap.
+READ_CHUNK_BYTES = 256 * 1024
+
+
+def format_value(value: Any) -> str:
+    """Render one Python value as Salesforce writes it in Bulk CSV (None -> empty field)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        text = repr(value)
+        if "e" in text or "E" in text:
+            text = format(Decimal(text), "f")
+        return text
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc)
+        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dt.time):
+        return value.strftime("%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return str(value)
+
+
+def _format_bool(value: Any) -> Any:
+    return value if value is None else ("true" if value else "false")
+
+
+def _format_optional(value: Any) -> Any:
+    return value if value is None else format_value(value)
+
+
+def _format_datetime(value: Any) -> Any:
+    if value is None or not isinstance(value, dt.datetime):
+        return _format_optional(value)
+    if value.utcoffset():
+        value = value.astimezone(dt.timezone.utc)
+    return value.isoformat(timespec="milliseconds")[:23] + "Z"
+
+
+def _format_date(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date) else _format_optional(value)
+
+
+def _format_float(value: Any) -> Any:
+    if isinstance(value, float):
+        text = repr(value)
+        return text if "e" not in text else format_value(value)
+    return _format_optional(value)
+
+
+#: Converters by describe field type; types absent here (text, ids, ints) are written by the
+#: csv module as they are (None as an empty field), which is what keeps rendering fast.
+CONVERTERS_BY_TYPE: dict[str, Callable[[Any], Any]] = {
+    "boolean": _format_bool, "datetime": _format_datetime, "date": _format_date,
+    "time": _format_optional, "double": _format_float, "currency": _format_float,
+    "percent": _format_float,
+}
+
+
+def encode_locator(row: int) -> str:
+    """Opaque page locator for the page starting at `row` (base64, padding stripped)."""
+    return base64.b64encode(str(row).encode()).decode().rstrip("=")
+
+
+def decode_locator(locator: str) -> int | None:
+    """Row number behind a locator, or None if it is not one of ours."""
+    padded = locator + "=" * (-len(locator) % 4)
+    try:
+        text = base64.b64decode(padded, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() else None
+
+
+class _OffsetRecorder:
+    """File-like sink for csv.writer that buffers bytes and records where each row starts.
+
+    csv.writer calls `write` exactly once per row, so the running byte count before each call
+    is that row's offset.
+    """
+
+    def __init__(self, target: BinaryIO, offsets: array, start: int) -> None:
+        self._target = target
+        self._offsets = offsets
+        self._position = start
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+
+    def write(self, text: str) -> None:
+        data = text.encode("utf-8")
+        self._offsets.append(self._position)
+        self._position += len(data)
+        self._pending.append(data)
+        self._pending_size += len(data)
+        if self._pending_size >= READ_CHUNK_BYTES * 4:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            self._target.write(b"".join(self._pending))
+            self._pending.clear()
+            self._pending_size = 0
+
+    @property
+    def position(self) -> int:
+        return self._position
+
+
+@dataclass
+class ResultFile:
+    """A rendered CSV result set on disk plus its row index.
+
+    `offsets[i]` is the byte offset of row i; `offsets[row_count]` is the end of the data.
+    The header line is kept in memory (it is small) because every page repeats it.
+    """
+
+    path: Path
+    header: bytes
+    offsets: array
+
+    @property
+    def row_count(self) -> int:
+        return len(self.offsets) - 1
+
+    def page_bounds(self, first_row: int, max_records: int) -> tuple[int, int, int | None]:
+        """(start byte, end byte, next page's first row or None) of one results page."""
+        last = min(first_row + max_records, self.row_count)
+        next_row = last if last < self.row_count else None
+        return self.offsets[first_row], self.offsets[last], next_row
+
+    def page_size(self, first_row: int, max_records: int) -> int:
+        start, end, _ = self.page_bounds(first_row, max_records)
+        return len(self.header) + end - start
+
+    def iter_page(self, first_row: int, max_records: int) -> Iterator[bytes]:
+        """Yield a page as chunks: the header, then the rows read straight from disk."""
+        start, end, _ = self.page_bounds(first_row, max_records)
+        yield self.header
+        with self.path.open("rb") as handle:
+            handle.seek(start)
+            remaining = end - start
+            while remaining > 0:
+                chunk = handle.read(min(READ_CHUNK_BYTES, remaining))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+                yield chunk
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def write_result_file(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]], *,
+                      delimiter: str = ",", line_ending: str = "\n",
+                      should_stop: Any = None,
+                      converters: Sequence[Callable[[Any], Any] | None] | None = None,
+                      ) -> ResultFile:
+    """Stream `rows` into a CSV file at `path` and index its row boundaries.
+
+    `converters` (one per column, None = write as is) replace the generic `format_value`
+    when the column types are known: most columns then need no Python work per value.
+
+    `should_stop` (a no-argument callable) is polled every few thousand rows so an aborted
+    job stops rendering early; the partial file is still a valid ResultFile.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    offsets = array("Q")
+    header_line = csv_line(header, delimiter, line_ending)
+    with path.open("wb") as handle:
+        recorder = _OffsetRecorder(handle, offsets, 0)
+        writer = csv.writer(recorder, delimiter=delimiter, lineterminator=line_ending,
+                            quoting=csv.QUOTE_ALL)
+        if converters is None:
+            prepared: Iterable[Sequence[Any]] = (
+                [format_value(value) for value in row] for row in rows)
+        else:
+            prepared = _convert(rows, converters)
+        for index, row in enumerate(prepared):
+            writer.writerow(row)
+            if should_stop is not None and index % 4096 == 4095 and should_stop():
+                break
+        recorder.flush()
+        offsets.append(recorder.position)
+    return ResultFile(path=path, header=header_line, offsets=offsets)
+
+
+def _convert(rows: Iterable[Sequence[Any]],
+             converters: Sequence[Callable[[Any], Any] | None]) -> Iterator[Sequence[Any]]:
+    active = [(index, convert) for index, convert in enumerate(converters) if convert]
+    if not active:
+        yield from rows
+        return
+    for row in rows:
+        values = list(row)
+        for index, convert in active:
+            values[index] = convert(values[index])
+        yield values
+
+
+def csv_line(values: Sequence[str], delimiter: str = ",", line_ending: str = "\n") -> bytes:
+    """One fully quoted CSV line (headers, which every page repeats)."""
+    quoted = ['"' + value.replace('"', '""') + '"' for value in values]
+    return (delimiter.join(quoted) + line_ending).encode("utf-8")

@@ -1,0 +1,412 @@
+"""Fault injection and network shaping for the emulated org, reproducible from a seed.
+
+Why: the stages must survive what real orgs do to long extracts — sessions that expire in the
+middle of paging, the daily request limit, 503s, connections cut without a response, row
+lock contention — and benchmarks need a "realistic" network (latency, a per-connection
+bandwidth cap). Every random decision comes from a `random.Random` seeded per fault kind, so
+the same spec and the same sequence of requests give the same faults.
+
+Spec (JSON object, or `k=v,k=v` on the command line; `PUT /__emulator/faults` replaces it,
+`DELETE` clears it, `GET` shows it with the number of faults injected so far):
+
+| key | effect |
+|---|---|
+| `seed` | seeds every fault kind's random stream (default 0) |
+| `expire_sessions_every_seconds` | every T s all sessions in use expire |
+| `expire_sessions_every_calls` | every N-th API call expires all sessions in use (and fails) |
+| `request_limit_after_calls` | API calls after the first N get 403 REQUEST_LIMIT_EXCEEDED |
+| `http_503_rate` | probability of 503 SERVER_UNAVAILABLE instead of handling the request |
+| `drop_connection_rate` | probability of closing the connection without any response |
+| `latency_ms` | added before every response |
+| `bandwidth_mbps` | each response body streamed at most at B megabits/s |
+| `unable_to_lock_row_rate` | probability a written row fails with UNABLE_TO_LOCK_ROW |
+| `daily_api_limit` | sets the org's daily API limit (Sforce-Limit-Info, /limits) |
+| `bulk_job_delay_seconds` | sets the org's minimum Bulk job processing time |
+
+Where faults apply: everything under `/services/` on the org's listeners — REST, composite,
+Bulk 2.0, `/services/oauth2/*` token calls and SOAP login get latency, bandwidth, 503 and
+dropped connections; session expiry and the request limit apply to authenticated API calls
+under `/services/data/vXX.X/` only (a token call has no session). Never to the admin API
+(`/__emulator/`) or the Secret Manager endpoint (a separate listener without this middleware).
+
+Exact bodies (wire reference §0): REST expiry 401
+`[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]`, Bulk 2.0 expiry
+400 `[{"errorCode":"InvalidSessionId","message":"Session expired or invalid"}]`, limit 403
+`[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]`.
+
+Session expiry is decided here, on the access token as the middleware sees it: a token is
+"issued" (for this purpose) when first seen, and an expiry event invalidates every token seen
+before it, permanently — a client must log in again, exactly as after a real expiry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+REST_SESSION_EXPIRED = [{"message": "Session expired or invalid",
+                         "errorCode": "INVALID_SESSION_ID"}]
+BULK_SESSION_EXPIRED = [{"errorCode": "InvalidSessionId",
+                         "message": "Session expired or invalid"}]
+REQUEST_LIMIT_EXCEEDED = [{"message": "TotalRequests Limit exceeded.",
+                           "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
+SERVER_UNAVAILABLE = [{"message": "Server temporarily unavailable, please retry.",
+                       "errorCode": "SERVER_UNAVAILABLE"}]
+LOCK_ROW_CODE = "UNABLE_TO_LOCK_ROW"
+LOCK_ROW_MESSAGE = "unable to obtain exclusive access to this record or 1 records"
+
+#: Pieces a shaped body is cut into: small enough that the pacing is smooth.
+SHAPING_CHUNK_BYTES = 16 * 1024
+
+_FAULT_PATH_PREFIX = "/services/"
+_API_PATH_PREFIX = "/services/data/v"
+_APP_KEY = "forcebeam.faults.installed"
+
+
+class FaultSpecError(ValueError):
+    """A fault spec that cannot be used; the message names the key and the fix."""
+
+
+class FaultSpec(BaseModel):
+    """The validated fault and shaping settings (see the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: int = 0
+    expire_sessions_every_seconds: float | None = Field(default=None, gt=0)
+    expire_sessions_every_calls: int | None = Field(default=None, gt=0)
+    request_limit_after_calls: int | None = Field(default=None, ge=0)
+    http_503_rate: float = Field(default=0.0, ge=0, le=1)
+    drop_connection_rate: float = Field(default=0.0, ge=0, le=1)
+    latency_ms: float = Field(default=0.0, ge=0)
+    bandwidth_mbps: float | None = Field(default=None, gt=0)
+    unable_to_lock_row_rate: float = Field(default=0.0, ge=0, le=1)
+    daily_api_limit: int | None = Field(default=None, ge=0)
+    bulk_job_delay_seconds: float | None = Field(default=None, ge=0)
+
+    @classmethod
+    def parse(cls, value: str | dict[str, Any] | None) -> FaultSpec:
+        """From a dict, a JSON object text or `k=v,k=v` text; errors name the bad key."""
+        if value is None or value == "":
+            return cls()
+        if isinstance(value, str):
+            value = _parse_text(value)
+        try:
+            return cls.model_validate(value)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in item['loc']) or 'spec'}: {item['msg']}"
+                for item in error.errors())
+            raise FaultSpecError(
+                f"invalid fault spec ({problems}). Known keys: {', '.join(cls.model_fields)}"
+            ) from None
+
+    def active(self) -> dict[str, Any]:
+        """Only the keys that differ from the defaults (what a user set)."""
+        return self.model_dump(exclude_defaults=True)
+
+
+def _parse_text(text: str) -> dict[str, Any]:
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            parsed = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise FaultSpecError(f"fault spec is not valid JSON: {error}") from None
+        if not isinstance(parsed, dict):
+            raise FaultSpecError("fault spec JSON must be an object of key: value")
+        return parsed
+    spec: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise FaultSpecError(f"fault spec item {item!r} is not key=value "
+                                 "(example: --faults seed=1,http_503_rate=0.05)")
+        spec[key.strip()] = raw.strip()
+    return spec
+
+
+class FaultInjector:
+    """Decides, per request, which fault (if any) to inject; holds the seeded streams.
+
+    One instance per emulator (`state.faults`). Thread-safe: the write hook runs on the store's
+    executor threads while the middleware runs on the event loop.
+    """
+
+    def __init__(self, spec: FaultSpec | None = None) -> None:
+        self._lock = threading.Lock()
+        self._org: Any = None
+        self._counters: Any = None
+        self.configure(spec or FaultSpec())
+
+    @classmethod
+    def from_cli(cls, faults: str | None = None, latency_ms: float | None = None,
+                 bandwidth_mbps: float | None = None,
+                 bulk_job_delay: float | None = None) -> FaultInjector:
+        """Build from the CLI flags; the shaping flags override the same keys of `--faults`."""
+        spec = FaultSpec.parse(faults).model_dump()
+        for key, value in (("latency_ms", latency_ms), ("bandwidth_mbps", bandwidth_mbps),
+                           ("bulk_job_delay_seconds", bulk_job_delay)):
+            if value is not None:
+                spec[key] = value
+        return cls(FaultSpec.parse(spec))
+
+    # -- configuration -----------------------------------------------------------------
+
+    def configure(self, spec: FaultSpec | dict[str, Any] | str | None) -> FaultSpec:
+        """Replace the spec; restarts every random stream and counter from the seed."""
+        if not isinstance(spec, FaultSpec):
+            spec = FaultSpec.parse(spec)
+        with self._lock:
+            self.spec = spec
+            self._streams = {kind: random.Random(f"{spec.seed}/{kind}")
+                             for kind in ("http_503", "drop_connection", "lock_row")}
+            self._started = time.monotonic()
+            self._api_calls = 0
+            self._limited_calls = 0
+            self._token_epoch: dict[str, int] = {}
+            self._expired_tokens: set[str] = set()
+            self._time_epoch = 0
+            self._call_epoch = 0
+            self.injected: Counter[str] = Counter()
+        self._apply_org_settings()
+        return spec
+
+    def clear(self) -> FaultSpec:
+        return self.configure(FaultSpec())
+
+    def bind(self, org: Any, counters: Any = None) -> None:
+        """Attach the org settings (daily limit, bulk delay) and counters; applies the spec."""
+        self._org = org
+        self._counters = counters
+        self._apply_org_settings()
+
+    def _apply_org_settings(self) -> None:
+        if self._org is None:
+            return
+        if self.spec.daily_api_limit is not None:
+            self._org.daily_api_limit = self.spec.daily_api_limit
+        if self.spec.bulk_job_delay_seconds is not None:
+            self._org.bulk_job_delay_seconds = self.spec.bulk_job_delay_seconds
+
+    def describe(self) -> dict[str, Any]:
+        """What `GET /__emulator/faults` returns: the spec plus faults injected so far."""
+        with self._lock:
+            return {**self.spec.model_dump(), "injected": dict(self.injected)}
+
+    # -- decisions ---------------------------------------------------------------------
+
+    def _roll(self, kind: str, rate: float) -> bool:
+        """Draw from the kind's own stream (always draws, so sequences stay aligned)."""
+        if rate <= 0:
+            return False
+        with self._lock:
+            hit = self._streams[kind].random() < rate
+            if hit:
+                self.injected[kind] += 1
+        return hit
+
+    def should_drop_connection(self) -> bool:
+        return self._roll("drop_connection", self.spec.drop_connection_rate)
+
+    def should_fail_503(self) -> bool:
+        return self._roll("http_503", self.spec.http_503_rate)
+
+    def session_expired(self, token: str) -> bool:
+        """Count one API call made with `token`; True if its session is (now) expired.
+
+        Expiry events are numbered (an "epoch"): one every T seconds plus one at every N-th
+        call. A token belongs to the epoch in which it was first seen and is expired for good
+        once a later epoch starts. The N-th call itself is always refused, so N >= 2 lets a
+        client's re-login and retry through.
+        """
+        spec = self.spec
+        with self._lock:
+            self._api_calls += 1
+            if token in self._expired_tokens:
+                return True
+            if spec.expire_sessions_every_seconds:
+                elapsed = time.monotonic() - self._started
+                self._time_epoch = int(elapsed // spec.expire_sessions_every_seconds)
+            calls = spec.expire_sessions_every_calls
+            if calls and self._api_calls % calls == 0:
+                self._call_epoch += 1
+                self._token_epoch.setdefault(token, -1)
+            epoch = self._time_epoch + self._call_epoch
+            if self._token_epoch.setdefault(token, epoch) < epoch:
+                self._expired_tokens.add(token)
+                del self._token_epoch[token]
+                self.injected["session_expired"] += 1
+                return True
+            return False
+
+    def forces_session_expiry(self, request: web.Request, api: str) -> bool:
+        """Hook called by `require_session` for every authenticated API call."""
+        token = _access_token(request)
+        return bool(token) and self.session_expired(token)
+
+    def request_limit_exceeded(self) -> bool:
+        """True once more than `request_limit_after_calls` API calls were made."""
+        limit = self.spec.request_limit_after_calls
+        if limit is None:
+            return False
+        with self._lock:
+            self._limited_calls += 1
+            exceeded = self._limited_calls > limit
+            if exceeded:
+                self.injected["request_limit"] += 1
+        return exceeded
+
+    def lock_failure_hook(self) -> Callable[[int], Any] | None:
+        """A `fail_row` callable for `RecordStore.write` (None when the rate is 0).
+
+        Returns a WriteError(UNABLE_TO_LOCK_ROW) for the rows the seeded stream picks.
+        """
+        if self.spec.unable_to_lock_row_rate <= 0:
+            return None
+        from emulator.records.store import WriteError
+
+        def fail_row(_index: int) -> Any:
+            if self._roll("lock_row", self.spec.unable_to_lock_row_rate):
+                return WriteError(LOCK_ROW_CODE, LOCK_ROW_MESSAGE, [])
+            return None
+
+        return fail_row
+
+    # -- shaping -----------------------------------------------------------------------
+
+    def pacer(self) -> Pacer:
+        """A per-response bandwidth pacer (a no-op when no cap is set)."""
+        return Pacer(self.spec.bandwidth_mbps)
+
+    # -- aiohttp -----------------------------------------------------------------------
+
+    @web.middleware
+    async def middleware(self, request: web.Request,
+                         handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                         ) -> web.StreamResponse:
+        path = request.path
+        if not path.startswith(_FAULT_PATH_PREFIX):
+            return await handler(request)
+        spec = self.spec
+        if spec.latency_ms:
+            await asyncio.sleep(spec.latency_ms / 1000.0)
+        if self.should_drop_connection():
+            return await _drop_connection(request)
+        if self.should_fail_503():
+            return self._json(SERVER_UNAVAILABLE, 503)
+        if path.startswith(_API_PATH_PREFIX) and _access_token(request):
+            if self.request_limit_exceeded():
+                return self._json(REQUEST_LIMIT_EXCEEDED, 403)
+        response = await handler(request)
+        if spec.bandwidth_mbps and isinstance(response, web.Response) and not response.prepared:
+            return await self._shaped(request, response)
+        return response
+
+    def _json(self, body: Any, status: int) -> web.Response:
+        headers = {}
+        if self._org is not None:
+            headers["Sforce-Limit-Info"] = self._org.limit_info()
+        return web.json_response(body, status=status, headers=headers)
+
+    async def _shaped(self, request: web.Request, response: web.Response) -> web.StreamResponse:
+        """Re-send a buffered response body at the configured bandwidth."""
+        body = response.body
+        if not isinstance(body, bytes | bytearray) or not body:
+            return response
+        shaped = web.StreamResponse(status=response.status, reason=response.reason,
+                                    headers=response.headers)
+        if self._org is not None and request.path.startswith(_API_PATH_PREFIX):
+            shaped.headers.setdefault("Sforce-Limit-Info", self._org.limit_info())
+        shaped.content_length = len(body)
+        await shaped.prepare(request)
+        pacer = self.pacer()
+        view = memoryview(body)
+        for start in range(0, len(body), SHAPING_CHUNK_BYTES):
+            await pacer.write(shaped, view[start:start + SHAPING_CHUNK_BYTES])
+        await shaped.write_eof()
+        return shaped
+
+
+class Pacer:
+    """Writes chunks no faster than a bandwidth cap (megabits per second)."""
+
+    def __init__(self, bandwidth_mbps: float | None) -> None:
+        self._bytes_per_second = bandwidth_mbps * 125_000 if bandwidth_mbps else None
+        self._started = time.monotonic()
+        self._sent = 0
+
+    async def write(self, response: web.StreamResponse, chunk: bytes | memoryview) -> None:
+        await response.write(chunk)
+        if self._bytes_per_second is None:
+            return
+        self._sent += len(chunk)
+        ahead = self._sent / self._bytes_per_second - (time.monotonic() - self._started)
+        if ahead > 0:
+            await asyncio.sleep(ahead)
+
+
+def _access_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() in ("bearer", "oauth") and token.strip():
+        return token.strip()
+    return None
+
+
+async def _drop_connection(request: web.Request) -> web.StreamResponse:
+    """Close the socket without writing a status line (the client sees a reset)."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+    raise asyncio.CancelledError
+
+
+def install(app: web.Application, state: Any) -> FaultInjector:
+    """Put the fault middleware on an org listener's app (once) and bind it to the org."""
+    injector = getattr(state, "faults", None)
+    if not isinstance(injector, FaultInjector):
+        injector = FaultInjector()
+        state.faults = injector
+    injector.bind(getattr(state, "org", None), getattr(state, "counters", None))
+    if not app.get(_APP_KEY):
+        app[_APP_KEY] = True
+        if injector.middleware not in app.middlewares:
+            app.middlewares.append(injector.middleware)
+        _add_admin_routes(app, injector)
+    return injector
+
+
+def _add_admin_routes(app: web.Application, injector: FaultInjector) -> None:
+    """`GET/PUT/DELETE /__emulator/faults` (no auth, like the rest of the admin API)."""
+
+    async def get_faults(_request: web.Request) -> web.Response:
+        return web.json_response(injector.describe())
+
+    async def put_faults(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            injector.configure(body)
+        except (json.JSONDecodeError, FaultSpecError) as error:
+            return web.json_response({"error": str(error)}, status=400)
+        return web.json_response(injector.describe())
+
+    async def delete_faults(_request: web.Request) -> web.Response:
+        injector.clear()
+        return web.json_response(injector.describe())
+
+    taken = {(route.method, route.resource.canonical) for route in app.router.routes()
+             if route.resource is not None}
+    for method, handler in (("GET", get_faults), ("PUT", put_faults),
+                            ("DELETE", delete_faults)):
+        if (method, "/__emulator/faults") not in taken:
+            app.router.add_route(method, "/__emulator/faults", handler)

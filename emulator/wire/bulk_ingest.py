@@ -1,0 +1,235 @@
+"""Bulk API 2.0 ingest on the wire (`/services/data/vXX.X/jobs/ingest…`, wire reference §6).
+
+Create (200, `state: "Open"`, `contentUrl` without a leading slash) / upload CSV
+(`PUT …/batches` -> 201, streamed to disk, 150 MB cap) / close or abort (`PATCH`) / info /
+list / delete (204) / result files. Result paths are matched case-insensitively with an
+optional trailing slash (simple-salesforce asks for `unprocessedRecords`, jsforce for
+`unprocessedrecords`). Multipart job creation is not supported (400 with a hint).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from emulator import faults
+from emulator.bulk.ingest import MAX_UPLOAD_BYTES, process_ingest_job
+from emulator.bulk.jobs import (
+    ABORTED,
+    INGEST,
+    OPEN,
+    UPLOAD_COMPLETE,
+    IngestJob,
+    InvalidJobStateError,
+)
+from emulator.wire.bulk_query import (
+    bulk_error,
+    bulk_jobs,
+    find_job,
+    job_format,
+    job_info,
+    list_body,
+    read_json_object,
+)
+from emulator.wire.http import (
+    api_version_from,
+    data_path,
+    require_session,
+    sf_json,
+    state_of,
+)
+
+INGEST_OPERATIONS = ("insert", "update", "upsert", "delete", "hardDelete")
+RESULT_FILES = {"successfulresults": "successful_results", "failedresults": "failed_results",
+                "unprocessedrecords": "unprocessed_records"}
+UPLOAD_CHUNK_BYTES = 1024 * 1024
+
+
+def register(app: web.Application, state: Any) -> None:
+    bulk_jobs(state)
+    faults.install(app, state)
+    app.router.add_post(data_path("jobs/ingest"), create_job)
+    app.router.add_get(data_path("jobs/ingest"), list_jobs)
+    app.router.add_get(data_path("jobs/ingest/{job_id}"), get_job)
+    app.router.add_patch(data_path("jobs/ingest/{job_id}"), change_state)
+    app.router.add_delete(data_path("jobs/ingest/{job_id}"), delete_job)
+    app.router.add_put(data_path("jobs/ingest/{job_id}/batches"), upload)
+    app.router.add_get(data_path("jobs/ingest/{job_id}/{result:[A-Za-z]+}{slash:/?}"),
+                       get_result_file)
+
+
+def ingest_info(job: IngestJob, *, full: bool) -> dict[str, Any]:
+    info = job_info(job, full=False)
+    if job.external_id_field:
+        info["externalIdFieldName"] = job.external_id_field
+    if job.state == OPEN:
+        info["contentUrl"] = (f"services/data/v{job.api_version}/jobs/ingest/{job.id}/"
+                              "batches")
+    if full:
+        info.update({"jobType": "V2Ingest",
+                     "numberRecordsProcessed": job.number_records_processed,
+                     "numberRecordsFailed": job.number_records_failed,
+                     "retries": job.retries, "totalProcessingTime": job.processing_ms,
+                     "apiActiveProcessingTime": job.processing_ms,
+                     "apexProcessingTime": 0})
+        if job.error_message:
+            info["errorMessage"] = job.error_message
+    return info
+
+
+def ingest_job(request: web.Request) -> IngestJob:
+    job = find_job(request, INGEST)
+    assert isinstance(job, IngestJob)  # noqa: S101 - kind checked by find_job
+    return job
+
+
+async def create_job(request: web.Request) -> web.Response:
+    session = require_session(request, api="bulk", kind="bulk_ingest")
+    state = state_of(request)
+    version = api_version_from(request)
+    if request.content_type.startswith("multipart/"):
+        raise bulk_error(400, "InvalidJob", "Multipart job creation is not supported by this "
+                         "org: create the job with JSON, then PUT the CSV to its contentUrl")
+    body = await read_json_object(request)
+    operation = body.get("operation")
+    if operation not in INGEST_OPERATIONS:
+        raise bulk_error(400, "InvalidJob", f"Invalid operation {operation!r}: use one of "
+                         f"{', '.join(INGEST_OPERATIONS)}")
+    sobject = body.get("object")
+    schema = getattr(state.records, "schema", None)
+    known = _object_name(schema, sobject) if isinstance(sobject, str) else None
+    if known is None:
+        raise bulk_error(400, "InvalidJob", f"Invalid object {sobject!r}: name an sObject "
+                         "the org has (see GET /services/data/vXX.X/sobjects)")
+    external_id = body.get("externalIdFieldName")
+    if operation == "upsert" and not external_id:
+        raise bulk_error(400, "InvalidJob", "externalIdFieldName is required for upsert "
+                         "(an External ID field of the object, or Id)")
+    delimiter, line_ending = job_format(body)
+    jobs = bulk_jobs(state)
+    job = jobs.add(IngestJob(id=jobs.new_id(), kind=INGEST, operation=operation,
+                             object=known, api_version=version,
+                             created_by_id=session.user_id, column_delimiter=delimiter,
+                             line_ending=line_ending, state=OPEN,
+                             external_id_field=external_id if operation == "upsert" else None))
+    return sf_json(ingest_info(job, full=False))
+
+
+def _object_name(schema: Any, name: str) -> str | None:
+    """Canonical object name from B's schema (case-insensitive), None when unknown."""
+    if schema is None:
+        return name
+    found = schema.object(name)
+    return found.name if found is not None else None
+
+
+async def upload(request: web.Request) -> web.Response:
+    require_session(request, api="bulk", kind="bulk_ingest")
+    job = ingest_job(request)
+    if job.state != OPEN:
+        raise bulk_error(409, "INVALIDJOBSTATE", f"Data can only be uploaded to an Open job; "
+                         f"this job is {job.state}. Create a new job.")
+    assert job.work_dir is not None  # noqa: S101 - set by BulkJobs.add
+    path = job.work_dir / f"upload-{len(job.uploads) + 1}.csv"
+    size = 0
+    loop = asyncio.get_running_loop()
+    handle = await loop.run_in_executor(None, path.open, "wb")
+    try:
+        while True:
+            chunk = await request.content.read(UPLOAD_CHUNK_BYTES)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > MAX_UPLOAD_BYTES:
+                raise bulk_error(400, "ClientInputError", "The CSV upload exceeds 150 MB: split "
+                                 "the data across several jobs")
+            await loop.run_in_executor(None, handle.write, chunk)
+    except web.HTTPException:
+        handle.close()
+        path.unlink(missing_ok=True)
+        raise
+    handle.close()
+    job.uploads.append(path)
+    job.upload_bytes += size
+    return web.Response(status=201)
+
+
+async def change_state(request: web.Request) -> web.Response:
+    require_session(request, api="bulk", kind="bulk_ingest")
+    state = state_of(request)
+    job = ingest_job(request)
+    body = await read_json_object(request)
+    target = body.get("state")
+    jobs = bulk_jobs(state)
+    if target == UPLOAD_COMPLETE:
+        if job.state != OPEN:
+            raise bulk_error(400, "INVALIDJOBSTATE", f"Closing a job that is {job.state} is not "
+                             "allowed: only Open jobs can be set to UploadComplete")
+        job.set_state(UPLOAD_COMPLETE)
+        fail_row = state.faults.lock_failure_hook() if state.faults is not None else None
+        jobs.start(job, lambda running: process_ingest_job(running, state.records, fail_row))
+    elif target == ABORTED:
+        try:
+            jobs.abort(job)
+        except InvalidJobStateError as error:
+            raise bulk_error(400, "INVALIDJOBSTATE", str(error)) from None
+    else:
+        raise bulk_error(400, "InvalidJob", f"Invalid state {target!r}: use UploadComplete or "
+                         "Aborted")
+    return sf_json(ingest_info(job, full=False))
+
+
+async def get_job(request: web.Request) -> web.Response:
+    require_session(request, api="bulk", kind="bulk_ingest")
+    return sf_json(ingest_info(ingest_job(request), full=True))
+
+
+async def list_jobs(request: web.Request) -> web.Response:
+    require_session(request, api="bulk", kind="bulk_ingest")
+    jobs = bulk_jobs(state_of(request)).list(INGEST)
+    return sf_json(list_body(jobs, lambda job: ingest_info(job, full=False)))
+
+
+async def delete_job(request: web.Request) -> web.Response:
+    require_session(request, api="bulk", kind="bulk_ingest")
+    job = ingest_job(request)
+    try:
+        await asyncio.get_running_loop().run_in_executor(
+            None, bulk_jobs(state_of(request)).delete, job)
+    except InvalidJobStateError as error:
+        raise bulk_error(400, "INVALIDJOBSTATE", str(error)) from None
+    return web.Response(status=204)
+
+
+async def get_result_file(request: web.Request) -> web.StreamResponse:
+    require_session(request, api="bulk", kind="bulk_ingest")
+    state = state_of(request)
+    attribute = RESULT_FILES.get(request.match_info["result"].lower())
+    if attribute is None:
+        raise web.HTTPNotFound()
+    job = ingest_job(request)
+    if job.state == ABORTED and job.unprocessed_records is None:
+        # Aborted before processing: every uploaded row is unprocessed.
+        await asyncio.get_running_loop().run_in_executor(
+            None, _render_unprocessed, job, state.records)
+    if not job.terminal or getattr(job, attribute) is None:
+        raise bulk_error(400, "INVALIDJOBSTATE", f"Results are available once the job is "
+                         f"JobComplete, Failed or Aborted; it is {job.state}")
+    path: Path = getattr(job, attribute)
+    return web.FileResponse(path, headers={
+        "Content-Type": "text/csv; charset=UTF-8",
+        "Sforce-Limit-Info": state.org.limit_info(),
+    })
+
+
+def _render_unprocessed(job: IngestJob, store: Any) -> None:
+    try:
+        process_ingest_job(job, store)
+    except ValueError:
+        if job.unprocessed_records is None or not job.unprocessed_records.exists():
+            assert job.work_dir is not None  # noqa: S101
+            job.unprocessed_records = job.work_dir / "unprocessedrecords.csv"
+            job.unprocessed_records.write_bytes(b"")

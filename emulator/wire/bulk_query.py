@@ -1,0 +1,302 @@
+"""Bulk API 2.0 query on the wire (`/services/data/vXX.X/jobs/query…`, wire reference §5).
+
+Create / info / list / abort / delete / results. Results are pages of one CSV file rendered
+when the job completes (`emulator.bulk.results`): each request streams `header + a byte range`
+of that file in chunks read on a thread (gzip'd there too when the client asks for it), with
+`Sforce-Locator` (literal `null` on the last page) and `Sforce-NumberOfRecords` always set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from typing import Any
+
+from aiohttp import web
+
+from emulator import faults
+from emulator.bulk.jobs import (
+    ABORTED,
+    JOB_COMPLETE,
+    QUERY,
+    BulkJob,
+    BulkJobs,
+    InvalidJobStateError,
+    JobNotFoundError,
+    QueryJob,
+)
+from emulator.bulk.query import BulkQueryRefusedError, check_bulk_query, render_query_job
+from emulator.bulk.results import (
+    COLUMN_DELIMITERS,
+    LINE_ENDINGS,
+    READ_CHUNK_BYTES,
+    decode_locator,
+    encode_locator,
+)
+from emulator.records.soql import SoqlError
+from emulator.records.soql import parse as soql_parse
+from emulator.wire.http import (
+    NOT_FOUND,
+    SalesforceHTTPError,
+    api_version_from,
+    data_path,
+    require_session,
+    sf_datetime,
+    sf_json,
+    state_of,
+)
+
+#: Rows per results page when the client sends no `maxRecords`. Salesforce picks a size
+#: itself; 100,000 keeps a page (tens of MB for wide objects) well inside what one HTTP
+#: response should carry while needing only 10 round trips for a 1M-row extract.
+DEFAULT_MAX_RECORDS = 100_000
+QUERY_OPERATIONS = ("query", "queryAll")
+
+
+def register(app: web.Application, state: Any) -> None:
+    bulk_jobs(state)
+    faults.install(app, state)
+    app.router.add_post(data_path("jobs/query"), create_job)
+    app.router.add_get(data_path("jobs/query"), list_jobs)
+    app.router.add_get(data_path("jobs/query/{job_id}"), get_job)
+    app.router.add_patch(data_path("jobs/query/{job_id}"), abort_job)
+    app.router.add_delete(data_path("jobs/query/{job_id}"), delete_job)
+    app.router.add_get(data_path("jobs/query/{job_id}/results"), get_results)
+
+
+def bulk_jobs(state: Any) -> BulkJobs:
+    """The org's job registry (created on first use; shared by query and ingest)."""
+    if state.bulk is None:
+        state.bulk = BulkJobs(state.paths.data_dir,
+                              delay_seconds=lambda: state.org.bulk_job_delay_seconds)
+    return state.bulk
+
+
+def bulk_error(status: int, code: str, message: str) -> SalesforceHTTPError:
+    """Bulk 2.0 job-level error body `[{"errorCode","message"}]`."""
+    return SalesforceHTTPError(status, [{"errorCode": code, "message": message}])
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise bulk_error(400, "InvalidJob", "The request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise bulk_error(400, "InvalidJob", "The request body must be a JSON object")
+    return body
+
+
+def job_format(body: dict[str, Any]) -> tuple[str, str]:
+    """Validated (columnDelimiter, lineEnding) of a create request."""
+    delimiter = body.get("columnDelimiter") or "COMMA"
+    line_ending = body.get("lineEnding") or "LF"
+    if delimiter not in COLUMN_DELIMITERS:
+        raise bulk_error(400, "InvalidJob", f"Invalid columnDelimiter {delimiter!r}: use one of "
+                         f"{', '.join(COLUMN_DELIMITERS)}")
+    if line_ending not in LINE_ENDINGS:
+        raise bulk_error(400, "InvalidJob", f"Invalid lineEnding {line_ending!r}: use LF or CRLF")
+    content_type = body.get("contentType") or "CSV"
+    if content_type != "CSV":
+        raise bulk_error(400, "InvalidJob", f"Invalid contentType {content_type!r}: only CSV")
+    return delimiter, line_ending
+
+
+def job_info(job: BulkJob, *, full: bool) -> dict[str, Any]:
+    """Job JSON: the create response shape, plus counters when `full` (GET job info)."""
+    info: dict[str, Any] = {
+        "id": job.id, "operation": job.operation, "object": job.object,
+        "createdById": job.created_by_id, "createdDate": sf_datetime(job.created_date),
+        "systemModstamp": sf_datetime(job.system_modstamp), "state": job.state,
+        "concurrencyMode": "Parallel", "contentType": "CSV",
+        "apiVersion": float(job.api_version),
+        "lineEnding": job.line_ending, "columnDelimiter": job.column_delimiter,
+    }
+    if full:
+        info.update({"jobType": "V2Query", "numberRecordsProcessed":
+                     job.number_records_processed, "retries": job.retries,
+                     "totalProcessingTime": job.processing_ms,
+                     "isPkChunkingSupported": True})
+        if job.error_message:
+            info["errorMessage"] = job.error_message
+    return info
+
+
+def find_job(request: web.Request, kind: str) -> BulkJob:
+    try:
+        return bulk_jobs(state_of(request)).get(kind, request.match_info["job_id"])
+    except JobNotFoundError:
+        raise SalesforceHTTPError(404, NOT_FOUND) from None
+
+
+def list_body(jobs: list[BulkJob], render: Any) -> dict[str, Any]:
+    return {"done": True, "records": [render(job) for job in jobs], "nextRecordsUrl": None}
+
+
+async def create_job(request: web.Request) -> web.Response:
+    session = require_session(request, api="bulk", kind="bulk_query")
+    state = state_of(request)
+    version = api_version_from(request)
+    body = await read_json_object(request)
+    operation = body.get("operation")
+    if operation not in QUERY_OPERATIONS:
+        raise bulk_error(400, "InvalidJob", f"Invalid operation {operation!r} for a query job: "
+                         "use query or queryAll")
+    soql = body.get("query")
+    if not isinstance(soql, str) or not soql.strip():
+        raise bulk_error(400, "InvalidJob", "The query field is required: SELECT … FROM …")
+    delimiter, line_ending = job_format(body)
+    sobject = await asyncio.get_running_loop().run_in_executor(
+        None, validate_query, state.records, soql, operation == "queryAll")
+    jobs = bulk_jobs(state)
+    job = jobs.add(QueryJob(id=jobs.new_id(), kind=QUERY, operation=operation, object=sobject,
+                            api_version=version, created_by_id=session.user_id,
+                            column_delimiter=delimiter, line_ending=line_ending, query=soql))
+    jobs.start(job, lambda running: render_query_job(running, state.records))
+    return sf_json(job_info(job, full=False))
+
+
+def validate_query(store: Any, soql: str, include_deleted: bool) -> str:
+    """Refuse at creation what Bulk refuses; returns the queried object's name.
+
+    Runs on a thread: compiling the query is cheap, and the rows iterator is closed unread.
+    """
+    try:
+        parsed = soql_parse(soql)
+        check_bulk_query(parsed, [])
+        result = store.execute(soql, include_deleted=include_deleted)
+        rows = result.rows
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
+        check_bulk_query(parsed, list(result.columns))
+    except SoqlError as error:
+        raise bulk_error(400, error.code, error.message) from None
+    except BulkQueryRefusedError as error:
+        raise bulk_error(400, error.code, error.message) from None
+    return result.sobject
+
+
+async def list_jobs(request: web.Request) -> web.Response:
+    require_session(request, api="bulk", kind="bulk_query")
+    jobs = bulk_jobs(state_of(request)).list(QUERY)
+    return sf_json(list_body(jobs, lambda job: job_info(job, full=False)))
+
+
+async def get_job(request: web.Request) -> web.Response:
+    require_session(request, api="bulk", kind="bulk_query")
+    return sf_json(job_info(find_job(request, QUERY), full=True))
+
+
+async def abort_job(request: web.Request) -> web.Response:
+    require_session(request, api="bulk", kind="bulk_query")
+    job = find_job(request, QUERY)
+    body = await read_json_object(request)
+    if body.get("state") != ABORTED:
+        raise bulk_error(400, "InvalidJob", "A query job can only be changed to "
+                         '{"state": "Aborted"}')
+    try:
+        bulk_jobs(state_of(request)).abort(job)
+    except InvalidJobStateError as error:
+        raise bulk_error(400, "INVALIDJOBSTATE", str(error)) from None
+    return sf_json(job_info(job, full=False))
+
+
+async def delete_job(request: web.Request) -> web.Response:
+    require_session(request, api="bulk", kind="bulk_query")
+    job = find_job(request, QUERY)
+    try:
+        await asyncio.get_running_loop().run_in_executor(
+            None, bulk_jobs(state_of(request)).delete, job)
+    except InvalidJobStateError as error:
+        raise bulk_error(400, "API_ERROR", str(error)) from None
+    return web.Response(status=204)
+
+
+def page_request(request: web.Request, job: QueryJob) -> tuple[int, int]:
+    """(first row, maxRecords) from the query string, with Bulk's errors for bad values."""
+    raw_max = request.query.get("maxRecords")
+    max_records = DEFAULT_MAX_RECORDS
+    if raw_max not in (None, ""):
+        if not raw_max.isdigit() or int(raw_max) <= 0:
+            raise bulk_error(400, "InvalidJob", f"maxRecords must be a positive integer, got "
+                             f"{raw_max!r}")
+        max_records = int(raw_max)
+    locator = request.query.get("locator", "")
+    first_row = 0
+    if locator not in ("", "null"):
+        decoded = decode_locator(locator)
+        assert job.result is not None  # noqa: S101 - JobComplete jobs have results
+        if decoded is None or decoded > job.result.row_count:
+            raise bulk_error(400, "InvalidJob", f"Invalid locator {locator!r}: use the "
+                             "Sforce-Locator header of the previous page")
+        first_row = decoded
+    return first_row, max_records
+
+
+async def get_results(request: web.Request) -> web.StreamResponse:
+    require_session(request, api="bulk", kind="bulk_results")
+    state = state_of(request)
+    job = find_job(request, QUERY)
+    assert isinstance(job, QueryJob)  # noqa: S101 - kind checked by find_job
+    version = api_version_from(request)
+    if version != job.api_version:
+        raise bulk_error(409, "InvalidJob", f"This job was created with API version "
+                         f"{job.api_version}: request its results with /services/data/"
+                         f"v{job.api_version}/jobs/query/{job.id}/results")
+    if job.state != JOB_COMPLETE or job.result is None:
+        raise bulk_error(400, "INVALIDJOBSTATE", f"Results are available once the job is "
+                         f"JobComplete; it is {job.state}")
+    first_row, max_records = page_request(request, job)
+    result = job.result
+    start, end, next_row = result.page_bounds(first_row, max_records)
+    last = next_row if next_row is not None else result.row_count
+    gzip_wanted = "gzip" in request.headers.get("Accept-Encoding", "").lower()
+    response = web.StreamResponse(status=200, headers={
+        "Content-Type": "text/csv; charset=UTF-8",
+        "Sforce-Locator": encode_locator(next_row) if next_row is not None else "null",
+        "Sforce-NumberOfRecords": str(last - first_row),
+        "Sforce-Limit-Info": state.org.limit_info(),
+    })
+    if gzip_wanted:
+        response.headers["Content-Encoding"] = "gzip"
+        response.enable_chunked_encoding()
+    else:
+        response.content_length = len(result.header) + end - start
+    await response.prepare(request)
+    pacer = state.faults.pacer() if state.faults is not None else faults.Pacer(None)
+    await stream_range(response, pacer, result.header, result.path, start, end, gzip_wanted)
+    await response.write_eof()
+    return response
+
+
+async def stream_range(response: web.StreamResponse, pacer: faults.Pacer, header: bytes,
+                       path: Any, start: int, end: int, gzip_wanted: bool) -> None:
+    """Send `header` then bytes [start, end) of `path`, read (and compressed) on a thread."""
+    loop = asyncio.get_running_loop()
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 31) if gzip_wanted else None
+
+    def encode(data: bytes, final: bool = False) -> bytes:
+        if compressor is None:
+            return data
+        out = compressor.compress(data)
+        return out + compressor.flush() if final else out
+
+    with open(path, "rb") as handle:  # noqa: ASYNC230 - reads happen on the executor
+        handle.seek(start)
+
+        def next_chunk(remaining: int) -> tuple[bytes, bytes]:
+            raw = handle.read(min(READ_CHUNK_BYTES, remaining))
+            return raw, encode(raw, final=len(raw) == remaining or not raw)
+
+        first = encode(header, final=start == end)
+        if first:
+            await pacer.write(response, first)
+        remaining = end - start
+        while remaining > 0:
+            raw, data = await loop.run_in_executor(None, next_chunk, remaining)
+            if not raw:
+                break
+            remaining -= len(raw)
+            if data:
+                await pacer.write(response, data)
