@@ -1,0 +1,5 @@
+"""`python -m emulator` == `forcebeam emulator`."""
+
+from emulator.cli import main
+
+raise SystemExit(main())

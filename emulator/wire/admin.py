@@ -1,0 +1,153 @@
+"""Admin API under `/__emulator/` (main TLS port, no auth): what tests and benchmarks change.
+
+Moves the org's state the way an admin would in Setup (toggles, certificates, approvals) and
+reads the counters benchmarks report. Never part of the Salesforce surface.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+from cryptography import x509
+
+from emulator.state import EmulatorState
+from emulator.tls import certificate_fingerprint
+
+PREFIX = "/__emulator"
+
+
+def _state(request: web.Request) -> EmulatorState:
+    return request.app["state"]
+
+
+def _bad(message: str, status: int = 400) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def _json(request: web.Request) -> Any:
+    try:
+        return json.loads(await request.read() or b"null")
+    except json.JSONDecodeError as error:
+        raise web.HTTPBadRequest(text=json.dumps({"error": f"invalid JSON body: {error}"}),
+                                 content_type="application/json") from None
+
+
+async def get_counters(request: web.Request) -> web.Response:
+    return web.json_response(_state(request).counters.snapshot())
+
+
+async def reset_counters(request: web.Request) -> web.Response:
+    _state(request).counters.reset()
+    return web.json_response(_state(request).counters.snapshot())
+
+
+async def get_org(request: web.Request) -> web.Response:
+    return web.json_response(_state(request).org.as_json())
+
+
+async def patch_org(request: web.Request) -> web.Response:
+    body = await _json(request)
+    if not isinstance(body, dict):
+        return _bad("body must be a JSON object of org settings")
+    try:
+        return web.json_response(_state(request).org.update(body))
+    except ValueError as error:
+        return _bad(str(error))
+
+
+async def _pem_certificate(request: web.Request) -> tuple[bytes, str] | web.Response:
+    pem = await request.read()
+    try:
+        x509.load_pem_x509_certificate(pem)
+    except ValueError:
+        return _bad("body must be one PEM X.509 certificate")
+    return pem, certificate_fingerprint(pem)
+
+
+async def upload_app_certificate(request: web.Request) -> web.Response:
+    state = _state(request)
+    app = state.identity.app(request.match_info["consumer_key"])
+    if app is None:
+        return _bad("unknown consumer key", 404)
+    parsed = await _pem_certificate(request)
+    if isinstance(parsed, web.Response):
+        return parsed
+    state.identity.add_app_certificate(app, *parsed)
+    return web.json_response({"fingerprint": parsed[1]}, status=201)
+
+
+async def upload_mutual_auth_certificate(request: web.Request) -> web.Response:
+    parsed = await _pem_certificate(request)
+    if isinstance(parsed, web.Response):
+        return parsed
+    _state(request).identity.trust_mutual_auth_certificate(*parsed)
+    return web.json_response({"fingerprint": parsed[1]}, status=201)
+
+
+async def _user_and_app(request: web.Request):
+    body = await _json(request)
+    if not isinstance(body, dict):
+        return _bad('body must be {"username": ..., "consumer_key": ...}')
+    state = _state(request)
+    user = state.identity.user_by_username(str(body.get("username", "")))
+    app = state.identity.app(str(body.get("consumer_key", "")))
+    if user is None or app is None:
+        return _bad("unknown username or consumer_key", 404)
+    return user, app
+
+
+async def approve(request: web.Request) -> web.Response:
+    found = await _user_and_app(request)
+    if isinstance(found, web.Response):
+        return found
+    _state(request).identity.approve(*found)
+    return web.json_response({"approved": True}, status=201)
+
+
+async def issue_refresh_token(request: web.Request) -> web.Response:
+    found = await _user_and_app(request)
+    if isinstance(found, web.Response):
+        return found
+    token = _state(request).identity.new_refresh_token(*found)
+    return web.json_response({"refresh_token": token.token}, status=201)
+
+
+async def expire_sessions(request: web.Request) -> web.Response:
+    return web.json_response({"expired": _state(request).identity.expire_all_sessions()})
+
+
+async def touch_records(request: web.Request) -> web.Response:
+    state = _state(request)
+    if state.records is None:
+        return _bad("no records store in this emulator", 503)
+    body = await _json(request)
+    if not isinstance(body, dict) or ("ids" not in body and "count" not in body):
+        return _bad('body must be {"ids": [...]} or {"count": N}, optional "system_modstamp"')
+    stamp = body.get("system_modstamp")
+    try:
+        modstamp = datetime.fromisoformat(stamp.replace("Z", "+00:00")) if stamp else None
+    except (AttributeError, ValueError):
+        return _bad("system_modstamp must be an ISO 8601 dateTime")
+    ids = await asyncio.get_running_loop().run_in_executor(
+        None, lambda: state.records.touch(request.match_info["sobject"], body.get("ids"),
+                                          body.get("count"), modstamp))
+    return web.json_response({"ids": ids})
+
+
+def register(app: web.Application, state: EmulatorState) -> None:
+    router = app.router
+    router.add_get(f"{PREFIX}/counters", get_counters)
+    router.add_post(f"{PREFIX}/counters/reset", reset_counters)
+    router.add_get(f"{PREFIX}/org", get_org)
+    router.add_patch(f"{PREFIX}/org", patch_org)
+    router.add_post(f"{PREFIX}/apps/{{consumer_key}}/certificates", upload_app_certificate)
+    router.add_post(f"{PREFIX}/mutual-auth-certificates", upload_mutual_auth_certificate)
+    router.add_post(f"{PREFIX}/approvals", approve)
+    router.add_post(f"{PREFIX}/refresh-tokens", issue_refresh_token)
+    router.add_post(f"{PREFIX}/sessions/expire", expire_sessions)
+    router.add_post(f"{PREFIX}/records/{{sobject}}/touch", touch_records)
+    # /__emulator/faults (GET/PUT/DELETE) comes with the fault middleware: emulator.faults.install

@@ -1,0 +1,237 @@
+"""Shared wire helpers: Salesforce's error shapes, session checks and formats, in one place.
+
+Every wire module answers errors, authenticates and formats dates through these functions so
+that clients see one consistent org (simple-salesforce indexes `json()[0]['errorCode']` on a
+401; tap-salesforce anchors its regex on `Sforce-Limit-Info`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from emulator.tls import certificate_fingerprint
+
+if TYPE_CHECKING:
+    from emulator.state import EmulatorState
+    from emulator.state.identity import Session
+
+MIN_API_VERSION = 31
+MAX_API_VERSION = 66
+DATA_PREFIX = "/services/data/v{version:\\d+\\.\\d+}"
+_DATA_VERSION = re.compile(r"^/services/data/v(\d+)\.(\d+)(/|$)")
+JSON_TYPE = "application/json"
+
+INVALID_SESSION_REST = [{"message": "Session expired or invalid",
+                         "errorCode": "INVALID_SESSION_ID"}]
+INVALID_SESSION_BULK = [{"errorCode": "InvalidSessionId", "message": "Session expired or invalid"}]
+INVALID_AUTH_HEADER = [{"message": "INVALID_HEADER_TYPE", "errorCode": "INVALID_AUTH_HEADER"}]
+LIMIT_EXCEEDED = [{"message": "TotalRequests Limit exceeded.",
+                   "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
+NOT_FOUND = [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
+MUTUAL_TLS_REQUIRED = [{
+    "errorCode": "MUTUAL_AUTHENTICATION_FAILED",
+    "message": "This user has the Enforce SSL/TLS Mutual Authentication permission: call the "
+               "org's mutual TLS port with a client certificate uploaded under Setup > "
+               "Certificate and Key Management > Mutual Authentication Certificates."}]
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"))
+
+
+class SalesforceHTTPError(web.HTTPException):
+    """An HTTP error with a Salesforce-shaped body; raise it from any handler or helper."""
+
+    def __init__(self, status: int, body: Any, *, content_type: str = JSON_TYPE,
+                 headers: dict[str, str] | None = None) -> None:
+        self.status_code = status
+        text = body if isinstance(body, str) else _dumps(body)
+        super().__init__(text=text, content_type=content_type, headers=headers)
+
+
+def sf_error(status: int, code: str, message: str,
+             fields: list[str] | None = None) -> web.Response:
+    """A REST error response: a JSON array `[{"message","errorCode","fields"?}]`."""
+    error: dict[str, Any] = {"message": message, "errorCode": code}
+    if fields is not None:
+        error["fields"] = fields
+    return web.Response(status=status, text=_dumps([error]), content_type=JSON_TYPE)
+
+
+def sf_raise(status: int, code: str, message: str, fields: list[str] | None = None) -> None:
+    """Raise `sf_error(...)` as an exception (for helpers deep inside a handler)."""
+    error: dict[str, Any] = {"message": message, "errorCode": code}
+    if fields is not None:
+        error["fields"] = fields
+    raise SalesforceHTTPError(status, [error])
+
+
+def sf_json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """A JSON response. `Sforce-Limit-Info` is added by `data_api_middleware` on the way out."""
+    return web.Response(status=status, text=_dumps(data), content_type=JSON_TYPE,
+                        headers=headers)
+
+
+def sf_datetime(value: datetime) -> str:
+    """REST JSON dateTime: `2026-01-15T09:30:00.000+0000` (UTC, milliseconds, no colon)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    value = value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
+
+
+def sf_date(value: date) -> str:
+    return value.strftime("%Y-%m-%d")
+
+
+def api_version_from(request: web.Request) -> str:
+    """The `vXX.X` of a /services/data route as "62.0"; 404 NOT_FOUND outside 31.0..66.0."""
+    version = request.match_info.get("version", "")
+    try:
+        major = int(float(version))
+    except ValueError:
+        raise SalesforceHTTPError(404, NOT_FOUND) from None
+    if not MIN_API_VERSION <= major <= MAX_API_VERSION:
+        raise SalesforceHTTPError(404, NOT_FOUND)
+    return version
+
+
+def data_path(suffix: str = "") -> str:
+    """Route pattern under the versioned REST root: `data_path("query")` ->
+    `/services/data/v{version}/query` (read it back with `api_version_from`)."""
+    suffix = suffix.lstrip("/")
+    return f"{DATA_PREFIX}/{suffix}" if suffix else DATA_PREFIX
+
+
+def state_of(request: web.Request) -> EmulatorState:
+    return request.app["state"]
+
+
+# ----- listeners and client certificates ----------------------------------------------------
+def listener_port(request: web.Request) -> int:
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    return int(sockname[1]) if sockname else 0
+
+
+def listener_url(request: web.Request) -> str:
+    """`https://127.0.0.1:PORT` of the listener that received the request."""
+    return f"https://{state_of(request).urls.host}:{listener_port(request)}"
+
+
+def on_mutual_tls_listener(request: web.Request) -> bool:
+    return listener_port(request) == state_of(request).urls.mtls_port
+
+
+def peer_certificate_der(request: web.Request) -> bytes | None:
+    """The verified client certificate (DER) presented on this connection, if any."""
+    ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+    if ssl_object is None:
+        return None
+    return ssl_object.getpeercert(binary_form=True)
+
+
+def mutual_tls_satisfied(request: web.Request) -> bool:
+    """True when the request came over the mTLS listener with a certificate the org trusts
+    (chain verified at the handshake, certificate uploaded as a mutual auth certificate)."""
+    if not on_mutual_tls_listener(request):
+        return False
+    der = peer_certificate_der(request)
+    if not der:
+        return False
+    trusted = state_of(request).identity.mutual_auth_fingerprints
+    return certificate_fingerprint(der) in trusted
+
+
+# ----- sessions ------------------------------------------------------------------------------
+def bearer_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() in ("bearer", "oauth") and token.strip():
+        return token.strip()
+    return None
+
+
+def _invalid_session(api: str) -> SalesforceHTTPError:
+    if api == "bulk":
+        return SalesforceHTTPError(400, INVALID_SESSION_BULK)
+    return SalesforceHTTPError(401, INVALID_SESSION_REST)
+
+
+def _default_kind(api: str) -> str:
+    return "bulk_query" if api == "bulk" else "rest_other"
+
+
+def require_session(request: web.Request, *, api: str, kind: str | None = None) -> Session:
+    """Authenticate an API request and count it; raise the org's error when it may not run.
+
+    `api` is "rest" or "bulk" (they report expiry differently: REST 401 INVALID_SESSION_ID,
+    Bulk 400 InvalidSessionId). `kind` is the counters' API call kind (default rest_other /
+    bulk_query). Checks, in order: Authorization header, session known and not expired, the
+    fault injector's forced expiry (`state.faults.forces_session_expiry(request, api)`),
+    mutual TLS for users with the enforce permission, then the daily API limit (403).
+    """
+    state = state_of(request)
+    token = bearer_token(request)
+    if token is None:
+        raise SalesforceHTTPError(401, INVALID_AUTH_HEADER)
+    session = state.identity.session(token)
+    if session is None:
+        raise _invalid_session(api)
+    forced = getattr(state.faults, "forces_session_expiry", None)
+    if session.expired or (forced is not None and forced(request, api)):
+        state.counters.session_expired()
+        raise _invalid_session(api)
+    user = state.identity.user(session.user_id)
+    if user is None or not user.active:
+        raise _invalid_session(api)
+    if user.enforce_mutual_tls and not mutual_tls_satisfied(request):
+        raise SalesforceHTTPError(403, MUTUAL_TLS_REQUIRED)
+    if not state.org.consume_api_call():
+        raise SalesforceHTTPError(403, LIMIT_EXCEEDED)
+    state.counters.api_call(kind or _default_kind(api))
+    return session
+
+
+# ----- middleware ----------------------------------------------------------------------------
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def data_api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Under /services/data/vXX.X: reject unsupported versions, answer unknown resources with
+    Salesforce's JSON 404, and stamp `Sforce-Limit-Info` on every response (errors too)."""
+    match = _DATA_VERSION.match(request.path)
+    if match is None:
+        if request.path.startswith("/services/"):
+            try:
+                return await handler(request)
+            except web.HTTPNotFound:
+                raise SalesforceHTTPError(404, NOT_FOUND) from None
+        return await handler(request)
+    limit_header = {"Sforce-Limit-Info": state_of(request).org.limit_info()}
+    if not MIN_API_VERSION <= int(match.group(1)) <= MAX_API_VERSION:
+        raise SalesforceHTTPError(404, NOT_FOUND, headers=limit_header)
+    try:
+        response = await handler(request)
+    except SalesforceHTTPError as error:
+        error.headers.setdefault("Sforce-Limit-Info", state_of(request).org.limit_info())
+        raise
+    except web.HTTPNotFound:
+        raise SalesforceHTTPError(404, NOT_FOUND, headers=limit_header) from None
+    except web.HTTPException as error:
+        error.headers.setdefault("Sforce-Limit-Info", state_of(request).org.limit_info())
+        raise
+    if not response.prepared:
+        response.headers.setdefault("Sforce-Limit-Info", state_of(request).org.limit_info())
+    return response
+
+
+def limit_headers(request: web.Request) -> dict[str, str]:
+    """`{"Sforce-Limit-Info": ...}` for handlers that stream (prepare) their own response."""
+    return {"Sforce-Limit-Info": state_of(request).org.limit_info()}

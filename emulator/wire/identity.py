@@ -1,0 +1,54 @@
+"""Org-level resources that say who and where you are: the identity URL, the API versions
+list and `/limits` (the daily API meter clients poll before big extracts)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from emulator.state import EmulatorState
+from emulator.wire.http import (
+    MAX_API_VERSION,
+    MIN_API_VERSION,
+    data_path,
+    require_session,
+    sf_json,
+    state_of,
+)
+from emulator.wire.oauth import session_from_bearer, user_info
+
+RELEASES = {62: "Winter '25", 63: "Spring '25", 64: "Summer '25", 65: "Winter '26",
+            66: "Spring '26"}
+
+
+async def identity(request: web.Request) -> web.Response:
+    session = session_from_bearer(request)
+    if session is None:
+        return web.Response(text="Bad_OAuth_Token", status=403, content_type="text/plain")
+    if (request.match_info["org_id"], request.match_info["user_id"]) != (
+            session.org_id, session.user_id):
+        return web.Response(text="Bad_Id", status=403, content_type="text/plain")
+    return sf_json(user_info(request, session, openid=False))
+
+
+async def versions(request: web.Request) -> web.Response:
+    """`GET /services/data/`: public, no session, no Sforce-Limit-Info (as on a real org)."""
+    return web.json_response([
+        {"label": RELEASES.get(major, f"API {major}"), "url": f"/services/data/v{major}.0",
+         "version": f"{major}.0"} for major in range(MIN_API_VERSION, MAX_API_VERSION + 1)])
+
+
+async def limits(request: web.Request) -> web.Response:
+    require_session(request, api="rest", kind="limits")
+    org = state_of(request).org
+    return sf_json({"DailyApiRequests": {"Max": org.daily_api_limit,
+                                         "Remaining": max(org.daily_api_limit - org.api_usage, 0)},
+                    "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
+                    "DailyBulkV2QueryFileStorageMB": {"Max": 1024000, "Remaining": 1024000}})
+
+
+def register(app: web.Application, state: EmulatorState) -> None:
+    app.router.add_get("/id/{org_id}/{user_id}", identity)
+    app.router.add_get("/services/data", versions)
+    app.router.add_get("/services/data/", versions)
+    app.router.add_get(data_path("limits"), limits)
+    app.router.add_get(data_path("limits/"), limits)
