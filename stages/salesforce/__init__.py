@@ -1,1 +1,11 @@
-"""forcebeam package."""
+"""The Salesforce stages: ``ReadFromSalesforce`` / ``WriteToSalesforce`` (Beam PTransforms).
+
+Incremental reads promote their watermark with ``stages.salesforce.incremental.commit_pending``
+after the pipeline succeeded.
+"""
+
+from stages.salesforce.incremental import commit_pending
+from stages.salesforce.read import ReadFromSalesforce
+from stages.salesforce.write import WriteToSalesforce
+
+__all__ = ["ReadFromSalesforce", "WriteToSalesforce", "commit_pending"]

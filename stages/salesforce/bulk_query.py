@@ -1,0 +1,166 @@
+"""Bulk API 2.0 query jobs: create, poll until JobComplete, stream result pages through csv.
+
+Why streaming: result pages are read straight from the socket through ``csv.reader`` over
+a text wrapper (``newline=''`` so quoted newlines survive), one row at a time: memory stays
+flat however large the extract. Why the one-row lag: a page cut off mid-download may still
+parse as a plausible last row; a row is only emitted once the next row (or a clean end with
+the advertised ``Sforce-NumberOfRecords``) proves it complete. A page that fails midway is
+fetched again by its locator and the rows already emitted are skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import http.client
+import io
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+import urllib3
+
+from stages.salesforce.rest_query import ApiClient
+
+__all__ = ["BulkQueryRefusedError", "BulkJobFailedError", "run_query_job", "iter_result_rows",
+           "delete_query_job", "wait_for_job"]
+
+LOG = logging.getLogger(__name__)
+PAGE_MAX_RECORDS = 50_000
+PAGE_ATTEMPTS = 5
+_DOWNLOAD_ERRORS = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
+                    http.client.HTTPException, OSError, csv.Error)
+
+
+class BulkQueryRefusedError(Exception):
+    """Salesforce refused to run this query through Bulk 2.0 (REST can serve it)."""
+
+
+class BulkJobFailedError(Exception):
+    """A Bulk 2.0 job ended Failed/Aborted, or never completed within the timeout."""
+
+
+class _TruncatedPageError(Exception):
+    pass
+
+
+def run_query_job(client: ApiClient, soql: str, *, include_deleted: bool = False,
+                  timeout_seconds: float = 3600.0) -> str:
+    """Create a query job and wait for JobComplete; returns the job id.
+
+    Raises ``BulkQueryRefusedError`` when job creation is rejected as unsupported (compound
+    fields, unsupported object or clause) so the caller can fall back to REST.
+    """
+    from auth.errors import SalesforceApiError
+
+    body = {"operation": "queryAll" if include_deleted else "query", "query": soql,
+            "contentType": "CSV", "columnDelimiter": "COMMA", "lineEnding": "LF"}
+    try:
+        job = client.request("POST", "jobs/query", json=body).json()
+    except SalesforceApiError as error:
+        if error.status in (400, 403) and error.error_code not in ("InvalidSessionId",):
+            raise BulkQueryRefusedError(f"{error.error_code}: {error.message}") from error
+        raise
+    return wait_for_job(client, f"jobs/query/{job['id']}", job, timeout_seconds)["id"]
+
+
+def wait_for_job(client: ApiClient, path: str, job: dict[str, Any],
+                 timeout_seconds: float) -> dict[str, Any]:
+    """Poll a Bulk 2.0 job (query or ingest) until JobComplete; returns its final info.
+
+    Jobs complete after a delay, so the poll backs off from 0.1 s to 2 s between calls.
+    """
+    deadline = time.monotonic() + timeout_seconds
+    delay = 0.1
+    while True:
+        state = job.get("state")
+        if state == "JobComplete":
+            return job
+        if state in ("Failed", "Aborted"):
+            raise BulkJobFailedError(f"Bulk job {job.get('id')} ended {state}: "
+                                f"{job.get('errorMessage') or 'no message from Salesforce'}")
+        if time.monotonic() > deadline:
+            raise BulkJobFailedError(f"Bulk job {job.get('id')} still {state} after "
+                                f"{timeout_seconds:.0f}s; raise the timeout or split more")
+        time.sleep(delay)
+        delay = min(delay * 1.5, 2.0)
+        job = client.request("GET", path).json()
+
+
+def delete_query_job(client: ApiClient, job_id: str) -> None:
+    """Best effort: completed jobs hold result files in the org until deleted."""
+    try:
+        client.request("DELETE", f"jobs/query/{job_id}")
+    except Exception as error:  # noqa: BLE001 - cleanup must never fail a read
+        LOG.debug("could not delete bulk query job %s: %s", job_id, type(error).__name__)
+
+
+def iter_result_rows(client: ApiClient, job_id: str, *, max_records: int = PAGE_MAX_RECORDS
+                     ) -> Iterator[tuple[list[str], list[str]]]:
+    """``(header, row)`` for every result row of a completed job, page after page."""
+    locator: str | None = None
+    while True:
+        emitted = 0
+        for attempt in range(1, PAGE_ATTEMPTS + 1):
+            try:
+                page = _stream_page(client, job_id, locator, max_records, skip=emitted)
+                for item in page:
+                    if isinstance(item, str):   # the final item is the next locator
+                        locator = item
+                        break
+                    emitted += 1
+                    yield item
+                break
+            except (_TruncatedPageError, *_DOWNLOAD_ERRORS) as error:
+                if attempt == PAGE_ATTEMPTS:
+                    raise BulkJobFailedError(f"Bulk results page of job {job_id} failed "
+                                        f"{attempt} times: {type(error).__name__}") from error
+                LOG.warning("re-fetching Bulk results page of job %s after %s (%d rows kept)",
+                            job_id, type(error).__name__, emitted)
+                time.sleep(min(0.2 * 2 ** attempt, 5.0))
+        if not locator or locator == "null":
+            return
+
+
+def _stream_page(client: ApiClient, job_id: str, locator: str | None, max_records: int,
+                 *, skip: int) -> Iterator[Any]:
+    """Yields ``(header, row)`` tuples, then the next locator string (or ``"null"``)."""
+    params: dict[str, Any] = {"maxRecords": max_records}
+    if locator:
+        params["locator"] = locator
+    response = client.request("GET", f"jobs/query/{job_id}/results", params=params,
+                              headers={"Accept": "text/csv"}, stream=True)
+    try:
+        next_locator = response.headers.get("Sforce-Locator") or "null"
+        advertised = response.headers.get("Sforce-NumberOfRecords")
+        response.raw.decode_content = True
+        reader = csv.reader(io.TextIOWrapper(response.raw, encoding="utf-8", newline=""))
+        header = next(reader, None)
+        if header is None:
+            if advertised not in (None, "0"):
+                raise _TruncatedPageError()
+            yield next_locator
+            return
+        width = len(header)
+        seen = 0
+        pending: list[str] | None = None
+        for row in reader:
+            if len(row) != width:
+                raise _TruncatedPageError()
+            if pending is not None:
+                seen += 1
+                if seen > skip:
+                    yield header, pending
+            pending = row
+        if pending is not None:
+            seen += 1
+            if advertised is not None and int(advertised) != seen:
+                raise _TruncatedPageError()
+            if seen > skip:
+                yield header, pending
+        elif advertised not in (None, "0"):
+            raise _TruncatedPageError()
+        yield next_locator
+    finally:
+        response.close()

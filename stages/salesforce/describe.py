@@ -1,0 +1,79 @@
+"""``describe`` at pipeline construction, with a small on-disk cache.
+
+Why a cache: Beam YAML needs the row schema when the pipeline is built, so the launcher must
+know the fields. A describe there costs a login in the launcher process *on top of* one
+login per worker process. The describe JSON (field names and types, no data, no secret) is
+cached per (connection, object) for ``FORCEBEAM_DESCRIBE_TTL`` seconds (default 3600) under
+``FORCEBEAM_CACHE_DIR`` (default ``~/.cache/forcebeam``): a re-run - or a run after
+``forcebeam describe`` / :func:`warm_describe_cache` - builds its schema without logging in,
+so an N-worker run makes N logins. Set the TTL to 0 to always describe afresh.
+
+The cache key is a hash of the connection's redacted ``repr`` (references only) and the
+object name, so two orgs or two users never share an entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["describe_sobject", "cached_describe", "warm_describe_cache"]
+
+DEFAULT_TTL_SECONDS = 3600
+
+
+def describe_sobject(client: Any, sobject: str) -> dict[str, Any]:
+    """The full describe of ``sobject`` through an API client."""
+    return client.request("GET", f"sobjects/{sobject}/describe").json()
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("FORCEBEAM_CACHE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "forcebeam")
+    return Path(root) / "describe"
+
+
+def _ttl() -> float:
+    try:
+        return float(os.environ.get("FORCEBEAM_DESCRIBE_TTL", DEFAULT_TTL_SECONDS))
+    except ValueError:
+        return DEFAULT_TTL_SECONDS
+
+
+def _cache_file(connection: Any, sobject: str) -> Path:
+    key = hashlib.sha256(f"{connection!r}\0{sobject.lower()}".encode()).hexdigest()[:32]
+    return _cache_dir() / f"{key}.json"
+
+
+def cached_describe(connection: Any, sobject: str) -> dict[str, Any]:
+    """Describe from the cache when fresh, else through ``auth.get_client`` (and cache it)."""
+    path = _cache_file(connection, sobject)
+    ttl = _ttl()
+    if ttl > 0 and path.exists() and time.time() - path.stat().st_mtime < ttl:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            pass
+    return warm_describe_cache(connection, sobject)
+
+
+def warm_describe_cache(connection: Any, sobject: str) -> dict[str, Any]:
+    """Describe now (one login in this process if none yet) and store the result."""
+    from auth import get_client
+
+    describe = describe_sobject(get_client(connection), sobject)
+    path = _cache_file(connection, sobject)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False,
+                                         suffix=".tmp") as handle:
+            json.dump(describe, handle)
+        os.replace(handle.name, path)
+    except OSError:
+        pass   # a read-only home only costs a describe next time
+    return describe

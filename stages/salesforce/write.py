@@ -1,0 +1,173 @@
+"""WriteToSalesforce: batch -> write (Collections or Bulk 2.0 ingest) -> written + failed.
+
+Usage::
+
+    result = records | WriteToSalesforce(connection=conn, sobject="Account",
+                                         operation="upsert", external_id_field="Ext_Id__c")
+    result["written"]   # Row(id, created, element)
+    result["failed"]    # Row(element, msg, status_code, fields)  - never dropped
+
+Inputs may be ``beam.Row`` or dicts (field name -> value; ``None`` sets the field to null,
+an absent key leaves it unchanged). Rows Salesforce rejects come out of ``failed`` with
+Salesforce's status code, message and fields; transient per-record errors
+(``UNABLE_TO_LOCK_ROW``, ``API_TEMPORARILY_UNAVAILABLE``) are retried with backoff first.
+With Beam YAML's ``error_handling: {output: NAME}`` the failed rows are that output.
+
+Mode ``auto`` writes batches of fewer than ``BULK_MIN_RECORDS`` through sObject Collections
+(<= 200 per call) and larger ones as one Bulk 2.0 ingest job; ``hard_delete`` is Bulk-only.
+Idempotence: a retried bundle re-sends its records; use ``upsert`` on an external id so a
+retry updates instead of inserting twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import typing
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.typehints.row_type import RowTypeConstraint
+
+from stages.salesforce.config import WriteConfig, as_connection
+from stages.salesforce.metrics import StageCounters
+from stages.salesforce.write_paths import RecordResult, write_bulk, write_collections
+
+__all__ = ["WriteToSalesforce"]
+
+LOG = logging.getLogger(__name__)
+BULK_MIN_RECORDS = 1000
+DEFAULT_REST_BATCH = 200
+DEFAULT_BULK_BATCH = 10_000
+TRANSIENT_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "API_TEMPORARILY_UNAVAILABLE"})
+FAILED_TAG = "failed"
+
+
+class WriteToSalesforce(beam.PTransform):
+    """Write records to an SObject; returns ``{"written": ..., "failed": ...}``.
+
+    Args:
+      connection: A ``auth.Connection`` or its mapping (login_url, auth, ...).
+      sobject: SObject API name, e.g. ``Account``.
+      operation: insert, update, upsert, delete or hard_delete.
+      external_id_field: Field upsert matches on (required for upsert).
+      mode: auto (Collections for small batches, Bulk 2.0 for large), rest or bulk.
+      batch_size: Records per API batch (default 200 for rest, 10,000 otherwise).
+      error_handling: Beam YAML's ``{output: NAME}``: failed rows become output NAME.
+      max_retries: Retries of records failing with transient errors (UNABLE_TO_LOCK_ROW).
+    """
+
+    config_model = WriteConfig
+
+    def __init__(self, connection: Any, sobject: str, operation: str = "insert",
+                 external_id_field: str | None = None, mode: str = "auto",
+                 batch_size: int | None = None,
+                 error_handling: Mapping[str, Any] | None = None,
+                 max_retries: int = 3) -> None:
+        super().__init__()
+        self._config = WriteConfig(connection=connection, sobject=sobject, operation=operation,
+                                   external_id_field=external_id_field, mode=mode,
+                                   batch_size=batch_size,
+                                   error_handling=dict(error_handling) if error_handling
+                                   else None, max_retries=max_retries)
+        self._connection = as_connection(connection)
+
+    def default_label(self) -> str:
+        return f"WriteToSalesforce({self._config.sobject}, {self._config.operation})"
+
+    def expand(self, pcoll: beam.PCollection) -> dict[str, beam.PCollection]:
+        cfg = self._config
+        size = cfg.batch_size or (DEFAULT_REST_BATCH if cfg.mode == "rest"
+                                  else DEFAULT_BULK_BATCH)
+        results = (pcoll
+                   | "Batch" >> beam.BatchElements(min_batch_size=size, max_batch_size=size)
+                   | "Write" >> beam.ParDo(_WriteBatches(self._connection, cfg)).with_outputs(
+                       FAILED_TAG, main="written"))
+        element_type = pcoll.element_type
+        written, failed = results.written, results[FAILED_TAG]
+        if isinstance(element_type, RowTypeConstraint):
+            written = written | "WrittenRows" >> beam.Map(lambda r: r).with_output_types(
+                RowTypeConstraint.from_fields([("id", typing.Optional[str]),  # noqa: UP045
+                                               ("created", typing.Optional[bool]),  # noqa: UP045
+                                               ("element", element_type)]))
+            failed = failed | "FailedRows" >> beam.Map(lambda r: r).with_output_types(
+                RowTypeConstraint.from_fields([("element", element_type), ("msg", str),
+                                               ("status_code", str),
+                                               ("fields", typing.Sequence[str])]))
+        if cfg.error_handling:
+            return {"written": written, cfg.error_handling["output"]: failed}
+        return {"written": written, "failed": failed}
+
+
+def _as_record(element: Any) -> dict[str, Any]:
+    if isinstance(element, Mapping):
+        return dict(element)
+    if hasattr(element, "_asdict"):
+        return dict(element._asdict())
+    raise TypeError(f"WriteToSalesforce: expected beam.Row or dict elements, got "
+                    f"{type(element).__name__}")
+
+
+class _WriteBatches(beam.DoFn):
+    def __init__(self, connection: Any, config: WriteConfig) -> None:
+        self._connection = connection
+        self._sobject = config.sobject
+        self._operation = config.operation
+        self._external_id = config.external_id_field
+        self._mode = config.mode
+        self._max_retries = config.max_retries
+        self._client: Any = None
+        self._counters: StageCounters | None = None
+
+    def setup(self) -> None:
+        from auth import get_client
+
+        self._client = get_client(self._connection)
+        self._counters = StageCounters()
+
+    def process(self, batch: list[Any]) -> Iterator[Any]:
+        records = [_as_record(element) for element in batch]
+        results = self._write(records)
+        pending = [i for i, r in enumerate(results) if _transient(r)]
+        for attempt in range(1, self._max_retries + 1):
+            if not pending:
+                break
+            time.sleep(min(0.5 * 2 ** (attempt - 1), 8.0))
+            LOG.info("retrying %d record(s) after transient errors (attempt %d)",
+                     len(pending), attempt)
+            retried = self._write([records[i] for i in pending])
+            for i, result in zip(pending, retried, strict=True):
+                results[i] = result
+            pending = [i for i in pending if _transient(results[i])]
+        assert self._counters is not None
+        ok = 0
+        for element, result in zip(batch, results, strict=True):
+            if result.success:
+                ok += 1
+                yield beam.Row(id=result.id, created=result.created, element=element)
+            else:
+                first = result.errors[0] if result.errors else None
+                yield beam.pvalue.TaggedOutput(FAILED_TAG, beam.Row(
+                    element=element,
+                    msg="; ".join(f"{e.status_code}: {e.message}" for e in result.errors)
+                    or "Salesforce rejected the record without a message",
+                    status_code=first.status_code if first else "UNKNOWN",
+                    fields=sorted({f for e in result.errors for f in e.fields})))
+        self._counters.records_written.inc(ok)
+        self._counters.records_failed.inc(len(batch) - ok)
+        self._counters.sync_client(self._client)
+
+    def _write(self, records: list[dict[str, Any]]) -> list[RecordResult]:
+        use_bulk = (self._mode == "bulk" or self._operation == "hard_delete"
+                    or (self._mode == "auto" and len(records) >= BULK_MIN_RECORDS))
+        if use_bulk:
+            return write_bulk(self._client, self._sobject, self._operation, records,
+                              external_id_field=self._external_id)
+        return write_collections(self._client, self._sobject, self._operation, records,
+                                 external_id_field=self._external_id)
+
+
+def _transient(result: RecordResult) -> bool:
+    return (not result.success and bool(result.errors)
+            and all(e.status_code in TRANSIENT_CODES for e in result.errors))

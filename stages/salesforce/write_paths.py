@@ -1,0 +1,237 @@
+"""The two ways a batch of records reaches Salesforce, with one result per input record.
+
+* sObject Collections (``composite/sobjects``): <= 200 records per call, results in input
+  order - cheap for small batches.
+* Bulk API 2.0 ingest: one job per batch (create, upload CSV, close, poll, read results) -
+  ~6 calls whatever the size, so it wins for volume. Explicit nulls are written as ``#N/A``
+  (an empty cell means "leave unchanged"). Result files echo the uploaded columns, so each
+  result is matched back to its input by the exact cell texts we uploaded.
+
+Both return ``list[RecordResult]`` aligned with the input list.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import decimal
+import io
+from collections import defaultdict, deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from stages.salesforce.bulk_query import BulkJobFailedError, wait_for_job
+from stages.salesforce.rest_query import ApiClient
+
+__all__ = ["RecordError", "RecordResult", "write_collections", "write_bulk",
+           "COLLECTION_LIMIT", "BULK_OPERATIONS"]
+
+COLLECTION_LIMIT = 200
+BULK_NULL = "#N/A"
+BULK_OPERATIONS = {"insert": "insert", "update": "update", "upsert": "upsert",
+                   "delete": "delete", "hard_delete": "hardDelete"}
+
+
+@dataclass(frozen=True)
+class RecordError:
+    status_code: str
+    message: str
+    fields: tuple[str, ...] = ()
+
+
+@dataclass
+class RecordResult:
+    success: bool
+    id: str | None = None
+    created: bool | None = None
+    errors: list[RecordError] = field(default_factory=list)
+
+
+def json_value(value: Any) -> Any:
+    """A record value as JSON for REST (Decimal -> number, times -> ISO-8601)."""
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, dt.datetime):
+        utc = value.astimezone(dt.timezone.utc) if value.tzinfo else value
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if hasattr(value, "to_utc_datetime"):           # apache_beam Timestamp
+        return json_value(value.to_utc_datetime(has_tz=True))
+    return value
+
+
+def csv_text(value: Any) -> str:
+    """A record value as a Bulk CSV cell (``None`` = set null = ``#N/A``)."""
+    if value is None:
+        return BULK_NULL
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    converted = json_value(value)
+    return converted if isinstance(converted, str) else str(converted)
+
+
+# ------------------------------------------------------------------ sObject Collections
+
+def write_collections(client: ApiClient, sobject: str, operation: str,
+                      records: Sequence[Mapping[str, Any]], *,
+                      external_id_field: str | None = None) -> list[RecordResult]:
+    results: list[RecordResult] = []
+    for start in range(0, len(records), COLLECTION_LIMIT):
+        chunk = records[start:start + COLLECTION_LIMIT]
+        results.extend(_collection_call(client, sobject, operation, chunk, external_id_field))
+    return results
+
+
+def _collection_call(client: ApiClient, sobject: str, operation: str,
+                     chunk: Sequence[Mapping[str, Any]], external_id_field: str | None
+                     ) -> list[RecordResult]:
+    if operation == "delete":
+        ids = [str(r.get("Id") or "") for r in chunk]
+        missing = [i for i, value in enumerate(ids) if not value]
+        present = [value for value in ids if value]
+        answers: list[Any] = []
+        if present:
+            answers = client.request("DELETE", "composite/sobjects",
+                                     params={"ids": ",".join(present),
+                                             "allOrNone": "false"}).json()
+        it = iter(answers)
+        return [_missing_id() if i in missing else _from_json(next(it))
+                for i in range(len(chunk))]
+    body_records = []
+    for record in chunk:
+        payload = {k: json_value(v) for k, v in record.items()
+                   if not (operation == "insert" and k == "Id")}
+        payload["attributes"] = {"type": sobject}
+        body_records.append(payload)
+    body = {"allOrNone": False, "records": body_records}
+    if operation == "insert":
+        answers = client.request("POST", "composite/sobjects", json=body).json()
+    elif operation == "update":
+        answers = client.request("PATCH", "composite/sobjects", json=body).json()
+    elif operation == "upsert":
+        answers = client.request("PATCH", f"composite/sobjects/{sobject}/{external_id_field}",
+                                 json=body).json()
+    else:
+        raise ValueError(f"operation: {operation} is not available through sObject Collections")
+    return [_from_json(answer) for answer in answers]
+
+
+def _missing_id() -> RecordResult:
+    return RecordResult(success=False, errors=[RecordError(
+        "MISSING_ID", "the record has no Id; delete needs the Id of the record", ("Id",))])
+
+
+def _from_json(answer: Mapping[str, Any]) -> RecordResult:
+    errors = [RecordError(str(e.get("statusCode") or e.get("errorCode") or "UNKNOWN"),
+                          str(e.get("message") or ""), tuple(e.get("fields") or ()))
+              for e in answer.get("errors") or []]
+    return RecordResult(success=bool(answer.get("success")), id=answer.get("id"),
+                        created=answer.get("created"), errors=errors)
+
+
+# ------------------------------------------------------------------ Bulk API 2.0 ingest
+
+def _columns(operation: str, records: Sequence[Mapping[str, Any]]) -> list[str]:
+    if operation in ("delete", "hard_delete"):
+        return ["Id"]
+    seen: dict[str, None] = {}
+    for record in records:
+        for key in record:
+            seen.setdefault(key, None)
+    if operation == "insert":
+        seen.pop("Id", None)
+    return list(seen)
+
+
+def write_bulk(client: ApiClient, sobject: str, operation: str,
+               records: Sequence[Mapping[str, Any]], *, external_id_field: str | None = None,
+               timeout_seconds: float = 3600.0) -> list[RecordResult]:
+    columns = _columns(operation, records)
+    rows = [[csv_text(record[c]) if c in record else "" for c in columns] for record in records]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    job_body: dict[str, Any] = {"object": sobject, "operation": BULK_OPERATIONS[operation],
+                                "contentType": "CSV", "columnDelimiter": "COMMA",
+                                "lineEnding": "LF"}
+    if operation == "upsert":
+        job_body["externalIdFieldName"] = external_id_field
+    job = client.request("POST", "jobs/ingest", json=job_body).json()
+    job_id = job["id"]
+    client.request("PUT", f"jobs/ingest/{job_id}/batches", data=buffer.getvalue().encode(),
+                   headers={"Content-Type": "text/csv; charset=UTF-8"})
+    job = client.request("PATCH", f"jobs/ingest/{job_id}",
+                         json={"state": "UploadComplete"}).json()
+    state_error: str | None = None
+    try:
+        wait_for_job(client, f"jobs/ingest/{job_id}", job, timeout_seconds)
+    except BulkJobFailedError as error:   # processed rows stay processed: collect what we can
+        state_error = str(error)
+    pending: dict[tuple[str, ...], deque[int]] = defaultdict(deque)
+    for index, row in enumerate(rows):
+        pending[tuple(row)].append(index)
+    results: list[RecordResult | None] = [None] * len(records)
+
+    def claim(cells: Sequence[str]) -> int | None:
+        queue = pending.get(tuple(cells))
+        return queue.popleft() if queue else None
+
+    for header, row in _result_rows(client, f"jobs/ingest/{job_id}/successfulResults/"):
+        index = claim(_original(header, row, columns))
+        if index is not None:
+            created = _field(header, row, "sf__Created")
+            results[index] = RecordResult(success=True, id=_field(header, row, "sf__Id") or None,
+                                          created=(created.lower() == "true") if created else None)
+    for header, row in _result_rows(client, f"jobs/ingest/{job_id}/failedResults/"):
+        index = claim(_original(header, row, columns))
+        if index is not None:
+            results[index] = RecordResult(success=False,
+                                          id=_field(header, row, "sf__Id") or None,
+                                          errors=[parse_bulk_error(
+                                              _field(header, row, "sf__Error"))])
+    why = state_error or f"Bulk ingest job {job_id} did not process this record"
+    return [r if r is not None else RecordResult(success=False, errors=[
+        RecordError("UNPROCESSED_RECORD", why)]) for r in results]
+
+
+def _result_rows(client: ApiClient, path: str):
+    response = client.request("GET", path, headers={"Accept": "text/csv"})
+    reader = csv.reader(io.StringIO(response.content.decode("utf-8")))
+    header = next(reader, None)
+    if header is None:
+        return
+    for row in reader:
+        if row:
+            yield header, row
+
+
+def _field(header: Sequence[str], row: Sequence[str], name: str) -> str:
+    try:
+        return row[header.index(name)]
+    except (ValueError, IndexError):
+        return ""
+
+
+def _original(header: Sequence[str], row: Sequence[str], columns: Sequence[str]) -> list[str]:
+    position = {name: i for i, name in enumerate(header)}
+    return [row[position[c]] if c in position and position[c] < len(row) else ""
+            for c in columns]
+
+
+def parse_bulk_error(text: str) -> RecordError:
+    """``CODE:message:field1,field2 --`` (Bulk's sf__Error) -> RecordError."""
+    code, _, rest = text.partition(":")
+    rest = rest.strip()
+    if rest.endswith("--"):
+        rest = rest[:-2].rstrip()
+    message, fields_text = rest, ""
+    if ":" in rest:
+        head, _, tail = rest.rpartition(":")
+        if not tail.strip() or all(part.strip().replace("_", "").replace(".", "").isalnum()
+                                   for part in tail.split(",")):
+            message, fields_text = head, tail
+    fields = tuple(f.strip() for f in fields_text.split(",") if f.strip())
+    return RecordError(code.strip() or "UNKNOWN", message.strip(), fields)
