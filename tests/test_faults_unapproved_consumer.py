@@ -1,0 +1,39 @@
+"""A connected app the user never approved: one actionable error, no token-endpoint storm.
+
+Peers hammer the token endpoint here (a retry loop per worker/bundle) and then print a bare
+`invalid_grant`; a user needs to be told what to click in Salesforce. The pipeline must stop
+before reading anything, with one error that carries Salesforce's words and the fix.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_faults_support import connection_mapping, read_jsonl, run_read
+
+MAX_TOKEN_CALLS = 3
+
+
+def test_unapproved_consumer_stops_the_pipeline_with_one_actionable_error(org_factory,
+                                                                           tmp_path):
+    org = org_factory(records=300)
+    unapproved = org.info["self_authorize_app"]["consumer_key"]
+    org.reset_counters()
+
+    with pytest.raises(Exception) as caught:  # noqa: B017 - Beam may wrap the AuthError
+        run_read(tmp_path / "out", connection_mapping(org, consumer_key=unapproved),
+                 sobject="Account", fields=["Id", "Name"], mode="bulk")
+
+    message = str(caught.value)
+    assert "hasn't approved this consumer" in message, message
+    assert "forcebeam authorize" in message and "Edit Policies" in message, (
+        f"the error must say what to do in Salesforce: {message}")
+    assert message.count("hasn't approved this consumer") == 1, (
+        f"one error, not one per retry/worker: {message}")
+
+    counters = org.counters()
+    assert counters["token_requests"]["total"] <= MAX_TOKEN_CALLS, counters["token_requests"]
+    assert counters["token_requests"]["failed"] == counters["token_requests"]["total"]
+    assert counters["logins"]["total"] == 0
+    assert counters["api_calls"]["total"] == 0, "no API call without a session"
+    assert read_jsonl(tmp_path / "out", "rows") == [], "nothing may be written"
