@@ -1,0 +1,57 @@
+"""Turn a validated forcebeam pipeline file into plain Beam YAML.
+
+The only forcebeam-specific parts of a file are `connections:` and the `connection: NAME`
+field of our transforms. Here each name is replaced by that connection's mapping (secret
+*references* only, so it is safe in the job graph), and our provider listing is included, so
+the result is an ordinary Beam YAML pipeline that Beam's own machinery expands.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any
+
+import yaml
+
+from pipelines.catalog import PROVIDERS_FILE, forcebeam_stage_types
+from pipelines.spec import PipelineSpec
+from pipelines.validation import CONNECTION_FIELD
+
+
+def inline_connection(spec: PipelineSpec, name: str) -> dict[str, Any]:
+    """The connection mapping as a transform carries it (relative ca_bundle made absolute)."""
+    mapping = copy.deepcopy(spec.connections[name])
+    bundle = mapping.get("ca_bundle")
+    if isinstance(bundle, str) and not os.path.isabs(os.path.expanduser(bundle)):
+        base = os.path.dirname(os.path.abspath(spec.path))
+        mapping["ca_bundle"] = os.path.normpath(os.path.join(base, bundle))
+    return mapping
+
+
+def to_beam_spec(spec: PipelineSpec) -> dict[str, Any]:
+    """A Beam YAML pipeline dict (`pipeline`, `options`, `providers`) for `spec`."""
+    data = copy.deepcopy(spec.data)
+    data.pop("connections", None)
+    ours = forcebeam_stage_types()
+    resolved = PipelineSpec(file=type(spec.file)(path=spec.path, data=data))
+    for transform in resolved.transforms():
+        if transform.type in ours and isinstance(transform.config, dict):
+            name = transform.config.get(CONNECTION_FIELD)
+            if isinstance(name, str):
+                transform.config[CONNECTION_FIELD] = inline_connection(spec, name)
+    providers = list(data.get("providers") or [])
+    providers.append({"include": str(PROVIDERS_FILE)})
+    data["providers"] = providers
+    return data
+
+
+def to_beam_yaml(spec: PipelineSpec) -> str:
+    return yaml.safe_dump(to_beam_spec(spec), sort_keys=False)
+
+
+def stage_names(spec: PipelineSpec) -> dict[str, str]:
+    """Our transforms' step names -> their type, for progress lines and the summary."""
+    ours = forcebeam_stage_types()
+    return {transform.name: str(transform.type) for transform in spec.transforms()
+            if transform.type in ours}

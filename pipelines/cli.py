@@ -1,0 +1,159 @@
+"""`forcebeam`: run, validate and inspect Salesforce pipelines; run the local emulated org.
+
+Each subcommand is a thin shell over a function in pipelines/ or auth/ (so scripts can call
+the same code). Exit codes: 0 ok, 1 failure while running, 2 bad input (invalid file or
+arguments: nothing ran).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+# google-auth reads these at import time: never probe a GCE metadata server unless the user
+# configured one (Dataflow workers set their own).
+os.environ.setdefault("NO_GCE_CHECK", "true")
+
+from pipelines.problems import EXIT_INVALID, PipelineFileError  # noqa: E402
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+
+
+def _add_file(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", help="pipeline file (YAML)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="forcebeam", description="Apache Beam pipelines for Salesforce.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    run = commands.add_parser(
+        "run", help="validate and run a pipeline (DirectRunner semantics, offline)",
+        description="Any unrecognised --flags are Beam pipeline options, e.g. "
+                    "--runner=DataflowRunner --setup_file ./setup.py, "
+                    "--direct_running_mode=multi_processing --direct_num_workers=2.")
+    _add_file(run)
+    run.add_argument("--progress-seconds", type=float, default=3.0,
+                     help="how often to print extract progress (default 3)")
+
+    validate = commands.add_parser("validate", help="check a pipeline file without running it")
+    _add_file(validate)
+    validate.add_argument("--online", action="store_true",
+                          help="also check sobjects and fields against the org's describe")
+
+    check = commands.add_parser("check", help="log in with a connection; print org and usage")
+    _add_file(check)
+    check.add_argument("connection", help="connection name in the file")
+
+    describe = commands.add_parser("describe",
+                                   help="list sobjects, or the fields of one with types")
+    _add_file(describe)
+    describe.add_argument("connection", help="connection name in the file")
+    describe.add_argument("sobject", nargs="?", help="sobject to describe (omit: list all)")
+
+    keygen = commands.add_parser(
+        "keygen", help="RSA key + self-signed X.509 certificate for a connected app")
+    keygen.add_argument("--out", default=".", help="directory for the key and certificate")
+    keygen.add_argument("--store", help="also store the private key at this gcp-sm:// ref")
+
+    authorize = commands.add_parser(
+        "authorize", help="one-time approval of the connected app (web server flow + PKCE)")
+    _add_file(authorize)
+    authorize.add_argument("connection", help="connection name in the file")
+    authorize.add_argument("--store-refresh-token", metavar="REF",
+                           help="secret reference to store the refresh token at")
+    authorize.add_argument("--port", type=int, default=0,
+                           help="callback port (default: the callback URL's, 1717)")
+    authorize.add_argument("--no-browser", action="store_true",
+                           help="print the approval URL instead of opening a browser")
+
+    commands.add_parser("emulator", add_help=False,
+                        help="run the local emulated org (same options as python -m emulator)")
+    demo = commands.add_parser("demo", help="start the emulator and run the example pipeline")
+    demo.add_argument("--out", default="out", help="output directory (default ./out)")
+    demo.add_argument("--records", type=int, default=2000, help="Accounts in the demo org")
+    return parser
+
+
+class _DropImportNoise(logging.Filter):
+    """Beam warns at import that optional GCP extras are missing; irrelevant offline."""
+
+    NOISE = ("Failed to import GCSFileSystem", "apitools not found",
+             "Could not load ML transform module")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(noise in message for noise in self.NOISE)
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_DropImportNoise())
+    if not verbose:  # stage progress lines are ours to print (pipelines.progress)
+        logging.getLogger("forcebeam.progress").setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    # `forcebeam emulator ...` hands every remaining argument to the emulator's own CLI.
+    if arguments[:1] == ["emulator"]:
+        from emulator.cli import main as emulator_main
+
+        return emulator_main(arguments[1:]) or EXIT_OK
+    parser = build_parser()
+    options, extra = parser.parse_known_args(arguments)
+    if extra and options.command != "run":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    _configure_logging(options.verbose)
+    try:
+        return _dispatch(options, extra)
+    except PipelineFileError as error:
+        print(error.report(), file=sys.stderr)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(options: argparse.Namespace, extra: list[str]) -> int:
+    command = options.command
+    if command == "validate":
+        from pipelines import commands
+
+        return commands.validate(options.file, online=options.online)
+    if command == "run":
+        from pipelines import run
+
+        return run.run_file(options.file, extra, progress_seconds=options.progress_seconds)
+    if command in ("check", "describe", "authorize"):
+        from pipelines import commands
+
+        if command == "check":
+            return commands.check(options.file, options.connection)
+        if command == "describe":
+            return commands.describe(options.file, options.connection, options.sobject)
+        return commands.authorize(options.file, options.connection,
+                                  store_refresh_token=options.store_refresh_token,
+                                  port=options.port, open_browser=not options.no_browser)
+    if command == "keygen":
+        from pipelines import commands
+
+        return commands.keygen(options.out, options.store)
+    if command == "demo":
+        from pipelines import demo
+
+        return demo.run_demo(out_dir=options.out, records=options.records)
+    raise AssertionError(f"unhandled command {command}")  # argparse restricts the choices
+
+
+if __name__ == "__main__":
+    sys.exit(main())

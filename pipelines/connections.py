@@ -1,0 +1,92 @@
+"""Check and build the `connections:` section through auth's own connection model.
+
+auth owns what a connection is (`auth.Connection.from_mapping`); this module only places its
+verdict on the file's lines and strips the file-level switch `allow_inline_secrets`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from pipelines.problems import FieldPath, Problem, closest, suggestion_for
+from pipelines.pydantic_problems import from_validation_error
+from pipelines.spec import PipelineSpec
+
+
+def _split_path(text: str) -> FieldPath:
+    """`auth.private_key` or `auth[0].x` -> ('auth', 'private_key') ..."""
+    parts: list[str | int] = []
+    for chunk in text.replace("[", ".").replace("]", "").split("."):
+        if chunk:
+            parts.append(int(chunk) if chunk.isdigit() else chunk)
+    return tuple(parts)
+
+
+def build(mapping: Mapping[str, Any], source: str = "<config>", name: str = "") -> Any:
+    """An `auth.Connection` from a connection mapping (raises auth's ConfigError)."""
+    from auth.connection import Connection
+
+    return Connection.from_mapping(dict(mapping), source=source,
+                                   path=f"connections.{name}" if name else "connection")
+
+
+def _suggest(error: Any, mapping: Mapping[str, Any], relative: FieldPath) -> str:
+    """auth's fix, sharpened to the closest valid name when a field name is unknown."""
+    if not relative or not isinstance(relative[-1], str):
+        return error.suggestion
+    candidates = _allowed_names(mapping, relative[:-1])
+    best = closest(relative[-1], candidates) if candidates else None
+    if best and best != relative[-1]:
+        return f"did you mean '{best}'?"
+    if relative[-1] == "type" and relative[:-1] == ("auth",):
+        from auth.flows import known_types
+
+        auth_type = str((mapping.get("auth") or {}).get("type"))
+        return suggestion_for(auth_type, known_types())
+    return error.suggestion
+
+
+def _allowed_names(mapping: Mapping[str, Any], parent: FieldPath) -> list[str]:
+    """Field names valid at `parent` inside a connection (from auth's own models)."""
+    from auth.config_types import MutualTlsConfig
+    from auth.connection import Connection
+    from auth.flows import get_flow
+
+    if parent == ():
+        return list(Connection.model_fields)
+    if parent == ("mutual_tls",):
+        return list(MutualTlsConfig.model_fields)
+    if parent == ("auth",):
+        try:
+            return list(get_flow(str(mapping["auth"]["type"])).config_model.model_fields)
+        except (KeyError, TypeError):
+            return []
+    return []
+
+
+def problems(spec: PipelineSpec) -> list[Problem]:
+    """Every problem in every connection, each at its own line."""
+    from auth.errors import ConfigError
+
+    file = spec.file
+    found: list[Problem] = []
+    for name, mapping in spec.connections.items():
+        base: FieldPath = ("connections", name)
+        if not isinstance(mapping, Mapping):
+            found.append(file.problem(base, "a connection must be a mapping",
+                                      "give login_url and auth: {type: ...}"))
+            continue
+        try:
+            build(mapping, source=spec.path, name=name)
+        except ConfigError as error:
+            full = _split_path(error.path)
+            path = full if full[:2] == base else (*base, *full)
+            found.append(file.problem(path, error.message,
+                                      _suggest(error, mapping, path[2:])))
+        except ValidationError as error:
+            for relative, message, suggestion in from_validation_error(error, mapping):
+                found.append(file.problem((*base, *relative), message, suggestion))
+    return found

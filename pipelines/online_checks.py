@@ -1,0 +1,107 @@
+"""`validate --online` and `describe`: check sobjects and fields against the org's describe.
+
+Uses the stages' describe cache, so an online validation also warms the schema the run will
+need (the run then builds its pipeline without another describe).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from pipelines import connections
+from pipelines.problems import Problem, suggestion_for
+from pipelines.spec import PipelineSpec
+from pipelines.validation import CONNECTION_FIELD
+
+
+class Describer:
+    """Object names and field types of one org, fetched lazily and remembered."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+    @functools.cached_property
+    def _client(self) -> Any:
+        from auth import get_client
+
+        return get_client(self.connection)
+
+    @functools.lru_cache(maxsize=1)  # noqa: B019 - one Describer per command run
+    def sobject_names(self) -> list[str]:
+        listing = self._client.request("GET", "sobjects").json()
+        return sorted(item["name"] for item in listing.get("sobjects", []))
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019
+    def describe(self, sobject: str) -> dict[str, Any] | None:
+        from auth.errors import SalesforceApiError
+        from stages.salesforce.describe import cached_describe
+
+        if sobject not in self.sobject_names():
+            return None
+        try:
+            return cached_describe(self.connection, sobject)
+        except SalesforceApiError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def fields(self, sobject: str) -> dict[str, str] | None:
+        """Field name -> Salesforce type (string, id, currency, ...), or None if unknown."""
+        described = self.describe(sobject)
+        if described is None:
+            return None
+        return {field["name"]: field.get("type", "?") for field in described.get("fields", [])}
+
+    def relationships(self, sobject: str) -> list[str]:
+        described = self.describe(sobject) or {}
+        return [field["relationshipName"] for field in described.get("fields", [])
+                if field.get("relationshipName")]
+
+
+def problems(spec: PipelineSpec,
+             describer_for: Callable[[Any], Describer] | None = None) -> list[Problem]:
+    """Unknown sobjects and fields in our transforms, each with the closest valid name."""
+    from pipelines import catalog
+
+    make = describer_for or Describer
+    describers: dict[str, Describer] = {}
+    ours = catalog.forcebeam_stage_types()
+    found: list[Problem] = []
+    for transform in spec.transforms():
+        config = transform.config
+        if transform.type not in ours or not isinstance(config, dict):
+            continue
+        name = config.get(CONNECTION_FIELD)
+        sobject = config.get("sobject")
+        if not isinstance(name, str) or not isinstance(sobject, str):
+            continue  # soql reads are checked by Salesforce itself at run time
+        if name not in describers:
+            describers[name] = make(connections.build(spec.connections[name],
+                                                      source=spec.path, name=name))
+        describer = describers[name]
+        base = (*transform.path, "config")
+        fields = describer.fields(sobject)
+        if fields is None:
+            found.append(spec.file.problem((*base, "sobject"), f"unknown sobject '{sobject}'",
+                                           suggestion_for(sobject, describer.sobject_names())))
+            continue
+        wanted: list[tuple[tuple[Any, ...], str]] = []
+        if isinstance(config.get("fields"), list):
+            wanted += [((*base, "fields", index), str(value))
+                       for index, value in enumerate(config["fields"])]
+        if isinstance(config.get("external_id_field"), str):
+            wanted.append(((*base, "external_id_field"), config["external_id_field"]))
+        for path, field in wanted:
+            if "." in field:
+                relationship = field.split(".", 1)[0]
+                choices = describer.relationships(sobject)
+                if relationship not in choices:
+                    found.append(spec.file.problem(
+                        path, f"'{sobject}' has no relationship '{relationship}'",
+                        suggestion_for(relationship, choices)))
+            elif field not in fields:
+                found.append(spec.file.problem(path, f"'{sobject}' has no field '{field}'",
+                                               suggestion_for(field, fields)))
+    return found

@@ -1,0 +1,145 @@
+"""Live progress of long extracts: rows so far (of expected), rows/s, every few seconds.
+
+Beam's local runners only report metrics when a pipeline ends, and with
+`direct_running_mode=multi_processing` the rows are read in other processes. So each
+Salesforce stage gets a small side branch, `_CountRows`, that keeps its count in a file under
+a progress directory (one file per worker process and stage, replaced atomically about twice
+a second); the driver sums the files on a timer. The directory comes from an environment
+variable the runner sets for local runs only: on remote workers the tap does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import apache_beam as beam
+
+PROGRESS_DIR_VARIABLE = "FORCEBEAM_PROGRESS_DIR"
+_WRITE_EVERY_SECONDS = 0.5
+_CHECK_EVERY_ROWS = 512
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:80] or "stage"
+
+
+class _CountRows(beam.DoFn):
+    """Counts the rows of one stage into `<dir>/<stage>.<process>.json`; emits nothing."""
+
+    def __init__(self, stage: str, directory: str | None) -> None:
+        self._stage = stage
+        self._directory = directory
+
+    def setup(self) -> None:
+        self._rows = 0
+        self._first: float | None = None
+        self._written_at = 0.0
+        self._file: Path | None = None
+        if self._directory and os.path.isdir(self._directory):
+            name = f"{_slug(self._stage)}.{os.getpid()}.{uuid.uuid4().hex[:8]}.json"
+            self._file = Path(self._directory) / name
+
+    def process(self, element: Any):
+        if self._file is None:
+            return
+        self._rows += 1
+        if self._first is None:
+            self._first = time.time()
+        if self._rows % _CHECK_EVERY_ROWS == 0:
+            now = time.monotonic()
+            if now - self._written_at >= _WRITE_EVERY_SECONDS:
+                self._written_at = now
+                self._save()
+        return
+        yield  # a generator that never yields: a leaf branch
+
+    def finish_bundle(self) -> None:
+        if self._file is not None and self._rows:
+            self._save()
+
+    def _save(self) -> None:
+        assert self._file is not None
+        payload = {"stage": self._stage, "rows": self._rows, "first": self._first,
+                   "last": time.time()}
+        temporary = self._file.with_suffix(".tmp")
+        temporary.write_text(json.dumps(payload))
+        os.replace(temporary, self._file)
+
+
+def tap(pcoll: beam.PCollection, stage: str) -> None:
+    """Attach a row counter to `pcoll` (a no-op branch unless a local run asked for it)."""
+    directory = os.environ.get(PROGRESS_DIR_VARIABLE)
+    if not directory:
+        return
+    _ = pcoll | f"ProgressOf{_slug(stage)}" >> beam.ParDo(_CountRows(stage, directory))
+
+
+@dataclass
+class StageProgress:
+    rows: int = 0
+    first: float | None = None
+    last: float | None = None
+
+    @property
+    def seconds(self) -> float:
+        if self.first is None or self.last is None:
+            return 0.0
+        return max(self.last - self.first, 1e-6)
+
+
+def read_progress(directory: str) -> dict[str, StageProgress]:
+    """Sum the counter files of every process, per stage."""
+    totals: dict[str, StageProgress] = {}
+    for path in Path(directory).glob("*.json"):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue  # replaced while we read it; next tick will see it
+        stage = totals.setdefault(record["stage"], StageProgress())
+        stage.rows += int(record["rows"])
+        if record.get("first") is not None:
+            stage.first = min(filter(None, (stage.first, record["first"])))
+        stage.last = max(filter(None, (stage.last, record.get("last"))), default=None)
+    return totals
+
+
+class ProgressPrinter(threading.Thread):
+    """Prints `stage: N rows [of M] (R rows/s)` every `interval` seconds while a run lasts."""
+
+    def __init__(self, directory: str, interval: float = 3.0, stream: TextIO | None = None,
+                 expected: Callable[[str], int | None] | None = None) -> None:
+        super().__init__(name="forcebeam-progress", daemon=True)
+        self._directory = directory
+        self._interval = interval
+        self._stream = stream or sys.stderr
+        self._expected = expected or (lambda _stage: None)
+        self._stop_event = threading.Event()
+        self._started = time.time()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self._interval):
+            self.print_once()
+
+    def print_once(self) -> None:
+        elapsed = time.time() - self._started
+        for stage, progress in sorted(read_progress(self._directory).items()):
+            expected = self._expected(stage)
+            of = f" of {expected:,}" if expected else ""
+            percent = f" {100 * progress.rows / expected:.0f}%" if expected else ""
+            rate = progress.rows / progress.seconds if progress.rows > 1 else 0.0
+            print(f"[{elapsed:6.1f}s] {stage}: {progress.rows:,} rows{of}{percent}"
+                  f" ({rate:,.0f} rows/s)", file=self._stream, flush=True)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=5)

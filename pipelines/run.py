@@ -1,0 +1,130 @@
+"""`forcebeam run FILE [beam options]`: validate, build with Beam YAML, run, summarise, commit.
+
+Runner choice: no `--runner` (or DirectRunner) means DirectRunner semantics, but we hand
+the pipeline straight to the FnApiRunner, which is what DirectRunner falls back to for batch
+pipelines; Beam 2.77's DirectRunner would first try to download the Prism binary, and we run
+offline. `--direct_running_mode`/`--direct_num_workers` keep working (FnApiRunner reads them);
+any other runner (Dataflow with `--setup_file ./setup.py`, ...) is used as given.
+
+After the pipeline finished successfully, incremental reads' pending state is committed
+(see stages.salesforce.incremental): a failed run never moves a watermark.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from pipelines import beam_yaml, progress, summary
+from pipelines.spec import PipelineSpec
+from pipelines.validation import validate_or_raise
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+LOCAL_RUNNERS = ("", "directrunner", "direct", "fnapirunner", "switchingdirectrunner")
+
+
+def _runner_name(options: Any) -> str:
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    runner = options.view_as(StandardOptions).runner
+    if runner is None:
+        return ""
+    return runner if isinstance(runner, str) else type(runner).__name__
+
+
+def build_options(spec: PipelineSpec, beam_args: Sequence[str]) -> Any:
+    """The file's `options:` with the command line's flags on top (flags win)."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    given = {arg[2:].split("=", 1)[0] for arg in beam_args if arg.startswith("--")}
+    # PipelineOptions lets keyword values override flags; keep only what flags don't set.
+    from_file = {key: value for key, value in spec.options.items() if key not in given}
+    return PipelineOptions(list(beam_args), pickle_library="cloudpickle", **from_file)
+
+
+def pick_runner(options: Any) -> Any:
+    """None (use `options`' runner) or an offline FnApiRunner for local runs."""
+    if _runner_name(options).lower() not in LOCAL_RUNNERS:
+        return None
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    return FnApiRunner()
+
+
+def incremental_states(spec: PipelineSpec) -> list[str]:
+    """State paths of every incremental read in the file (committed after success)."""
+    paths = []
+    for transform in spec.transforms():
+        config = transform.config if isinstance(transform.config, dict) else {}
+        incremental = config.get("incremental")
+        if isinstance(incremental, dict) and isinstance(incremental.get("state"), str):
+            paths.append(incremental["state"])
+    return paths
+
+
+def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float = 3.0,
+             stream: TextIO | None = None) -> int:
+    """Validate and run `file`; prints progress and a per-stage summary to `stream`."""
+    import apache_beam as beam
+    from apache_beam.yaml.main import build_pipeline_components_from_yaml
+
+    stream = stream or sys.stdout
+    spec = PipelineSpec.load(file)
+    validate_or_raise(spec)
+    _, constructor = build_pipeline_components_from_yaml(
+        beam_yaml.to_beam_yaml(spec), list(beam_args), pipeline_path=file)
+    options = build_options(spec, beam_args)
+    runner = pick_runner(options)
+    local = runner is not None
+    progress_dir = tempfile.mkdtemp(prefix="forcebeam-progress-") if local else None
+    previous = os.environ.get(progress.PROGRESS_DIR_VARIABLE)
+    if progress_dir:
+        os.environ[progress.PROGRESS_DIR_VARIABLE] = progress_dir
+    printer = None
+    started = time.monotonic()
+    try:
+        pipeline = beam.Pipeline(runner=runner, options=options)
+        constructor(pipeline)
+        if progress_dir and progress_seconds > 0:
+            printer = progress.ProgressPrinter(progress_dir, progress_seconds, stream=stream)
+            printer.start()
+        result = pipeline.run()
+        state = result.wait_until_finish()
+        if printer:
+            printer.stop()
+            printer = None
+        seconds = time.monotonic() - started
+        counts = progress.read_progress(progress_dir) if progress_dir else {}
+        print(summary.render(summary.collect(result, beam_yaml.stage_names(spec), counts,
+                                             seconds)), file=stream)
+        if str(state).upper().endswith("DONE"):
+            _commit(spec, stream)
+            return EXIT_OK
+        print(f"pipeline ended in state {state}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        if printer:
+            printer.stop()
+        if progress_dir:
+            shutil.rmtree(progress_dir, ignore_errors=True)
+            if previous is None:
+                os.environ.pop(progress.PROGRESS_DIR_VARIABLE, None)
+            else:
+                os.environ[progress.PROGRESS_DIR_VARIABLE] = previous
+
+
+def _commit(spec: PipelineSpec, stream: TextIO) -> None:
+    paths = incremental_states(spec)
+    if not paths:
+        return
+    from stages.salesforce.incremental import commit_pending
+
+    for path in paths:
+        if commit_pending(path):
+            print(f"incremental state committed: {path}", file=stream)

@@ -1,0 +1,50 @@
+"""Check the config of one of our stages (ReadFromSalesforce, ...) against its pydantic model.
+
+The model belongs to the stage (stages.registry); we only translate its verdict into
+problems with field paths, so a new stage plugin is validated with no change here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from pipelines.pydantic_problems import RelativeProblem, from_validation_error
+
+# Beam YAML handles these itself (routing of failed records, windowing, resources).
+BEAM_MANAGED_FIELDS = ("error_handling",)
+
+
+def config_model(stage_type: str) -> type[BaseModel] | None:
+    """The pydantic model of a registered stage's config, if it declares one."""
+    from stages.registry import get_stage
+
+    stage = get_stage(stage_type)
+    for attribute in ("config_model", "Config", "config"):
+        candidate = getattr(stage, attribute, None)
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def problems(stage_type: str, config: Mapping[str, Any]) -> list[RelativeProblem]:
+    """Unknown/missing/ill-typed fields of `config` (`connection` is still the name here)."""
+    found: list[RelativeProblem] = []
+    handling = config.get("error_handling")
+    if handling is not None and not (isinstance(handling, Mapping)
+                                     and isinstance(handling.get("output"), str)):
+        found.append((("error_handling",), "error_handling must be {output: NAME}",
+                      "e.g. error_handling: {output: failed}"))
+    model = config_model(stage_type)
+    if model is None:
+        return found
+    accepted = set(model.model_fields)
+    payload = {key: value for key, value in config.items()
+               if key in accepted or key not in BEAM_MANAGED_FIELDS}
+    try:
+        model.model_validate(payload)
+    except ValidationError as error:
+        found += from_validation_error(error, payload, model)
+    return found

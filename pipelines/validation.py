@@ -1,0 +1,104 @@
+"""Check a pipeline file before anything runs: every problem, with file, line, field and fix.
+
+Order of checks: file structure -> transform types -> our transforms' configs (connection
+names, stage fields through the stage's pydantic model) -> connections (auth types, fields,
+secret references) -> optionally (`online=True`) sobjects and fields against describe.
+`forcebeam validate` prints the problems and exits 2; `forcebeam run` does the same before
+building the pipeline, so a bad file never starts a job.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pipelines import catalog, connections, stage_configs
+from pipelines.problems import FieldPath, PipelineFileError, Problem, suggestion_for
+from pipelines.spec import STRUCTURAL_TYPES, TOP_LEVEL_KEYS, PipelineSpec, TransformRef
+
+CONNECTION_FIELD = "connection"
+
+
+def validate(spec: PipelineSpec, online: bool = False,
+             describer_for: Callable[..., Any] | None = None) -> list[Problem]:
+    """All problems in `spec`; empty when the file may run."""
+    problems = _structure(spec)
+    if problems:  # transforms cannot be checked in a file without a pipeline
+        return problems
+    problems += _transforms(spec)
+    problems += connections.problems(spec)
+    if online and not problems:
+        from pipelines import online_checks
+
+        problems += online_checks.problems(spec, describer_for)
+    return problems
+
+
+def validate_or_raise(spec: PipelineSpec, online: bool = False) -> None:
+    problems = validate(spec, online=online)
+    if problems:
+        raise PipelineFileError(problems)
+
+
+def _structure(spec: PipelineSpec) -> list[Problem]:
+    file = spec.file
+    problems = []
+    for key in spec.data:
+        if key not in TOP_LEVEL_KEYS:
+            problems.append(file.problem((key,), f"unknown top-level key '{key}'",
+                                         suggestion_for(key, TOP_LEVEL_KEYS)))
+    pipeline = spec.data.get("pipeline")
+    if pipeline is None:
+        problems.append(file.problem((), "missing 'pipeline:'",
+                                     "add pipeline: {transforms: [...]}"))
+    elif not isinstance(pipeline, dict) or not isinstance(pipeline.get("transforms"), list):
+        problems.append(file.problem(("pipeline",), "'pipeline' must be a mapping with a "
+                                     "'transforms' list", "see pipelines/examples/demo.yaml"))
+    for key in ("connections", "options"):
+        if spec.data.get(key) is not None and not isinstance(spec.data[key], dict):
+            problems.append(file.problem((key,), f"'{key}' must be a mapping"))
+    return problems
+
+
+def _transforms(spec: PipelineSpec) -> list[Problem]:
+    file = spec.file
+    declared, opaque = catalog.declared_provider_types(
+        spec.data.get("providers"), os.path.dirname(os.path.abspath(spec.path)))
+    ours = catalog.forcebeam_stage_types()
+    known = catalog.all_known_types(declared) | set(STRUCTURAL_TYPES)
+    problems: list[Problem] = []
+    for transform in spec.transforms():
+        kind = transform.type
+        if not isinstance(kind, str) or not kind:
+            problems.append(file.problem(transform.path, "transform has no 'type'",
+                                         "add type: e.g. ReadFromSalesforce"))
+        elif kind in ours:
+            problems += _our_transform(spec, transform)
+        elif kind not in known and not opaque:
+            problems.append(file.problem((*transform.path, "type"),
+                                         f"unknown transform type '{kind}'",
+                                         suggestion_for(kind, known)))
+    return problems
+
+
+def _our_transform(spec: PipelineSpec, transform: TransformRef) -> list[Problem]:
+    file = spec.file
+    config = transform.config
+    config_path: FieldPath = (*transform.path, "config")
+    if not isinstance(config, Mapping):
+        return [file.problem(config_path, f"{transform.type} needs a 'config' mapping",
+                             "see pipelines/examples/demo.yaml")]
+    problems = []
+    name = config.get(CONNECTION_FIELD)
+    if name is None:
+        problems.append(file.problem(config_path, f"missing field '{CONNECTION_FIELD}'",
+                                     "name one of the connections: section's entries"))
+    elif not isinstance(name, str) or name not in spec.connections:
+        problems.append(file.problem((*config_path, CONNECTION_FIELD),
+                                     f"unknown connection '{name}'",
+                                     suggestion_for(str(name), spec.connections)
+                                     or "declare it under connections:"))
+    for relative, message, suggestion in stage_configs.problems(transform.type, config):
+        problems.append(file.problem((*config_path, *relative), message, suggestion))
+    return problems
