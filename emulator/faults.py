@@ -6,8 +6,9 @@ lock contention — and benchmarks need a "realistic" network (latency, a per-co
 bandwidth cap). Every random decision comes from a `random.Random` seeded per fault kind, so
 the same spec and the same sequence of requests give the same faults.
 
-Spec (JSON object, or `k=v,k=v` on the command line; `PUT /__emulator/faults` replaces it,
-`DELETE` clears it, `GET` shows it with the number of faults injected so far):
+Spec (JSON object, `@file` holding one, or `k=v,k=v` on the command line;
+`PUT /__emulator/faults` replaces it, `DELETE` clears it, `GET` shows it with the number of
+faults injected so far):
 
 | key | effect |
 |---|---|
@@ -48,6 +49,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -117,6 +119,12 @@ class FaultSpec(BaseModel):
 
 def _parse_text(text: str) -> dict[str, Any]:
     text = text.strip()
+    if text.startswith("@"):
+        try:
+            text = Path(text[1:]).read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise FaultSpecError(f"cannot read fault spec file {text[1:]!r}: "
+                                 f"{error.strerror}") from None
     if text.startswith("{"):
         try:
             parsed = json.loads(text)

@@ -9,4 +9,6 @@ WIRE_MODULES: list[str] = [
     "oauth",
     "soap",
     "identity",
+    "bulk_query",
+    "bulk_ingest",
 ]
