@@ -128,10 +128,14 @@ def build_database(path: Path, records: int, seed: int, schema: Schema = SCHEMA)
 class RecordStore:
     """SQLite-backed records of the emulated org (see the module docstring)."""
 
-    def __init__(self, path: Path, schema: Schema = SCHEMA, *,
-                 now: Callable[[], datetime] | None = None,
+    def __init__(self, data_dir: Path | str, records: int = 1000, seed: int = 42, *,
+                 schema: Schema = SCHEMA, now: Callable[[], datetime] | None = None,
                  default_user_id: str = INTEGRATION_USER_ID) -> None:
-        self.path = Path(path)
+        """Open the store for `records` Accounts (others proportional) in `data_dir`,
+        generating and caching the database first if this (records, seed) is new."""
+        self.path = database_file(Path(data_dir), records, seed)
+        if not self.path.exists():
+            build_database(self.path, records, seed, schema)
         self.schema = schema
         self.now = now or (lambda: datetime.now(timezone.utc))
         self.default_user_id = default_user_id
@@ -140,14 +144,6 @@ class RecordStore:
         self._writer.execute("PRAGMA journal_mode=WAL")
         self._writer.execute("PRAGMA synchronous=NORMAL")
         self._next_serial: dict[str, int] = {}
-
-    @classmethod
-    def open(cls, data_dir: Path | str, records: int, seed: int = 0) -> RecordStore:
-        """The store for `records` Accounts (others proportional), building it if needed."""
-        path = database_file(Path(data_dir), records, seed)
-        if not path.exists():
-            build_database(path, records, seed)
-        return cls(path)
 
     def close(self) -> None:
         with self._lock:
