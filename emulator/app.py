@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from emulator import faults
 from emulator.state import EmulatorState
 from emulator.tls import mutual_tls_context, server_context
 from emulator.wire import WIRE_MODULES
@@ -26,10 +27,7 @@ def build_app(state: EmulatorState) -> web.Application:
     app = web.Application(middlewares=[data_api_middleware], client_max_size=MAX_REQUEST_BYTES,
                           handler_args={"max_field_size": 65536})
     app["state"] = state
-    if state.faults is not None:
-        from emulator import faults
-
-        faults.install(app, state)  # C's middleware + /__emulator/faults, bound to the org
+    faults.install(app, state)  # C's middleware + /__emulator/faults, bound to the org
     for name in WIRE_MODULES:
         module = importlib.import_module(f"emulator.wire.{name}")
         module.register(app, state)

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from emulator.app import start_listeners
+from emulator.faults import FaultInjector
+from emulator.records.store import RecordStore
 from emulator.state import EmulatorState, Paths, Urls
 from emulator.state.counters import Counters
 from emulator.state.identity import MTLS_USERNAME, ORG_ID, Identity
@@ -58,25 +60,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _records_store(args: argparse.Namespace, data_dir: Path) -> Any:
-    try:
-        from emulator.records.store import RecordStore
-    except ImportError:
-        LOG.warning("records store not available yet; REST/Bulk data endpoints disabled")
-        return None
-    return RecordStore(data_dir, records=args.records, seed=args.seed)
-
-
-def _fault_injector(args: argparse.Namespace) -> Any:
-    try:
-        from emulator.faults import FaultInjector
-    except ImportError:
-        return None
-    return FaultInjector.from_cli(faults=args.faults, latency_ms=args.latency_ms,
-                                  bandwidth_mbps=args.bandwidth_mbps,
-                                  bulk_job_delay=args.bulk_job_delay)
-
-
 def build_state(args: argparse.Namespace) -> EmulatorState:
     data_dir = args.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -91,8 +74,10 @@ def build_state(args: argparse.Namespace) -> EmulatorState:
     state = EmulatorState(org=org, identity=identity, counters=Counters(),
                           paths=Paths(data_dir=data_dir, pki=pki), urls=Urls(host=args.host),
                           secrets=secrets)
-    state.records = _records_store(args, data_dir)
-    state.faults = _fault_injector(args)
+    state.records = RecordStore.open(data_dir, records=args.records, seed=args.seed)
+    state.faults = FaultInjector.from_cli(faults=args.faults, latency_ms=args.latency_ms,
+                                          bandwidth_mbps=args.bandwidth_mbps,
+                                          bulk_job_delay=args.bulk_job_delay)
     return state
 
 
