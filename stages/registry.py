@@ -86,7 +86,7 @@ def get_stage(name: str) -> StageInfo:
     stages = available_stages()
     if name in stages:
         return stages[name]
-    close = difflib.get_close_matches(name, list(stages), n=3, cutoff=0.5)
+    close = difflib.get_close_matches(name, list(stages), n=1, cutoff=0.6)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise UnknownStageError(f"unknown stage {name!r}.{hint} Registered stages: "
                             f"{', '.join(sorted(stages)) or 'none'} (entry-point group "

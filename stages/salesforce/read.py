@@ -60,6 +60,7 @@ class _ReadSpec:
     split: int | str
     incremental: incremental.IncrementalSpec | None
     bulk_timeout_seconds: float
+    bulk_page_size: int
 
 
 class ReadFromSalesforce(beam.PTransform):
@@ -77,6 +78,7 @@ class ReadFromSalesforce(beam.PTransform):
       split: ``auto`` (one unit per ~50k rows), ``none``, or a number of units.
       types: ``portable`` (ISO strings, decimal strings: any file sink) or ``native``.
       bulk_timeout_seconds: How long to wait for one Bulk job to complete.
+      bulk_page_size: Rows per Bulk result page (``maxRecords``); pages are streamed.
     """
 
     config_model = ReadConfig
@@ -85,13 +87,15 @@ class ReadFromSalesforce(beam.PTransform):
                  fields: Sequence[str] | None = None, mode: str = "auto",
                  include_deleted: bool = False, incremental: Mapping[str, Any] | None = None,
                  split: int | str = "auto", types: str = "portable",
-                 bulk_timeout_seconds: float = 3600.0) -> None:
+                 bulk_timeout_seconds: float = 3600.0,
+                 bulk_page_size: int = bulk_query.PAGE_MAX_RECORDS) -> None:
         super().__init__()
         self._config = ReadConfig(connection=connection, sobject=sobject, soql=soql,
                                   fields=list(fields) if fields is not None else None,
                                   mode=mode, include_deleted=include_deleted,
                                   incremental=incremental, split=split, types=types,
-                                  bulk_timeout_seconds=bulk_timeout_seconds)
+                                  bulk_timeout_seconds=bulk_timeout_seconds,
+                                  bulk_page_size=bulk_page_size)
         self._connection = as_connection(connection)
         self._incremental = (_incremental_spec(incremental) if incremental else None)
 
@@ -156,7 +160,8 @@ class ReadFromSalesforce(beam.PTransform):
                                    columns=tuple(f.path for f in schema.fields), where=where)
         return _ReadSpec(query=query, schema=schema, mode=mode,
                          include_deleted=cfg.include_deleted, split=cfg.split,
-                         incremental=inc, bulk_timeout_seconds=cfg.bulk_timeout_seconds)
+                         incremental=inc, bulk_timeout_seconds=cfg.bulk_timeout_seconds,
+                         bulk_page_size=cfg.bulk_page_size)
 
 
 def _incremental_spec(value: Any) -> incremental.IncrementalSpec:
@@ -292,17 +297,20 @@ class _ReadUnit(_ClientDoFn):
                 LOG.warning("Bulk API 2.0 refused unit %d of %s (%s); reading it through REST",
                             unit.index, spec.query.sobject, refusal)
             else:
-                yield from _bulk_values(self._client, job_id, spec.schema)
+                yield from _bulk_values(self._client, job_id, spec.schema,
+                                        spec.bulk_page_size)
                 bulk_query.delete_query_job(self._client, job_id)
                 return
         yield from rest_query.iter_rest_rows(self._client, text, spec.schema,
                                              include_deleted=spec.include_deleted)
 
 
-def _bulk_values(client: Any, job_id: str, schema: RowSchema) -> Iterator[tuple[Any, ...]]:
+def _bulk_values(client: Any, job_id: str, schema: RowSchema, page_size: int
+                 ) -> Iterator[tuple[Any, ...]]:
     header: list[str] | None = None
     plan: list[tuple[int, Any]] = []
-    for page_header, row in bulk_query.iter_result_rows(client, job_id):
+    for page_header, row in bulk_query.iter_result_rows(client, job_id,
+                                                         max_records=page_size):
         if page_header is not header:
             header = page_header
             position = {name.lower(): i for i, name in enumerate(header)}
