@@ -74,7 +74,7 @@ def build_state(args: argparse.Namespace) -> EmulatorState:
     state = EmulatorState(org=org, identity=identity, counters=Counters(),
                           paths=Paths(data_dir=data_dir, pki=pki), urls=Urls(host=args.host),
                           secrets=secrets)
-    state.records = RecordStore.open(data_dir, records=args.records, seed=args.seed)
+    state.records = RecordStore(data_dir, records=args.records, seed=args.seed)
     state.faults = FaultInjector.from_cli(faults=args.faults, latency_ms=args.latency_ms,
                                           bandwidth_mbps=args.bandwidth_mbps,
                                           bulk_job_delay=args.bulk_job_delay)
