@@ -23,10 +23,24 @@ from tests.test_faults_support import (
 RECORDS = 12_000
 EXPIRY_SECONDS = 2
 LATENCY_MS = 150
+BULK_PAGE = 2000
+
+
+@pytest.fixture
+def small_bulk_pages(monkeypatch):
+    """Ask for 2,000-row Bulk result pages, so a CI-sized org still pages many times.
+
+    The reader's page size (Bulk's `maxRecords`) is not a read option yet; FnApiRunner runs
+    the DoFns in this process, so setting the reader's default here reaches them.
+    """
+    from stages.salesforce import bulk_query
+
+    monkeypatch.setitem(bulk_query.iter_result_rows.__kwdefaults__, "max_records", BULK_PAGE)
 
 
 @pytest.mark.parametrize("mode", ["bulk", "rest"])
-def test_extract_survives_sessions_expiring_every_2_seconds(org_factory, tmp_path, mode):
+def test_extract_survives_sessions_expiring_every_2_seconds(org_factory, tmp_path, mode,
+                                                             small_bulk_pages):
     org = org_factory(records=RECORDS)
     truth = rest_records(org, "SELECT Id, Name FROM Account")
     assert len(truth) == RECORDS
@@ -34,7 +48,7 @@ def test_extract_survives_sessions_expiring_every_2_seconds(org_factory, tmp_pat
     org.reset_counters()
 
     rows = run_read(tmp_path / "out", connection_mapping(org), sobject="Account",
-                    fields=["Id", "Name"], mode=mode, **PAGING[mode])
+                    fields=["Id", "Name"], mode=mode, split=2)
 
     counters = org.counters()
     expired = injected(org).get("session_expired", 0)
@@ -45,6 +59,3 @@ def test_extract_survives_sessions_expiring_every_2_seconds(org_factory, tmp_pat
     # One re-login per expiry at most (plus the first login): no refresh storms.
     assert counters["logins"]["total"] <= expired + 1, (counters["logins"], expired)
 
-
-# Small pages so a CI-sized org still pages several times per read unit.
-PAGING = {"bulk": {"split": 2, "bulk_page_size": 2000}, "rest": {"split": 2}}
