@@ -23,24 +23,11 @@ from tests.test_faults_support import (
 RECORDS = 12_000
 EXPIRY_SECONDS = 2
 LATENCY_MS = 150
-BULK_PAGE = 2000
-
-
-@pytest.fixture
-def small_bulk_pages(monkeypatch):
-    """Ask for 2,000-row Bulk result pages, so a CI-sized org still pages many times.
-
-    The reader's page size (Bulk's `maxRecords`) is not a read option yet; FnApiRunner runs
-    the DoFns in this process, so setting the reader's default here reaches them.
-    """
-    from stages.salesforce import bulk_query
-
-    monkeypatch.setitem(bulk_query.iter_result_rows.__kwdefaults__, "max_records", BULK_PAGE)
+BULK_PAGE = 2000  # small pages: a CI-sized org still pages many times
 
 
 @pytest.mark.parametrize("mode", ["bulk", "rest"])
-def test_extract_survives_sessions_expiring_every_2_seconds(org_factory, tmp_path, mode,
-                                                             small_bulk_pages):
+def test_extract_survives_sessions_expiring_every_2_seconds(org_factory, tmp_path, mode):
     org = org_factory(records=RECORDS)
     truth = rest_records(org, "SELECT Id, Name FROM Account")
     assert len(truth) == RECORDS
@@ -48,7 +35,8 @@ def test_extract_survives_sessions_expiring_every_2_seconds(org_factory, tmp_pat
     org.reset_counters()
 
     rows = run_read(tmp_path / "out", connection_mapping(org), sobject="Account",
-                    fields=["Id", "Name"], mode=mode, split=2)
+                    fields=["Id", "Name"], mode=mode, split=2,
+                    **({"bulk_page_size": BULK_PAGE} if mode == "bulk" else {}))
 
     counters = org.counters()
     expired = injected(org).get("session_expired", 0)
