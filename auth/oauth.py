@@ -53,6 +53,14 @@ _FIXES: list[tuple[str, str, str]] = [
     ("invalid_grant", "not allowed",
      "this flow is not allowed for the org or app: enable it in the connected app's OAuth "
      "policies, or switch to jwt_bearer or client_credentials"),
+    ("invalid_grant", "mutual authentication",
+     "this user must use mutual TLS: add mutual_tls (certificate + private_key) to the "
+     "connection with a certificate uploaded in Setup > Certificate and Key Management > "
+     "Mutual Authentication Certificates (calls then go to port 8443)"),
+    ("invalid_grant", "invalid assertion",
+     "the JWT did not verify: upload the certificate that matches auth.private_key to the "
+     "connected app ('Use digital signatures'; `forcebeam keygen` makes a matching pair) and "
+     "check auth.consumer_key"),
     ("invalid_grant", "authentication failure",
      "check the username, password and security token (reset it in the user's Settings > "
      "Reset My Security Token), that the user is active, and, for JWT, that the certificate "
