@@ -55,7 +55,8 @@ class TokenManager:
         except AuthError as error:
             self._failure = error
             raise
-        self.logins += 1
+        if self.credentials.can_refresh:  # a fixed access token is not a login
+            self.logins += 1
 
     def _raise_remembered(self) -> None:
         if self._failure is not None:
