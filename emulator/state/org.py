@@ -7,7 +7,7 @@ touching users or apps.
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 DEFAULT_DAILY_API_LIMIT = 5_000_000  # big, so benchmarks never trip it; tests lower it
@@ -27,9 +27,7 @@ class OrgSettings:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def as_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("_lock", None)
-        return data
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
 
     def update(self, changes: dict[str, Any]) -> dict[str, Any]:
         """Apply admin changes; unknown keys or wrong types raise ValueError naming the key."""
