@@ -222,3 +222,29 @@ def test_pem_with_literal_newlines_from_env_logs_in(org, monkeypatch, tmp_path):
     auth["private_key"] = "env://FB_SF_MANGLED_KEY"
     assert get_client(connection_for(org, auth)).sf.query(
         "SELECT Id FROM Account LIMIT 1")["totalSize"] == 1
+
+
+def test_secret_manager_debug_logs_hold_no_secret_bytes(org, monkeypatch, tmp_path, caplog):
+    import base64
+    import logging
+
+    client = secret_manager(org, monkeypatch)
+    create_secret(client, "debug-log-test")
+    reference = f"gcp-sm://projects/{PROJECT}/secrets/debug-log-test/versions/latest"
+    # google-api-core keeps the "google" logger from propagating; a user who turns it on
+    # (GOOGLE_SDK_PYTHON_LOGGING_SCOPE) gets its records, so listen there too.
+    google_logger = logging.getLogger("google")
+    google_logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            assert keygen(tmp_path, store=reference, out=io.StringIO()) == 0
+            secrets.clear_cache()
+            secrets.resolve(reference)
+    finally:
+        google_logger.removeHandler(caplog.handler)
+    assert any(r.name.startswith("google.cloud.secretmanager") for r in caplog.records)
+    key_pem = (tmp_path / "server.key").read_bytes()
+    body_line = key_pem.splitlines()[3].decode()
+    encoded = base64.b64encode(key_pem).decode()[40:80]
+    dumped = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert body_line not in dumped and encoded not in dumped

@@ -8,6 +8,7 @@ CRC32C-checked, and writing adds a new secret version (refresh-token rotation, k
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -23,6 +24,29 @@ EMULATOR_HOST_VARIABLE = "SECRET_MANAGER_EMULATOR_HOST"
 _REFERENCE = re.compile(
     r"^gcp-sm://projects/(?P<project>[^/]+)/secrets/(?P<secret>[^/]+)"
     r"(?:/versions/(?P<version>[^/]+))?$")
+
+
+# The generated client logs request/response payloads (secret bytes, base64) as `extra` fields
+# at DEBUG. This filter blanks them on the transport's loggers so DEBUG logging stays safe.
+_CLIENT_LOGGERS = ("google.cloud.secretmanager_v1.services.secret_manager_service.transports"
+                   ".rest", "google.cloud.secretmanager_v1.services.secret_manager_service"
+                   ".client")
+
+
+class _RedactPayloads(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name in ("httpRequest", "httpResponse", "request", "response"):
+            value = getattr(record, name, None)
+            if isinstance(value, dict) and "payload" in value:
+                setattr(record, name, {**value, "payload": "***"})
+        return True
+
+
+def _install_redaction() -> None:
+    for name in _CLIENT_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactPayloads) for f in logger.filters):
+            logger.addFilter(_RedactPayloads())
 
 
 def parse_reference(reference: str) -> tuple[str, str, str]:
@@ -45,6 +69,7 @@ class GcpSecretManagerProvider(SecretProvider):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._clients: dict[str | None, Any] = {}
+        _install_redaction()
 
     def _client(self) -> Any:
         """One client per endpoint; built lazily so importing forcebeam never touches Google."""
