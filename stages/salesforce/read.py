@@ -30,6 +30,7 @@ REST queries (fewer calls), and a unit Bulk refuses is read through REST.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -202,8 +203,10 @@ class _PlanUnits(_ClientDoFn):
             seen = dict((state or {}).get("seen") or {})
         query = spec.query
         if not query.splittable or spec.split in ("none", 1):
-            total = -1 if not query.splittable else rest_query.count_rows(
-                client, query.count_text(extra=extra), include_deleted=spec.include_deleted)
+            # The count only sizes progress logs and picks auto's path: skip it otherwise.
+            total = -1 if not query.splittable or spec.mode != "auto" else \
+                rest_query.count_rows(client, query.count_text(extra=extra),
+                                      include_deleted=spec.include_deleted)
             ranges = [(None, None, total)]
         else:
             total = rest_query.count_rows(client, query.count_text(extra=extra),
@@ -218,10 +221,8 @@ class _PlanUnits(_ClientDoFn):
                                                                      extra=extra),
                                           include_deleted=spec.include_deleted)
                 if low and high:
-                    def count(id_from: str | None, id_to: str | None) -> int:
-                        return rest_query.count_rows(
-                            client, query.count_text(id_from=id_from, id_to=id_to, extra=extra),
-                            include_deleted=spec.include_deleted)
+                    count = functools.partial(_count_range, client, query, extra,
+                                              spec.include_deleted)
                     ranges = planner.plan_id_ranges(total=total, wanted=wanted, min_id=low,
                                                     max_id=high, count=count)
         self._sync()
@@ -233,6 +234,13 @@ class _PlanUnits(_ClientDoFn):
                                     expected_rows=rows, mode=unit_mode, extra=tuple(extra),
                                     seen=incremental.seen_in_range(seen, id_from, id_to))
             yield spec, unit
+
+
+def _count_range(client: Any, query: soql.BaseQuery, extra: list[str], include_deleted: bool,
+                 id_from: str | None, id_to: str | None) -> int:
+    return rest_query.count_rows(client, query.count_text(id_from=id_from, id_to=id_to,
+                                                          extra=extra),
+                                 include_deleted=include_deleted)
 
 
 def _unit_mode(spec: _ReadSpec, rows: int) -> str:

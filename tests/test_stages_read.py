@@ -1,0 +1,106 @@
+"""ReadFromSalesforce against the emulated org: typed rows equal to the org's data.
+
+Truth comes from plain REST (tests/test_stages_support.py); REST, Bulk and auto reads must
+each equal it row for row, so they also equal each other.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from stages.salesforce.read import ReadFromSalesforce
+from tests.test_stages_support import (
+    by_id,
+    connection_mapping,
+    describe,
+    expected_rows,
+    rest_truth,
+    run_collect,
+)
+
+
+@pytest.fixture(autouse=True)
+def _private_describe_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("FORCEBEAM_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def _all_fields(org) -> list[str]:
+    return [f["name"] for f in describe(org)["fields"] if f["type"] not in ("address", "location")]
+
+
+@pytest.mark.parametrize("mode", ["rest", "bulk", "auto"])
+def test_all_fields_equal_the_org_row_for_row(org, tmp_path, mode):
+    expected = expected_rows(org, _all_fields(org))
+    rows, _ = run_collect(lambda: ReadFromSalesforce(connection_mapping(org), sobject="Account",
+                                                     mode=mode, split=3),
+                          out=tmp_path / "out")
+    got = by_id(rows)
+    assert len(got) == len(expected) == 5000
+    assert got == expected
+    sample = next(iter(got.values()))
+    assert isinstance(sample["IsDeleted"], bool)
+    assert sample["CreatedDate"].endswith("Z")
+
+
+def test_include_deleted_and_custom_soql(org_factory, tmp_path):
+    org = org_factory(records=300)
+    victims = [r["Id"] for r in rest_truth(org, "SELECT Id FROM Account ORDER BY Id LIMIT 7")]
+    session = org.session()
+    from bench.org import login
+
+    auth = login(org, session)
+    response = session.delete(auth.data_url("composite/sobjects"),
+                              params={"ids": ",".join(victims)}, headers=auth.headers(),
+                              timeout=60)
+    response.raise_for_status()
+    conn = connection_mapping(org)
+    for mode in ("rest", "bulk"):
+        live, _ = run_collect(lambda m=mode: ReadFromSalesforce(
+            conn, sobject="Account", fields=["Id", "IsDeleted"], mode=m),
+            out=tmp_path / f"live-{mode}")
+        everything, _ = run_collect(lambda m=mode: ReadFromSalesforce(
+            conn, sobject="Account", fields=["Id", "IsDeleted"], mode=m, include_deleted=True),
+            out=tmp_path / f"all-{mode}")
+        assert len(live) == 293 and not set(victims) & {r["Id"] for r in live}
+        deleted = {r["Id"] for r in everything if r["IsDeleted"]}
+        assert deleted == set(victims) and len(everything) == 300
+
+    soql = "SELECT Id, Name, NumberOfEmployees FROM Account WHERE NumberOfEmployees > 5000"
+    truth = {r["Id"]: r for r in rest_truth(org, soql)}
+    assert 0 < len(truth) < 300
+    rows, _ = run_collect(lambda: ReadFromSalesforce(conn, soql=soql, split=2),
+                          out=tmp_path / "soql")
+    got = by_id(rows)
+    assert set(got) == set(truth)
+    assert all(got[i]["Name"] == truth[i]["Name"] and
+               got[i]["NumberOfEmployees"] == int(truth[i]["NumberOfEmployees"]) for i in got)
+
+    ordered = "SELECT Id, Name FROM Account ORDER BY Name DESC LIMIT 5"
+    rows, _ = run_collect(lambda: ReadFromSalesforce(conn, soql=ordered),
+                          out=tmp_path / "ordered")
+    assert sorted(r["Name"] for r in rows) == sorted(r["Name"] for r in rest_truth(org, ordered))
+
+
+def test_bulk_mode_drops_a_requested_compound_field_with_one_warning(org, tmp_path, caplog):
+    caplog.set_level("WARNING")
+    read = ReadFromSalesforce(connection_mapping(org), sobject="Account", mode="bulk",
+                              fields=["Id", "BillingAddress", "BillingCity"])
+    rows, _ = run_collect(lambda: read, out=tmp_path / "out")
+    assert set(rows[0]) == {"Id", "BillingCity"}
+    warnings = [r for r in caplog.records if "compound" in r.getMessage()]
+    assert len(warnings) == 1 and "BillingAddress" in warnings[0].getMessage()
+
+
+def test_auto_mode_reads_a_requested_compound_field_through_rest(org, tmp_path):
+    rows, _ = run_collect(lambda: ReadFromSalesforce(
+        connection_mapping(org), soql="SELECT Id, BillingAddress, BillingCity FROM Account"),
+        out=tmp_path / "out")
+    assert len(rows) == 5000
+    with_city = next(r for r in rows if r["BillingCity"])
+    assert with_city["BillingCity"] in with_city["BillingAddress"]     # JSON text of the address
+
+
+def test_unknown_field_fails_at_construction_with_the_closest_name(org):
+    with pytest.raises(ValueError, match="Did you mean NumberOfEmployees"):
+        ReadFromSalesforce(connection_mapping(org), sobject="Account",
+                           fields=["Id", "NumberOfEmploye"]).expand(None)

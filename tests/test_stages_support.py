@@ -1,0 +1,120 @@
+"""Helpers for tests/test_stages_*.py (no tests here): connections, truth, pipeline runs.
+
+The truth about the org always comes through a path independent of forcebeam: plain
+requests against the REST API with a client-credentials token (bench.org.login).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from bench.org import login
+from tests.support.org import EmulatedOrg
+
+FNAPI = ["--runner=FnApiRunner"]
+
+
+def connection_mapping(org: EmulatedOrg) -> dict[str, Any]:
+    """A JWT-bearer connection as users write it: key by file reference, the emulator's CA."""
+    app = org.info["connected_app"]
+    return {"login_url": org.info["login_url"], "api_version": org.info["api_version"],
+            "ca_bundle": org.ca_cert,
+            "auth": {"type": "jwt_bearer", "username": org.info["username"],
+                     "consumer_key": app["consumer_key"],
+                     "private_key": f"file://{app['private_key']}"}}
+
+
+def rest_truth(org: EmulatedOrg, soql: str, *, include_deleted: bool = False
+               ) -> list[dict[str, Any]]:
+    """Every record of ``soql`` via plain REST paging; JSON numbers as Decimal."""
+    session = org.session()
+    auth = login(org, session)
+    records: list[dict[str, Any]] = []
+    response = session.get(auth.data_url("queryAll" if include_deleted else "query"),
+                           params={"q": soql}, headers=auth.headers(), timeout=120)
+    while True:
+        response.raise_for_status()
+        page = json.loads(response.content, parse_float=decimal.Decimal)
+        records += [{k: v for k, v in r.items() if k != "attributes"} for r in page["records"]]
+        if page.get("done", True):
+            return records
+        response = session.get(auth.instance_url + page["nextRecordsUrl"],
+                               headers=auth.headers(), timeout=120)
+
+
+def describe(org: EmulatedOrg, sobject: str = "Account") -> dict[str, Any]:
+    session = org.session()
+    auth = login(org, session)
+    response = session.get(auth.data_url(f"sobjects/{sobject}/describe"),
+                           headers=auth.headers(), timeout=60)
+    response.raise_for_status()
+    return response.json()
+
+
+def rows_as_dicts(rows: Iterable[Any]) -> list[dict[str, Any]]:
+    return [row._asdict() if hasattr(row, "_asdict") else dict(row) for row in rows]
+
+
+def run_collect(transform_factory, options: list[str] | None = None,
+                out: Path | None = None) -> tuple[list[dict[str, Any]], Any]:
+    """Run ``p | transform`` and return its rows (through a pickled JSON file) + result."""
+    import pickle
+
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    assert out is not None
+    out.mkdir(parents=True, exist_ok=True)
+    pipeline = beam.Pipeline(options=PipelineOptions(options or FNAPI))
+    _ = (pipeline | "Read" >> transform_factory()
+         | "AsDict" >> beam.Map(lambda r: r._asdict())
+         | "Pickle" >> beam.Map(lambda d: pickle.dumps(d).hex())
+         | "Save" >> beam.io.WriteToText(str(out / "rows")))
+    result = pipeline.run()
+    result.wait_until_finish()
+    rows = []
+    for shard in sorted(out.glob("rows*")):
+        rows += [pickle.loads(bytes.fromhex(line)) for line in shard.read_text().split()]  # noqa: S301
+    return rows, result
+
+
+def expected_value(sf_type: str, truth: Any, scale: int = 0) -> Any:
+    """What a *portable* row must hold for a REST JSON value (written independently)."""
+    if truth is None:
+        return None
+    if sf_type == "currency":
+        return f"{decimal.Decimal(str(truth)):.{scale}f}"
+    if sf_type in ("int", "long"):
+        return int(truth)
+    if sf_type in ("double", "percent"):
+        return float(truth)
+    if sf_type == "datetime":
+        parsed = dt.datetime.strptime(truth, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(dt.timezone.utc)
+        return parsed.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    if sf_type == "boolean":
+        return bool(truth)
+    return str(truth) if not isinstance(truth, str) else truth
+
+
+def expected_rows(org: EmulatedOrg, fields: list[str], soql_where: str = "",
+                  include_deleted: bool = False) -> dict[str, dict[str, Any]]:
+    """Id -> the portable row the stage must produce, from the org's REST truth."""
+    types = {f["name"]: (f["type"] if not f.get("calculated") else "formula", f.get("scale") or 0)
+             for f in describe(org)["fields"]}
+    soql = f"SELECT {', '.join(fields)} FROM Account {soql_where}"  # noqa: S608 - SOQL
+    truth = rest_truth(org, soql, include_deleted=include_deleted)
+    return {r["Id"]: {f: expected_value(types[f][0], r.get(f), types[f][1]) for f in fields}
+            for r in truth}
+
+
+def by_id(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        assert row["Id"] not in out, f"Id {row['Id']} read twice"
+        out[row["Id"]] = dict(row)
+    return out
