@@ -122,6 +122,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # noqa: BLE001 - one clear line; the traceback with -v
+        if options.verbose:
+            raise
+        print(f"forcebeam {options.command}: {_one_line(error)}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _one_line(error: BaseException) -> str:
+    """The useful part of an error: Beam wraps worker errors in pages of traceback."""
+    text = str(error).strip() or type(error).__name__
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) > 12:  # keep the head (what failed) and the tail (the root cause)
+        lines = [*lines[:3], "...", *lines[-6:]]
+    return "\n".join(lines)
 
 
 def _dispatch(options: argparse.Namespace, extra: list[str]) -> int:

@@ -67,6 +67,25 @@ def _allowed_names(mapping: Mapping[str, Any], parent: FieldPath) -> list[str]:
     return []
 
 
+def _auth_problems(mapping: Mapping[str, Any]) -> list[tuple[FieldPath, str, str]]:
+    """All problems of the `auth:` block, through the flow's own config model."""
+    from auth.flows import get_flow
+
+    auth = mapping.get("auth")
+    if not isinstance(auth, Mapping):
+        return []  # auth's own check says what is missing
+    try:
+        model = get_flow(str(auth.get("type"))).config_model
+    except KeyError:
+        return []  # unknown type: auth's own check names it, we add the closest type
+    try:
+        model.model_validate(dict(auth))
+    except ValidationError as error:
+        return [(("auth", *relative), message, suggestion) for relative, message, suggestion
+                in from_validation_error(error, auth, model)]
+    return []
+
+
 def problems(spec: PipelineSpec) -> list[Problem]:
     """Every problem in every connection, each at its own line."""
     from auth.errors import ConfigError
@@ -78,6 +97,11 @@ def problems(spec: PipelineSpec) -> list[Problem]:
         if not isinstance(mapping, Mapping):
             found.append(file.problem(base, "a connection must be a mapping",
                                       "give login_url and auth: {type: ...}"))
+            continue
+        auth_problems = _auth_problems(mapping)
+        if auth_problems:  # every auth field at once; auth's own check stops at the first
+            found += [file.problem((*base, *relative), message, suggestion)
+                      for relative, message, suggestion in auth_problems]
             continue
         try:
             build(mapping, source=spec.path, name=name)

@@ -13,12 +13,15 @@ After the pipeline finished successfully, incremental reads' pending state is co
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from typing import Any, TextIO
+
+import yaml
 
 from pipelines import beam_yaml, progress, summary
 from pipelines.spec import PipelineSpec
@@ -45,7 +48,9 @@ def build_options(spec: PipelineSpec, beam_args: Sequence[str]) -> Any:
     given = {arg[2:].split("=", 1)[0] for arg in beam_args if arg.startswith("--")}
     # PipelineOptions lets keyword values override flags; keep only what flags don't set.
     from_file = {key: value for key, value in spec.options.items() if key not in given}
-    return PipelineOptions(list(beam_args), pickle_library="cloudpickle", **from_file)
+    if "pickle_library" not in given:
+        from_file.setdefault("pickle_library", "cloudpickle")  # what Beam YAML uses
+    return PipelineOptions(list(beam_args), **from_file)
 
 
 def pick_runner(options: Any) -> Any:
@@ -77,8 +82,11 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
     stream = stream or sys.stdout
     spec = PipelineSpec.load(file)
     validate_or_raise(spec)
+    # Options are ours to build (flags win over the file's); Beam only gets the pipeline.
+    beam_spec = beam_yaml.to_beam_spec(spec)
+    beam_spec.pop("options", None)
     _, constructor = build_pipeline_components_from_yaml(
-        beam_yaml.to_beam_yaml(spec), list(beam_args), pipeline_path=file)
+        yaml.safe_dump(beam_spec, sort_keys=False), list(beam_args), pipeline_path=file)
     options = build_options(spec, beam_args)
     runner = pick_runner(options)
     local = runner is not None
@@ -90,7 +98,10 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
     started = time.monotonic()
     try:
         pipeline = beam.Pipeline(runner=runner, options=options)
-        constructor(pipeline)
+        try:
+            constructor(pipeline)
+        except Exception as error:  # noqa: BLE001 - reported as the user's problem, exit 1
+            raise PipelineBuildError(_build_failure(error)) from error
         if progress_dir and progress_seconds > 0:
             printer = progress.ProgressPrinter(progress_dir, progress_seconds, stream=stream)
             printer.start()
@@ -117,6 +128,20 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
                 os.environ.pop(progress.PROGRESS_DIR_VARIABLE, None)
             else:
                 os.environ[progress.PROGRESS_DIR_VARIABLE] = previous
+
+
+class PipelineBuildError(RuntimeError):
+    """A transform could not be built (bad config Beam caught, login or describe failed)."""
+
+
+def _build_failure(error: BaseException) -> str:
+    """Beam YAML says 'Error applying transform "X" at line N' (N of its own text, not the
+    user's file): keep the transform name and the underlying cause."""
+    cause = error.__cause__ or error
+    text = str(error)
+    match = re.match(r'Error applying transform "([^"]+)"', text)
+    where = f"transform {match.group(1)}" if match else "the pipeline"
+    return f"could not build {where}: {type(cause).__name__}: {cause}"
 
 
 def _commit(spec: PipelineSpec, stream: TextIO) -> None:

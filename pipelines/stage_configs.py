@@ -13,15 +13,12 @@ from pydantic import BaseModel, ValidationError
 
 from pipelines.pydantic_problems import RelativeProblem, from_validation_error
 
-# Beam YAML handles these itself (routing of failed records, windowing, resources).
-BEAM_MANAGED_FIELDS = ("error_handling",)
-
 
 def config_model(stage_type: str) -> type[BaseModel] | None:
     """The pydantic model of a registered stage's config, if it declares one."""
     from stages.registry import get_stage
 
-    stage = get_stage(stage_type)
+    stage = get_stage(stage_type)  # a StageInfo: its config_model is the stage's own
     for attribute in ("config_model", "Config", "config"):
         candidate = getattr(stage, attribute, None)
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
@@ -40,9 +37,7 @@ def problems(stage_type: str, config: Mapping[str, Any]) -> list[RelativeProblem
     model = config_model(stage_type)
     if model is None:
         return found
-    accepted = set(model.model_fields)
-    payload = {key: value for key, value in config.items()
-               if key in accepted or key not in BEAM_MANAGED_FIELDS}
+    payload = dict(config)
     try:
         model.model_validate(payload)
     except ValidationError as error:

@@ -1,19 +1,25 @@
 """The transforms `providers.yaml` exposes to Beam YAML: our stages plus live progress.
 
-They are the stages themselves (same signature, same docstring, so Beam YAML derives the
-same config schema), with one addition: a row-count side branch (`pipelines.progress`) that
-lets `forcebeam run` print progress while a local run is going. Outside `forcebeam run` the
-branch is not added.
+They are the stages themselves (same signature and docstring, so Beam YAML derives the same
+config schema), with two additions:
+- a row-count side branch (`pipelines.progress`) so `forcebeam run` can print progress
+  while a local run is going (outside `forcebeam run` the branch is not added);
+- WriteToSalesforce without `error_handling` fails the run on the first rejected record,
+  naming Salesforce's code and message, instead of silently dropping its `failed` output
+  (Beam YAML ignores unconsumed outputs).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import apache_beam as beam
 
 from pipelines import progress
 from stages.salesforce.read import ReadFromSalesforce as _Read
+from stages.salesforce.write import WriteToSalesforce as _Write
 
-__all__ = ["ReadFromSalesforce"]
+__all__ = ["ReadFromSalesforce", "WriteToSalesforce", "RejectedRecordError"]
 
 
 class ReadFromSalesforce(_Read):
@@ -23,3 +29,35 @@ class ReadFromSalesforce(_Read):
         rows = super().expand(pbegin)
         progress.tap(rows, self.label)
         return rows
+
+
+class RejectedRecordError(RuntimeError):
+    """Salesforce rejected a record and the pipeline has no dead-letter output for it."""
+
+
+class _FailOnRejected(beam.DoFn):
+    def __init__(self, stage: str) -> None:
+        self._stage = stage
+
+    def process(self, failed: Any):
+        code = getattr(failed, "status_code", "?")
+        message = getattr(failed, "msg", "?")
+        fields = ", ".join(getattr(failed, "fields", None) or [])
+        raise RejectedRecordError(
+            f"{self._stage}: Salesforce rejected a record: {code}: {message}"
+            f"{f' (fields: {fields})' if fields else ''}. Add error_handling: "
+            "{output: failed} to this transform and write that output to a file to keep "
+            "rejected records as dead letters instead of stopping.")
+        yield  # pragma: no cover - never reached; makes this a generator
+
+
+class WriteToSalesforce(_Write):
+    __doc__ = _Write.__doc__
+
+    def expand(self, pcoll: beam.PCollection) -> Any:
+        progress.tap(pcoll, self.label)
+        outputs = super().expand(pcoll)
+        if self._config.error_handling:
+            return outputs
+        _ = outputs["failed"] | "FailOnRejected" >> beam.ParDo(_FailOnRejected(self.label))
+        return outputs["written"]

@@ -1,0 +1,43 @@
+"""Environment variables that point the example pipelines at a running emulated org.
+
+The examples never hard-code an org: they say `${FORCEBEAM_LOGIN_URL}`,
+`${FORCEBEAM_PRIVATE_KEY_SECRET}`, ... The demo (and tests) derive these values from the
+emulator's info file (ARCHITECTURE §6). Values a pipeline treats as secrets are exported for
+`env://NAME` references, never written into a pipeline file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+# google-auth reads these at import time: offline, never probe a metadata server.
+OFFLINE_GOOGLE_ENV = {"NO_GCE_CHECK": "true", "GCE_METADATA_HOST": "127.0.0.1:9",
+                      "GCE_METADATA_IP": "127.0.0.1:9"}
+
+
+def env_from_info(info: Mapping[str, Any]) -> dict[str, str]:
+    """FORCEBEAM_* variables (and SECRET_MANAGER_EMULATOR_HOST) for an emulator info dict."""
+    app = info.get("connected_app", {})
+    client_tls = info.get("client_tls", {})
+    values = {
+        "FORCEBEAM_LOGIN_URL": info["login_url"],
+        "FORCEBEAM_INSTANCE_URL": info["instance_url"],
+        "FORCEBEAM_CA_CERT": info["ca_cert"],
+        "FORCEBEAM_API_VERSION": info.get("api_version", "62.0"),
+        "FORCEBEAM_USERNAME": info["username"],
+        "FORCEBEAM_PASSWORD": info.get("password", ""),
+        "FORCEBEAM_SECURITY_TOKEN": info.get("security_token", ""),
+        "FORCEBEAM_CONSUMER_KEY": app.get("consumer_key", ""),
+        "FORCEBEAM_CONSUMER_SECRET": app.get("consumer_secret", ""),
+        "FORCEBEAM_PRIVATE_KEY_SECRET": app.get("private_key_secret", ""),
+        "FORCEBEAM_PRIVATE_KEY_FILE": app.get("private_key", ""),
+        "FORCEBEAM_MTLS_USERNAME": info.get("mtls_username", ""),
+        "FORCEBEAM_MTLS_PORT": str(urlsplit(info.get("mtls_url", "")).port or 8443),
+        "FORCEBEAM_CLIENT_CERT": client_tls.get("certificate", ""),
+        "FORCEBEAM_CLIENT_KEY": client_tls.get("private_key", ""),
+        "FORCEBEAM_CLIENT_KEY_SECRET": client_tls.get("private_key_secret", ""),
+        "SECRET_MANAGER_EMULATOR_HOST": info["secret_manager_host"],
+    }
+    return {**OFFLINE_GOOGLE_ENV, **{key: str(value) for key, value in values.items()}}
