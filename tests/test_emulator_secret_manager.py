@@ -58,7 +58,7 @@ def test_checksum_mismatch_is_refused(org: EmulatedOrg) -> None:
     sm = client(org)
     secret = sm.create_secret(request={"parent": "projects/test-project", "secret_id": "crc",
                                        "secret": {"replication": {"automatic": {}}}})
-    with pytest.raises(exceptions.InvalidArgument, match="Checksum"):
+    with pytest.raises(exceptions.BadRequest, match="Checksum"):
         sm.add_secret_version(request={"parent": secret.name, "payload": {
             "data": b"payload", "data_crc32c": google_crc32c.value(b"other") or 1}})
 
