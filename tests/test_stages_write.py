@@ -1,0 +1,143 @@
+"""WriteToSalesforce: every operation through Collections and Bulk 2.0, rejects never dropped.
+
+Each run feeds 10% invalid records; written + failed must equal the input, every failed
+row must carry its input record and Salesforce's code and message, and the org (asked
+through plain REST) must hold exactly the written effect.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from stages.salesforce.write import WriteToSalesforce
+from tests.test_stages_support import FNAPI, connection_mapping, rest_truth
+
+
+def _plain(value: Any) -> Any:
+    return value._asdict() if hasattr(value, "_asdict") else value
+
+
+def run_write(tmp_path, conn, records, as_rows: bool = False, **kwargs):
+    out = tmp_path / f"w{len(list(tmp_path.iterdir()))}"
+    out.mkdir()
+    with beam.Pipeline(options=PipelineOptions(FNAPI)) as pipeline:
+        source = pipeline | beam.Create(records)
+        if as_rows:
+            source = source | beam.Map(lambda d: beam.Row(**d))
+        outputs = source | WriteToSalesforce(connection=conn, **kwargs)
+        for name in ("written", "failed"):
+            _ = (outputs[name]
+                 | f"{name}Plain" >> beam.Map(
+                     lambda r: pickle.dumps({k: _plain(v) for k, v in r._asdict().items()}).hex())
+                 | f"{name}Save" >> beam.io.WriteToText(str(out / name)))
+    result = {}
+    for name in ("written", "failed"):
+        rows = []
+        for shard in sorted(out.glob(f"{name}*")):
+            rows += [pickle.loads(bytes.fromhex(x)) for x in shard.read_text().split()]  # noqa: S301
+        result[name] = rows
+    return result["written"], result["failed"]
+
+
+def _tagged(org, tag, include_deleted=False):
+    fields = "Id, Name, NumberOfEmployees, Description, External_Id__c, IsDeleted"
+    soql = f"SELECT {fields} FROM Account WHERE Name LIKE '{tag}%'"  # noqa: S608 - SOQL
+    return {r["Id"]: r for r in rest_truth(org, soql, include_deleted=include_deleted)}
+
+
+def _assert_failures(failed, bad_inputs, code):
+    assert len(failed) == len(bad_inputs)
+    for row in failed:
+        assert row["status_code"] == code, row
+        assert row["msg"] and code in row["msg"]
+    assert sorted(str(r["element"]) for r in failed) == sorted(str(b) for b in bad_inputs)
+
+
+@pytest.mark.parametrize("mode", ["rest", "bulk"])
+def test_every_operation_with_ten_percent_invalid_rows(org_factory, tmp_path, mode):
+    org = org_factory(records=100)
+    conn = connection_mapping(org)
+    tag = f"W{mode}"
+
+    # insert: every 10th record lacks its required Name.
+    records = [{"Name": f"{tag} {i:03d}" if i % 10 else None, "NumberOfEmployees": i,
+                "Description": f"d{i}", "External_Id__c": f"{tag}-{i}"} for i in range(60)]
+    bad = [r for r in records if r["Name"] is None]
+    written, failed = run_write(tmp_path, conn, records, sobject="Account", mode=mode)
+    assert len(written) + len(failed) == len(records)
+    _assert_failures(failed, bad, "REQUIRED_FIELD_MISSING")
+    in_org = _tagged(org, tag)
+    assert {w["id"] for w in written} == set(in_org) and len(in_org) == 54
+    assert all(w["created"] in (True, None) for w in written)
+
+    # update: 10% point at a record that does not exist; explicit None clears a field.
+    ids = sorted(in_org)
+    updates = [{"Id": i, "NumberOfEmployees": 7000 + n, "Description": None}
+               for n, i in enumerate(ids[:45])]
+    missing = [{"Id": "001" + "0" * 9 + "ZZZ", "NumberOfEmployees": 1, "Description": None}
+               for _ in range(5)]
+    written, failed = run_write(tmp_path, conn, updates + missing, sobject="Account",
+                                operation="update", mode=mode)
+    assert len(written) == 45 and len(failed) == 5
+    assert all(f["status_code"] and f["msg"] for f in failed)
+    in_org = _tagged(org, tag)
+    for n, i in enumerate(ids[:45]):
+        assert int(in_org[i]["NumberOfEmployees"]) == 7000 + n
+        assert in_org[i]["Description"] is None
+    assert in_org[ids[50]]["Description"] is not None       # untouched rows keep theirs
+
+    # upsert by external id: existing ids update, new ones insert, 10% too long to store.
+    upserts = [{"External_Id__c": f"{tag}-{i}", "Name": f"{tag} up {i:03d}"}
+               for i in range(1, 10)]
+    upserts += [{"External_Id__c": f"{tag}-new-{i}", "Name": f"{tag} new {i}"} for i in range(9)]
+    too_long = [{"External_Id__c": f"{tag}-long", "Name": "x" * 300}, {
+        "External_Id__c": f"{tag}-long2", "Name": "y" * 300}]
+    written, failed = run_write(tmp_path, conn, upserts + too_long, as_rows=True,
+                                sobject="Account", operation="upsert",
+                                external_id_field="External_Id__c", mode=mode)
+    assert len(written) == 18 and len(failed) == 2
+    assert {f["status_code"] for f in failed} == {"STRING_TOO_LONG"}
+    assert all(f["fields"] == ["Name"] for f in failed)
+    created = sorted(w["element"]["External_Id__c"] for w in written if w["created"])
+    assert created == sorted(f"{tag}-new-{i}" for i in range(9))
+    in_org = _tagged(org, tag)
+    assert sum(1 for r in in_org.values() if " up " in r["Name"]) == 9
+
+    # delete (soft) then hard_delete (Bulk only), each with 10% unknown ids.
+    ids = sorted(in_org)
+    soft, hard = ids[:20], ids[20:40]
+    unknown = [{"Id": "001" + "0" * 9 + "ZZY"}, {"Id": "001" + "0" * 9 + "ZZX"}]
+    written, failed = run_write(tmp_path, conn, [{"Id": i} for i in soft] + unknown,
+                                sobject="Account", operation="delete", mode=mode)
+    assert len(written) == 20 and len(failed) == 2
+    operation_mode = "bulk" if mode == "bulk" else "auto"
+    written, failed = run_write(tmp_path, conn, [{"Id": i} for i in hard] + unknown,
+                                sobject="Account", operation="hard_delete", mode=operation_mode)
+    assert len(written) == 20 and len(failed) == 2
+    everything = _tagged(org, tag, include_deleted=True)
+    assert all(everything[i]["IsDeleted"] for i in soft)
+    assert not set(hard) & set(everything), "hard-deleted rows must be gone from queryAll"
+
+
+def test_auto_mode_uses_bulk_for_volume_and_collections_for_small_batches(org_factory,
+                                                                          tmp_path):
+    org = org_factory(records=10)
+    conn = connection_mapping(org)
+    org.reset_counters()
+    small = [{"Name": f"Small {i}"} for i in range(150)]
+    written, failed = run_write(tmp_path, conn, small, sobject="Account")
+    assert len(written) == 150 and not failed
+    calls = org.counters()["api_calls"]
+    assert calls.get("composite", 0) == 1 and not calls.get("bulk_ingest")
+    org.reset_counters()
+    big = [{"Name": f"Big {i}"} for i in range(3000)]
+    written, failed = run_write(tmp_path, conn, big, sobject="Account")
+    assert len(written) == 3000 and not failed
+    calls = org.counters()["api_calls"]
+    assert calls.get("bulk_ingest", 0) >= 4 and not calls.get("composite")
+    assert len(_tagged(org, "Big ")) == 3000
