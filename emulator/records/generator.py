@@ -72,7 +72,7 @@ TITLES = ("CEO", "CTO", "VP Sales", "Buyer", "Engineer", "Analyst", None)
 def _company(rng: random.Random, n: int) -> list[str]:
     words = rng.choices(COMPANY_WORDS, k=n)
     suffixes = rng.choices(COMPANY_SUFFIXES, k=n)
-    return [f"{w} {s} {i}" for i, (w, s) in enumerate(zip(words, suffixes, strict=True))]
+    return [f"{w} {s}" for w, s in zip(words, suffixes, strict=True)]
 
 
 def _audit(rng: random.Random, n: int, users: list[str]) -> dict[str, list[Any]]:

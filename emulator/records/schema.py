@@ -451,4 +451,4 @@ INVOICE = ObjectDef("Invoice__c", "Invoice", "Invoices", "a0X", True, [
 ])
 
 SCHEMA = Schema([ACCOUNT, CONTACT, OPPORTUNITY, LEAD, CASE, USER, INVOICE])
-SCHEMA_VERSION = 1  # bump when objects/fields/generated data change (cached DBs rebuild)
+SCHEMA_VERSION = 2  # bump when objects/fields/generated data change (cached DBs rebuild)

@@ -271,17 +271,38 @@ class RecordStore:
               user_id: str | None = None) -> list[WriteResult]:
         """Apply one DML call; one WriteResult per input record, in input order."""
         obj = self._object(sobject)
+        return self.write_mixed(operation, [(obj.name, r) for r in records],
+                                external_id_field=external_id_field, all_or_none=all_or_none,
+                                fail_row=fail_row, user_id=user_id)
+
+    def write_mixed(self, operation: str, items: list[tuple[str | None, dict[str, Any]]], *,
+                    external_id_field: str | None = None, all_or_none: bool = False,
+                    fail_row: Callable[[int], WriteError | None] | None = None,
+                    user_id: str | None = None) -> list[WriteResult]:
+        """Like `write` for (sobject, record) pairs of several objects in one transaction
+        (sObject Collections). A pair whose sobject is unknown fails with INVALID_TYPE."""
         op = operation.lower()
         if op not in OPERATIONS:
             raise StoreError("INVALID_OPERATION", f"Unknown operation: {operation}")
-        ext_field = self._external_field(obj, external_id_field or "") if op == "upsert" else None
         user = user_id or self.default_user_id
-        duplicates = self._batch_duplicates(obj, ext_field, records) if ext_field else set()
+        objects = [self.schema.object(name) if name else None for name, _ in items]
+        ext_field = None
+        duplicates: set[str] = set()
+        if op == "upsert":
+            first = next((o for o in objects if o is not None), None)
+            if first is None:
+                raise StoreError("NOT_FOUND", "upsert needs an sObject type")
+            ext_field = self._external_field(first, external_id_field or "")
+            duplicates = self._batch_duplicates(first, ext_field, [r for _, r in items])
         with self._lock:
             self._writer.execute("BEGIN IMMEDIATE")
             try:
                 results = []
-                for index, record in enumerate(records):
+                for index, ((name, record), obj) in enumerate(zip(items, objects, strict=True)):
+                    if obj is None:
+                        results.append(WriteResult(None, False, None, [WriteError(
+                            "INVALID_TYPE", f"sObject type '{name}' is not supported.")]))
+                        continue
                     results.append(self._write_one(obj, op, record, index, ext_field,
                                                    duplicates, fail_row, user))
                 if all_or_none and not all(r.success for r in results):
@@ -295,6 +316,13 @@ class RecordStore:
                 if self._writer.in_transaction:
                     self._writer.execute("ROLLBACK")
                 raise
+
+    def object_for_id(self, record_id: str) -> str | None:
+        """The sObject name an id's key prefix belongs to (None if unknown/malformed)."""
+        if not isinstance(record_id, str) or not ids.is_well_formed(record_id):
+            return None
+        obj = self.schema.by_prefix.get(record_id[:3])
+        return obj.name if obj else None
 
     def _write_one(self, obj: ObjectDef, op: str, record: dict[str, Any], index: int,
                    ext_field: FieldDef | None, duplicates: set[str],

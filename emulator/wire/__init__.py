@@ -11,4 +11,6 @@ WIRE_MODULES: list[str] = [
     "identity",
     "bulk_query",
     "bulk_ingest",
+    "rest",
+    "composite",
 ]
