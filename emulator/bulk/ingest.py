@@ -73,7 +73,7 @@ def process_ingest_job(job: IngestJob, store: Any,
             records = [_record(header, row) for row in batch]
             results = store.write(job.object, job.operation, records,
                                   external_id_field=job.external_id_field,
-                                  fail_row=fail_row)
+                                  fail_row=fail_row, user_id=job.created_by_id)
             for row, result in zip(batch, results, strict=True):
                 if result.success:
                     created = bool(result.created) if job.operation != "insert" else True

@@ -55,7 +55,8 @@ def render_query_job(job: QueryJob, store: Any) -> None:
     Runs on an executor thread. Rows stream from SQLite straight into the file; the job
     polls its own state so an abort stops the rendering.
     """
-    result = store.execute(job.query, include_deleted=job.operation == "queryAll")
+    result = store.execute(job.query, include_deleted=job.operation == "queryAll",
+                           count_total=False)
     check_bulk_query(None, list(result.columns))
     header = [column.path for column in result.columns]
     converters = [CONVERTERS_BY_TYPE.get(column.field.type) for column in result.columns]
