@@ -150,8 +150,17 @@ async def serve(args: argparse.Namespace) -> None:
             close()
 
 
+def _exit_during_startup(signum: int, _frame: object) -> None:
+    """SIGTERM/SIGINT before the loop serves: stop cleanly (exit 0) instead of dying."""
+    raise SystemExit(0)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _exit_during_startup)
     args = parse_args(argv)
+    if args.info_file is not None:
+        args.info_file.unlink(missing_ok=True)  # a stale file from a previous run is not "ready"
     asyncio.run(serve(args))
     return 0
