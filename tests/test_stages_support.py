@@ -85,8 +85,8 @@ def run_collect(transform_factory, options: list[str] | None = None,
 
 def expected_value(sf_type: str, truth: Any, scale: int = 0) -> Any:
     """What a *portable* row must hold for a REST JSON value (written independently)."""
-    if truth is None:
-        return None
+    if truth is None or truth == "":
+        return None            # Salesforce does not store empty text: "" and null are one
     if sf_type == "currency":
         return f"{decimal.Decimal(str(truth)):.{scale}f}"
     if sf_type in ("int", "long"):

@@ -213,14 +213,14 @@ def _native_timestamp(text: str) -> Any:
     return Timestamp.from_utc_datetime(_parse_datetime(text))
 
 
-def _currency_text(value: Any, scale: int) -> str:
-    amount = value if isinstance(value, decimal.Decimal) else decimal.Decimal(str(value))
-    return str(amount.quantize(decimal.Decimal(1).scaleb(-scale))) if scale else str(amount)
-
-
 def _currency_decimal(value: Any, scale: int) -> decimal.Decimal:
+    """Exactly ``scale`` decimals, as Salesforce stores currency (9800000.0 -> 9800000)."""
     amount = value if isinstance(value, decimal.Decimal) else decimal.Decimal(str(value))
-    return amount.quantize(decimal.Decimal(1).scaleb(-scale)) if scale else amount
+    return amount.quantize(decimal.Decimal(1).scaleb(-scale))
+
+
+def _currency_text(value: Any, scale: int) -> str:
+    return f"{_currency_decimal(value, scale):f}"
 
 
 def _text_of_json(value: Any) -> str:
