@@ -366,6 +366,9 @@ CONTACT = ObjectDef("Contact", "Contact", "Contacts", "003", False, [
     _ref("ReportsToId", "Reports To ID", "Contact", "ReportsTo"),
     _area("Description", "Contact Description"),
     _text("External_Id__c", "External Id", 40, custom=True, external_id=True, unique=True),
+    # An external id that is NOT unique (allowed in Salesforce): upsert/get by it can match
+    # several rows and answer 300 Multiple Choices.
+    _text("Legacy_Id__c", "Legacy Id", 40, custom=True, external_id=True),
 ])
 
 OPPORTUNITY = ObjectDef("Opportunity", "Opportunity", "Opportunities", "006", False, [
@@ -451,4 +454,4 @@ INVOICE = ObjectDef("Invoice__c", "Invoice", "Invoices", "a0X", True, [
 ])
 
 SCHEMA = Schema([ACCOUNT, CONTACT, OPPORTUNITY, LEAD, CASE, USER, INVOICE])
-SCHEMA_VERSION = 2  # bump when objects/fields/generated data change (cached DBs rebuild)
+SCHEMA_VERSION = 3  # bump when objects/fields/generated data change (cached DBs rebuild)

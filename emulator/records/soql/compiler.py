@@ -131,8 +131,16 @@ class _Compiler:
         return self.condition(expr)
 
     def condition(self, cond: Condition) -> str:
+        """SOQL logic is two-valued (a null field simply doesn't match), so comparisons that
+        SQL would make NULL are made FALSE — otherwise `NOT x = 'a'` would drop null rows."""
         alias, f, _ = self.resolve(cond.path)
         column = f"{alias}.{_quote(f.name)}"
+        sql = self._condition(cond, f, column)
+        if sql.startswith("(") or " IS " in sql:
+            return sql  # IS [NOT] NULL, IS NOT ?, NOT IN and ranges are null-safe already
+        return f"({sql} AND {column} IS NOT NULL)"
+
+    def _condition(self, cond: Condition, f: FieldDef, column: str) -> str:
         where_at = (cond.path.line, cond.path.column)
         if f.is_compound or (f.type == "textarea" and f.length > 255):
             raise self.error("INVALID_FIELD", *where_at,
@@ -183,7 +191,7 @@ class _Compiler:
             high = datetime_to_ms(datetime.combine(end, time(), timezone.utc))
         if op == "=":
             self.params += [low, high]
-            return f"({column} >= ? AND {column} < ?)"
+            return f"({column} >= ? AND {column} < ? AND {column} IS NOT NULL)"
         if op == "!=":
             self.params += [low, high]
             return f"({column} IS NULL OR {column} < ? OR {column} >= ?)"
