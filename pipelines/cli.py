@@ -98,8 +98,11 @@ def _configure_logging(verbose: bool) -> None:
                         format="%(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(_DropImportNoise())
-    if not verbose:  # stage progress lines are ours to print (pipelines.progress)
+    if not verbose:
+        # Stage progress lines are ours to print (pipelines.progress); a failing DoFn's
+        # traceback is logged by Beam before it is raised, and we print it once, shortly.
         logging.getLogger("forcebeam.progress").setLevel(logging.WARNING)
+        logging.getLogger("apache_beam.runners.common").setLevel(logging.CRITICAL)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -74,6 +74,9 @@ def _wait_for_info(process: subprocess.Popen, info_file: Path,
 
 
 def _list_outputs(out_dir: Path, stream: TextIO) -> None:
+    for leftover in out_dir.glob(".temp*"):  # Beam's file sinks leave empty temp dirs
+        if leftover.is_dir() and not any(leftover.iterdir()):
+            leftover.rmdir()
     print(f"\nfiles in {out_dir}:", file=stream)
     for path in sorted(p for p in out_dir.rglob("*") if p.is_file()):
         print(f"  {path.relative_to(out_dir)}  ({path.stat().st_size:,} bytes)", file=stream)

@@ -124,14 +124,14 @@ class ProgressPrinter(threading.Thread):
         self._stream = stream or sys.stderr
         self._expected = expected or (lambda _stage: None)
         self._stop_event = threading.Event()
-        self._started = time.time()
+        self._began = time.time()
 
     def run(self) -> None:
         while not self._stop_event.wait(self._interval):
             self.print_once()
 
     def print_once(self) -> None:
-        elapsed = time.time() - self._started
+        elapsed = time.time() - self._began
         for stage, progress in sorted(read_progress(self._directory).items()):
             expected = self._expected(stage)
             of = f" of {expected:,}" if expected else ""

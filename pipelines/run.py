@@ -95,7 +95,7 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
     if progress_dir:
         os.environ[progress.PROGRESS_DIR_VARIABLE] = progress_dir
     printer = None
-    started = time.monotonic()
+    started = time.time()
     try:
         pipeline = beam.Pipeline(runner=runner, options=options)
         try:
@@ -110,10 +110,9 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
         if printer:
             printer.stop()
             printer = None
-        seconds = time.monotonic() - started
         counts = progress.read_progress(progress_dir) if progress_dir else {}
         print(summary.render(summary.collect(result, beam_yaml.stage_names(spec), counts,
-                                             seconds)), file=stream)
+                                             started, time.time())), file=stream)
         if str(state).upper().endswith("DONE"):
             _commit(spec, stream)
             return EXIT_OK

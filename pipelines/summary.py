@@ -39,9 +39,13 @@ def _value(result: Any) -> int:
     return int(committed if committed is not None else result.attempted or 0)
 
 
-def collect(result: Any, names: Mapping[str, str],
-            progress: Mapping[str, StageProgress], run_seconds: float) -> list[StageSummary]:
-    """One summary per stage named in `names` (step name -> stage type)."""
+def collect(result: Any, names: Mapping[str, str], progress: Mapping[str, StageProgress],
+            started_at: float, finished_at: float) -> list[StageSummary]:
+    """One summary per stage named in `names` (step name -> stage type).
+
+    A stage's duration runs from the start of the run (login, describe and planning count)
+    to its last row as seen by the progress tap, else to the end of the run.
+    """
     from apache_beam.metrics.metric import MetricsFilter
 
     stages = {name: StageSummary(name, kind) for name, kind in names.items()}
@@ -61,7 +65,8 @@ def collect(result: Any, names: Mapping[str, str],
             only.counters[name] = only.counters.get(name, 0) + value
     for stage in stages.values():
         tapped = progress.get(stage.name)
-        stage.seconds = tapped.seconds if tapped and tapped.rows > 1 else run_seconds
+        last = tapped.last if tapped and tapped.last else finished_at
+        stage.seconds = max(min(last, finished_at) - started_at, 1e-3)
     return list(stages.values())
 
 

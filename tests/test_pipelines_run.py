@@ -1,0 +1,250 @@
+"""`forcebeam run` against the emulated org: exact extracts, upserts with dead letters,
+the same on two worker processes, the summary, and incremental state committed on success."""
+
+from __future__ import annotations
+
+import glob
+import io
+import json
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.cli import main
+from pipelines.emulator_env import env_from_info
+from pipelines.run import run_file
+from tests.support.org import EmulatedOrg, start_org
+
+RECORDS = 600
+ACCOUNT_FIELDS = ["Id", "Name", "Industry", "NumberOfEmployees", "AnnualRevenue"]
+
+PIPELINE = """\
+connections:
+  emulated:
+    login_url: ${FORCEBEAM_LOGIN_URL}
+    ca_bundle: ${FORCEBEAM_CA_CERT}
+    auth:
+      type: jwt_bearer
+      username: ${FORCEBEAM_USERNAME}
+      consumer_key: ${FORCEBEAM_CONSUMER_KEY}
+      private_key: ${FORCEBEAM_PRIVATE_KEY_SECRET}
+pipeline:
+  transforms:
+    - type: ReadFromSalesforce
+      name: ReadAccounts
+      config:
+        connection: emulated
+        sobject: Account
+        fields: [Id, Name, Industry, NumberOfEmployees, AnnualRevenue]
+    - type: MapToFields
+      name: Shape
+      input: ReadAccounts
+      config:
+        language: python
+        fields:
+          Id: Id
+          Name: Name
+          Industry: Industry
+          NumberOfEmployees: NumberOfEmployees
+          AnnualRevenue: AnnualRevenue
+          NameLength: "len(Name)"
+    - type: WriteToParquet
+      input: Shape
+      config:
+        path: ${FORCEBEAM_OUT}/accounts
+    - type: ReadFromCsv
+      name: ReadInvoices
+      config:
+        path: ${FORCEBEAM_OUT}/invoices.csv
+    - type: WriteToSalesforce
+      name: UpsertInvoices
+      input: ReadInvoices
+      config:
+        connection: emulated
+        sobject: Invoice__c
+        operation: upsert
+        external_id_field: External_Id__c
+        error_handling:
+          output: rejected
+    - type: MapToFields
+      name: ShapeRejected
+      input: UpsertInvoices.rejected
+      config:
+        language: python
+        fields:
+          External_Id__c: element.External_Id__c
+          status_code: status_code
+          message: msg
+    - type: WriteToJson
+      input: ShapeRejected
+      config:
+        path: ${FORCEBEAM_OUT}/rejected
+"""
+
+
+@pytest.fixture(scope="module")
+def private_org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatedOrg]:
+    """This module writes Invoice__c rows, so it gets an org of its own."""
+    running = start_org(tmp_path_factory.mktemp("run-org"), records=RECORDS)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def org_env(private_org: EmulatedOrg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point `${FORCEBEAM_*}` at the org; returns the output directory."""
+    for name, value in env_from_info(private_org.info).items():
+        monkeypatch.setenv(name, value)
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.setenv("FORCEBEAM_OUT", str(out))
+    monkeypatch.setenv("FORCEBEAM_CACHE_DIR", str(tmp_path / "cache"))
+    return out
+
+
+def org_query(org: EmulatedOrg, soql: str) -> list[dict[str, Any]]:
+    """The org's truth, read through simple-salesforce's REST query_all (not our stages)."""
+    from simple_salesforce import Salesforce
+
+    session = org.session()
+    token = session.post(f"{org.info['login_url']}/services/oauth2/token", data={
+        "grant_type": "password", "client_id": org.info["connected_app"]["consumer_key"],
+        "client_secret": org.info["connected_app"]["consumer_secret"],
+        "username": org.info["username"],
+        "password": org.info["password"] + org.info["security_token"]}, timeout=30)
+    token.raise_for_status()
+    sf = Salesforce(instance_url=org.info["instance_url"],
+                    session_id=token.json()["access_token"], session=session,
+                    version=org.info["api_version"])
+    return [{k: v for k, v in row.items() if k != "attributes"}
+            for row in sf.query_all(soql)["records"]]
+
+
+def write_invoices(out: Path, prefix: str) -> list[dict[str, str]]:
+    rows = [{"External_Id__c": f"{prefix}-1", "Name": "Good one", "Status__c": "Draft",
+             "Amount__c": "10.5"},
+            {"External_Id__c": f"{prefix}-2", "Name": "Good two", "Status__c": "Paid",
+             "Amount__c": "99.25"},
+            {"External_Id__c": f"{prefix}-3", "Name": "Bad status", "Status__c": "Lost",
+             "Amount__c": "1.0"}]
+    lines = ["External_Id__c,Name,Status__c,Amount__c"]
+    lines += [",".join(row.values()) for row in rows]
+    (out / "invoices.csv").write_text("\n".join(lines) + "\n")
+    return rows
+
+
+def check_outputs(org: EmulatedOrg, out: Path, prefix: str) -> None:
+    truth = {row["Id"]: row for row in org_query(
+        org, "SELECT Id, Name, Industry, NumberOfEmployees, AnnualRevenue FROM Account")}
+    table = pq.read_table(glob.glob(str(out / "accounts*"))).to_pylist()
+    assert len(table) == len(truth) == RECORDS
+    for row in table:
+        expected = truth[row["Id"]]
+        assert row["Name"] == expected["Name"]
+        assert row["NameLength"] == len(expected["Name"])
+        assert row["Industry"] == expected["Industry"]
+        assert (row["NumberOfEmployees"] is None) == (expected["NumberOfEmployees"] is None)
+        if expected["NumberOfEmployees"] is not None:
+            assert int(row["NumberOfEmployees"]) == expected["NumberOfEmployees"]
+        if expected["AnnualRevenue"] is not None:
+            assert float(row["AnnualRevenue"]) == pytest.approx(expected["AnnualRevenue"])
+
+    soql = ("SELECT External_Id__c, Name, Status__c, Amount__c FROM Invoice__c "  # noqa: S608
+            f"WHERE External_Id__c LIKE '{prefix}-%'")  # the test's own ids
+    written = {row["External_Id__c"]: row for row in org_query(org, soql)}
+    assert set(written) == {f"{prefix}-1", f"{prefix}-2"}
+    assert written[f"{prefix}-1"]["Status__c"] == "Draft"
+    assert written[f"{prefix}-2"]["Amount__c"] == pytest.approx(99.25)
+
+    rejected = [json.loads(line) for path in glob.glob(str(out / "rejected*"))
+                for line in Path(path).read_text().splitlines()]
+    assert rejected == [{"External_Id__c": f"{prefix}-3",
+                         "status_code": "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                         "message": rejected[0]["message"]}]
+    assert "Lost" in rejected[0]["message"]
+
+
+@pytest.mark.parametrize("beam_args", [
+    [],
+    ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
+], ids=["in_memory", "multi_processing"])
+def test_run_extracts_and_upserts_exactly(private_org, org_env, tmp_path, beam_args):
+    prefix = "MP" if beam_args else "IM"
+    write_invoices(org_env, prefix)
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(PIPELINE)
+    stream = io.StringIO()
+    code = run_file(str(path), beam_args, stream=stream)
+    report = stream.getvalue()
+    assert code == 0, report
+    check_outputs(private_org, org_env, prefix)
+    # The closing summary names each Salesforce stage with its counts.
+    lines = {line.split()[0]: line.split() for line in report.splitlines()
+             if line.strip().startswith(("ReadAccounts", "UpsertInvoices"))}
+    assert lines["ReadAccounts"][1] == f"{RECORDS:,}"
+    assert lines["UpsertInvoices"][2:4] == ["2", "1"]          # written, failed
+
+
+def test_rejected_records_without_error_handling_fail_the_run(private_org, org_env, tmp_path,
+                                                              capsys):
+    write_invoices(org_env, "NOEH")
+    text = PIPELINE.split("    - type: MapToFields\n      name: ShapeRejected")[0]
+    text = text.replace("        error_handling:\n          output: rejected\n", "")
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(text)
+    code = main(["run", str(path)])
+    error = capsys.readouterr().err
+    assert code == 1
+    assert "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST" in error
+    assert "error_handling" in error  # says how to keep them as dead letters instead
+
+
+def test_incremental_state_is_committed_after_success(private_org, org_env, tmp_path):
+    state = tmp_path / "accounts.state.json"
+    path = tmp_path / "incremental.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        connections:
+          emulated:
+            login_url: ${{FORCEBEAM_LOGIN_URL}}
+            ca_bundle: ${{FORCEBEAM_CA_CERT}}
+            auth:
+              type: jwt_bearer
+              username: ${{FORCEBEAM_USERNAME}}
+              consumer_key: ${{FORCEBEAM_CONSUMER_KEY}}
+              private_key: ${{FORCEBEAM_PRIVATE_KEY_SECRET}}
+        pipeline:
+          transforms:
+            - type: ReadFromSalesforce
+              name: ReadChanged
+              config:
+                connection: emulated
+                sobject: Account
+                fields: [Id, SystemModstamp]
+                incremental: {{field: SystemModstamp, start: "2000-01-01T00:00:00Z",
+                               state: "{state}"}}
+            - type: WriteToJson
+              input: ReadChanged
+              config: {{path: "${{FORCEBEAM_OUT}}/changed"}}
+        """))
+    stream = io.StringIO()
+    assert run_file(str(path), [], stream=stream) == 0, stream.getvalue()
+    assert state.exists() and not Path(f"{state}.pending").exists()
+    assert f"incremental state committed: {state}" in stream.getvalue()
+    first = sum(len(Path(p).read_text().splitlines())
+                for p in glob.glob(str(org_env / "changed*")))
+    assert first == RECORDS
+
+    # Touch two accounts: the next run reads just those.
+    touched = private_org.admin("POST", "records/Account/touch", json={"count": 2}).json()["ids"]
+    for old in glob.glob(str(org_env / "changed*")):
+        Path(old).unlink()
+    assert run_file(str(path), [], stream=io.StringIO()) == 0
+    again = [json.loads(line)["Id"] for p in glob.glob(str(org_env / "changed*"))
+             for line in Path(p).read_text().splitlines()]
+    assert sorted(again) == sorted(touched)
