@@ -62,9 +62,10 @@ def process_ingest_job(job: IngestJob, store: Any,
         ok_file.write(csv_line(["sf__Id", "sf__Created"], delimiter, "") + separator + original)
         failed_file.write(csv_line(["sf__Id", "sf__Error"], delimiter, "") + separator + original)
         unprocessed_file.write(original)
-        writers = [_writer(handle, delimiter, line_ending)
-                   for handle in (ok_file, failed_file, unprocessed_file)]
-        ok, failed, unprocessed = writers
+        ok = _writer(ok_file, delimiter, line_ending, csv.QUOTE_ALL)
+        failed = _writer(failed_file, delimiter, line_ending, csv.QUOTE_ALL)
+        # Unprocessed rows are meant to be uploaded again: written back as plainly as sent.
+        unprocessed = _writer(unprocessed_file, delimiter, line_ending, csv.QUOTE_MINIMAL)
         for batch in _batches(rows, WRITE_BATCH_ROWS):
             if job.state == ABORTED:
                 for row in batch:
@@ -164,6 +165,6 @@ class _BinaryWriter:
         self._handle.write(text.encode("utf-8"))
 
 
-def _writer(handle: Any, delimiter: str, line_ending: str) -> Any:
+def _writer(handle: Any, delimiter: str, line_ending: str, quoting: int) -> Any:
     return csv.writer(_BinaryWriter(handle), delimiter=delimiter, lineterminator=line_ending,
-                      quoting=csv.QUOTE_ALL)
+                      quoting=quoting)
