@@ -412,3 +412,33 @@ def test_limit_info_versions_and_unknown_resources(org: EmulatedOrg) -> None:
     assert "Sforce-Limit-Info" not in versions.headers
     listed = [v["version"] for v in versions.json()]
     assert listed[0] == "31.0" and "62.0" in listed and "66.0" in listed
+
+
+# ----- transport: chunked bodies, concurrent clients -----------------------------------------
+def test_chunked_token_request_body(org: EmulatedOrg) -> None:
+    app = org.info["connected_app"]
+    form = (f"grant_type=client_credentials&client_id={app['consumer_key']}"
+            f"&client_secret={app['consumer_secret']}").encode()
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(form), 16):
+            yield form[start:start + 16]
+
+    response = org.session().post(org.info["login_url"] + "/services/oauth2/token",
+                                  data=chunks(), timeout=30,
+                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.request.headers.get("Transfer-Encoding") == "chunked"
+    assert response.status_code == 200, response.text
+
+
+def test_concurrent_clients_each_get_their_own_session(org: EmulatedOrg) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def login_and_call(_: int) -> tuple[str, int]:
+        token = token_call(org, {"grant_type": JWT_GRANT, "assertion": assertion(org)}).json()
+        return token["access_token"], api_get(org, token["access_token"]).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(login_and_call, range(16)))
+    assert len({token for token, _ in results}) == 16
+    assert {status for _, status in results} == {200}
