@@ -1,0 +1,51 @@
+"""`forcebeam demo` (what `make demo` runs): starts its own emulated org, runs the example
+pipeline, writes the files and a summary, keeps the bad row as a dead letter, exits 0, and
+leaves no emulator behind."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pyarrow.parquet as pq
+
+
+def test_forcebeam_demo_end_to_end(tmp_path):
+    out = tmp_path / "out"
+    env = {**os.environ, "FORCEBEAM_CACHE_DIR": str(tmp_path / "cache")}
+    for name in ("NO_GCE_CHECK", "GCE_METADATA_HOST", "GCE_METADATA_IP"):
+        env.pop(name, None)  # the demo must set these itself
+    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "demo", "--out", str(out),
+                             "--records", "500"],
+                            capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = result.stdout
+
+    summary = {line.split()[0]: line.split() for line in report.splitlines()
+               if line.strip().startswith(("Read", "Upsert"))}
+    assert summary["ReadAccounts"][1] == "500"
+    assert summary["UpsertInvoices"][2:4] == ["4", "1"]   # written, failed
+
+    accounts = pq.read_table(glob.glob(str(out / "accounts*"))).to_pylist()
+    assert len(accounts) == 500 and all(row["Id"].startswith("001") for row in accounts)
+    contacts = [json.loads(line) for path in glob.glob(str(out / "contacts*"))
+                for line in Path(path).read_text().splitlines()]
+    assert contacts and all(row["Id"].startswith("003") for row in contacts)
+    opportunities = Path(glob.glob(str(out / "opportunities*"))[0]).read_text().splitlines()
+    assert opportunities[0].split(",")[:4] == ["Id", "AccountId", "Name", "Stage"]
+    assert len(opportunities) > 1
+
+    rejected = [json.loads(line) for path in glob.glob(str(out / "rejected_invoices*"))
+                for line in Path(path).read_text().splitlines()]
+    assert [row["External_Id__c"] for row in rejected] == ["INV-DEMO-0004"]
+    assert rejected[0]["status_code"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+
+    # The demo's emulator is gone (its data dir was a forcebeam-demo-* temp dir).
+    leftovers = [proc for proc in psutil.process_iter(["cmdline"])
+                 if any("forcebeam-demo-" in part for part in (proc.info["cmdline"] or []))]
+    assert leftovers == []
