@@ -71,3 +71,19 @@ def test_missing_secret_is_not_found_with_google_message(org: EmulatedOrg) -> No
         client(org).access_secret_version(request={
             "name": org.info["connected_app"]["private_key_secret"]
             .removeprefix("gcp-sm://").replace("/latest", "/9")})
+
+
+def test_disabled_version_is_skipped_by_latest_and_refused_by_number(org: EmulatedOrg) -> None:
+    sm = client(org)
+    secret = sm.create_secret(request={"parent": "projects/test-project", "secret_id": "rotated",
+                                       "secret": {"replication": {"automatic": {}}}})
+    for value in (b"old", b"new"):
+        sm.add_secret_version(request={"parent": secret.name, "payload": {"data": value}})
+    sm.disable_secret_version(request={"name": f"{secret.name}/versions/2"})
+    latest = sm.access_secret_version(request={"name": f"{secret.name}/versions/latest"})
+    assert latest.payload.data == b"old"
+    with pytest.raises(exceptions.BadRequest, match="DISABLED"):
+        sm.access_secret_version(request={"name": f"{secret.name}/versions/2"})
+    sm.enable_secret_version(request={"name": f"{secret.name}/versions/2"})
+    assert sm.access_secret_version(
+        request={"name": f"{secret.name}/versions/latest"}).payload.data == b"new"

@@ -20,6 +20,8 @@ INTEGRATION_USER_ID = "005000000000001AAA"
 MTLS_USER_ID = "005000000000002AAA"
 INTEGRATION_USERNAME = "integration@forcebeam.emulator"
 MTLS_USERNAME = "mtls-integration@forcebeam.emulator"
+INTEGRATION_PROFILE = "System Administrator"
+MTLS_PROFILE = "API Only Integration"
 CALLBACK_URL = "http://localhost:1717/OauthRedirect"
 AUTHORIZATION_CODE_SECONDS = 900
 
@@ -35,7 +37,7 @@ class User:
     first_name: str
     last_name: str
     email: str
-    profile: str = "System Administrator"
+    profile: str = INTEGRATION_PROFILE
     api_enabled: bool = True
     api_only: bool = False
     enforce_mutual_tls: bool = False  # "Enforce SSL/TLS Mutual Authentication" permission
@@ -57,7 +59,7 @@ class ConnectedApp:
     # "All users may self-authorize" (True) vs "Admin approved users are pre-authorized"
     self_authorize: bool
     certificate_fingerprints: dict[str, bytes] = field(default_factory=dict)  # sha256 -> PEM
-    preauthorized_user_ids: set[str] = field(default_factory=set)
+    preauthorized_profiles: set[str] = field(default_factory=set)  # admin-approved profiles
     client_credentials_user_id: str | None = None  # the "Run As" user
     client_credentials_enabled: bool = True
 
@@ -138,14 +140,14 @@ class Identity:
                            "Integration", "User", INTEGRATION_USERNAME)
         mtls = User(MTLS_USER_ID, MTLS_USERNAME, "Emulat0r-" + _random_secret(12),
                     _random_secret(25),
-                    "Mutual TLS", "Integration", MTLS_USERNAME, profile="API Only Integration",
+                    "Mutual TLS", "Integration", MTLS_USERNAME, profile=MTLS_PROFILE,
                     api_only=True, enforce_mutual_tls=True)
         for user in (integration, mtls):
             identity.users[user.user_id] = user
         app = ConnectedApp("forcebeam", "3MVG9" + _random_secret(80), _random_secret(64),
                            [CALLBACK_URL], self_authorize=False,
                            certificate_fingerprints={jwt_fingerprint: jwt_certificate_pem},
-                           preauthorized_user_ids={INTEGRATION_USER_ID, MTLS_USER_ID},
+                           preauthorized_profiles={INTEGRATION_PROFILE, MTLS_PROFILE},
                            client_credentials_user_id=INTEGRATION_USER_ID)
         self_app = ConnectedApp("forcebeam self-authorize", "3MVG9" + _random_secret(80),
                                 _random_secret(64), [CALLBACK_URL], self_authorize=True,
@@ -171,7 +173,7 @@ class Identity:
 
     def is_approved(self, user: User, app: ConnectedApp) -> bool:
         with self._lock:
-            return (user.user_id in app.preauthorized_user_ids
+            return ((not app.self_authorize and user.profile in app.preauthorized_profiles)
                     or (user.user_id, app.consumer_key) in self.approvals)
 
     def approve(self, user: User, app: ConnectedApp) -> None:

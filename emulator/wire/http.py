@@ -34,6 +34,9 @@ INVALID_AUTH_HEADER = [{"message": "INVALID_HEADER_TYPE", "errorCode": "INVALID_
 LIMIT_EXCEEDED = [{"message": "TotalRequests Limit exceeded.",
                    "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
 NOT_FOUND = [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
+API_DISABLED = [{"errorCode": "API_DISABLED_FOR_ORG",
+                 "message": "API is not enabled for this user: give the user's profile or a "
+                            "permission set the API Enabled permission."}]
 MUTUAL_TLS_REQUIRED = [{
     "errorCode": "MUTUAL_AUTHENTICATION_FAILED",
     "message": "This user has the Enforce SSL/TLS Mutual Authentication permission: call the "
@@ -190,6 +193,8 @@ def require_session(request: web.Request, *, api: str, kind: str | None = None) 
     user = state.identity.user(session.user_id)
     if user is None or not user.active:
         raise _invalid_session(api)
+    if not user.api_enabled:
+        raise SalesforceHTTPError(403, API_DISABLED)
     if user.enforce_mutual_tls and not mutual_tls_satisfied(request):
         raise SalesforceHTTPError(403, MUTUAL_TLS_REQUIRED)
     if not state.org.consume_api_call():

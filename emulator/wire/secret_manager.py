@@ -167,9 +167,31 @@ async def add_version(request: web.Request) -> web.Response:
     return web.json_response(_version_json(secret, version))
 
 
+def _version_state_change(new_state: str):
+    """`:disable`, `:enable`, `:destroy` on one version (destroy also drops the payload)."""
+
+    async def change(request: web.Request) -> web.Response:
+        found = _version_or_404(request)
+        if isinstance(found, web.Response):
+            return found
+        secret, version = found
+        if version.state == "DESTROYED" and new_state != "DESTROYED":
+            return _google_error(400, "FAILED_PRECONDITION", f"{secret.name}/versions/"
+                                 f"{version.number} is in DESTROYED state.")
+        version.state = new_state
+        if new_state == "DESTROYED":
+            version.data = b""
+        return web.json_response(_version_json(secret, version))
+
+    return change
+
+
 def register(app: web.Application, state: EmulatorState) -> None:
     app.router.add_get(VERSION + ":access", access_version)
     app.router.add_get(VERSION, get_version)
+    app.router.add_post(VERSION + ":disable", _version_state_change("DISABLED"))
+    app.router.add_post(VERSION + ":enable", _version_state_change("ENABLED"))
+    app.router.add_post(VERSION + ":destroy", _version_state_change("DESTROYED"))
     app.router.add_get(SECRET + "/versions", list_versions)
     app.router.add_post(SECRET + ":addVersion", add_version)
     app.router.add_get(SECRET, get_secret)
