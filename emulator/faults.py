@@ -154,6 +154,7 @@ class FaultInjector:
         self._lock = threading.Lock()
         self._org: Any = None
         self._counters: Any = None
+        self._saved_org_values: dict[str, Any] = {}
         self.configure(spec or FaultSpec())
 
     @classmethod
@@ -199,12 +200,17 @@ class FaultInjector:
         self._apply_org_settings()
 
     def _apply_org_settings(self) -> None:
+        """Push org-level keys into the org; a key the spec no longer sets gets the org's
+        own value back (so clearing faults restores the daily limit)."""
         if self._org is None:
             return
-        if self.spec.daily_api_limit is not None:
-            self._org.daily_api_limit = self.spec.daily_api_limit
-        if self.spec.bulk_job_delay_seconds is not None:
-            self._org.bulk_job_delay_seconds = self.spec.bulk_job_delay_seconds
+        for key in ("daily_api_limit", "bulk_job_delay_seconds"):
+            value = getattr(self.spec, key)
+            if value is not None:
+                self._saved_org_values.setdefault(key, getattr(self._org, key))
+                setattr(self._org, key, value)
+            elif key in self._saved_org_values:
+                setattr(self._org, key, self._saved_org_values.pop(key))
 
     def describe(self) -> dict[str, Any]:
         """What `GET /__emulator/faults` returns: the spec plus faults injected so far."""
