@@ -34,6 +34,7 @@ class StageCounters:
         self.records_read = Metrics.counter(NAMESPACE, "records_read")
         self.records_written = Metrics.counter(NAMESPACE, "records_written")
         self.records_failed = Metrics.counter(NAMESPACE, "records_failed")
+        self.read_units = Metrics.counter(NAMESPACE, "read_units")
         self._from_stats = {stat: Metrics.counter(NAMESPACE, name)
                             for stat, name in _STAT_COUNTERS.items()}
 

@@ -287,6 +287,7 @@ class _ReadUnit(_ClientDoFn):
                 ProgressLog.add(batch)
                 batch = 0
         self._counters.records_read.inc(batch)
+        self._counters.read_units.inc()
         ProgressLog.add(batch)
         self._sync()
 
