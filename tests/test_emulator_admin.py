@@ -162,3 +162,25 @@ def test_admin_rejects_bad_bodies(private_org: EmulatedOrg) -> None:
                         timeout=30).status_code == 400
     assert session.post(f"{base}/records/Account/touch", json={},
                         timeout=30).status_code == 400
+
+
+def test_user_flags_api_disabled_and_inactive(private_org: EmulatedOrg) -> None:
+    username = private_org.info["username"]
+    access = jwt_token(private_org).json()["access_token"]
+    private_org.admin("PATCH", f"users/{username}", json={"api_enabled": False})
+    try:
+        refused = api(private_org, access)
+        assert refused.status_code == 403
+        assert refused.json()[0]["errorCode"] == "API_DISABLED_FOR_ORG"
+    finally:
+        private_org.admin("PATCH", f"users/{username}", json={"api_enabled": True})
+    assert api(private_org, access).status_code == 200
+    private_org.admin("PATCH", f"users/{username}", json={"active": False})
+    try:
+        assert jwt_token(private_org).json()["error"] == "inactive_user"
+        assert api(private_org, access).status_code == 401
+    finally:
+        private_org.admin("PATCH", f"users/{username}", json={"active": True})
+    bad = private_org.session().patch(f"{private_org.info['admin_url']}/users/{username}",
+                                      json={"is_admin": True}, timeout=30)
+    assert bad.status_code == 400 and "is_admin" in bad.text

@@ -59,6 +59,26 @@ async def patch_org(request: web.Request) -> web.Response:
         return _bad(str(error))
 
 
+USER_FLAGS = ("api_enabled", "api_only", "enforce_mutual_tls", "active")
+
+
+async def patch_user(request: web.Request) -> web.Response:
+    """Change a user's permission flags, e.g. `{"api_enabled": false}` or `{"active": false}`."""
+    user = _state(request).identity.user_by_username(request.match_info["username"])
+    if user is None:
+        return _bad("unknown username", 404)
+    body = await _json(request)
+    if not isinstance(body, dict) or not body:
+        return _bad(f"body must be a JSON object with any of {list(USER_FLAGS)}")
+    for key, value in body.items():
+        if key not in USER_FLAGS or not isinstance(value, bool):
+            return _bad(f"user flag {key!r} must be one of {list(USER_FLAGS)} with a boolean")
+    for key, value in body.items():
+        setattr(user, key, value)
+    return web.json_response({"username": user.username,
+                              **{flag: getattr(user, flag) for flag in USER_FLAGS}})
+
+
 async def _pem_certificate(request: web.Request) -> tuple[bytes, str] | web.Response:
     pem = await request.read()
     try:
@@ -144,6 +164,7 @@ def register(app: web.Application, state: EmulatorState) -> None:
     router.add_post(f"{PREFIX}/counters/reset", reset_counters)
     router.add_get(f"{PREFIX}/org", get_org)
     router.add_patch(f"{PREFIX}/org", patch_org)
+    router.add_patch(f"{PREFIX}/users/{{username}}", patch_user)
     router.add_post(f"{PREFIX}/apps/{{consumer_key}}/certificates", upload_app_certificate)
     router.add_post(f"{PREFIX}/mutual-auth-certificates", upload_mutual_auth_certificate)
     router.add_post(f"{PREFIX}/approvals", approve)

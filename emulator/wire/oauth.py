@@ -350,9 +350,10 @@ def _authorize_problem(params: dict[str, str],
     return app, ""
 
 
-def _redirect(uri: str, values: dict[str, str]) -> web.Response:
+def _redirect(uri: str, values: dict[str, str]) -> web.HTTPFound:
+    """The 302 back to the app's callback (raise it: aiohttp answers raised redirects)."""
     separator = "&" if "?" in uri else "?"
-    raise web.HTTPFound(uri + separator + urlencode(values))
+    return web.HTTPFound(uri + separator + urlencode(values))
 
 
 async def authorize_get(request: web.Request) -> web.Response:
@@ -374,8 +375,9 @@ async def authorize_post(request: web.Request) -> web.Response:
     redirect_uri = params["redirect_uri"]
     extra = {"state": params["state"]} if "state" in params else {}
     if params.get("action") == "deny":
-        _redirect(redirect_uri, {"error": "access_denied",
-                                 "error_description": "end-user denied authorization", **extra})
+        raise _redirect(redirect_uri, {"error": "access_denied",
+                                       "error_description": "end-user denied authorization",
+                                       **extra})
     user = state.identity.user_by_username(params.get("username", ""))
     if user is None or not hmac.compare_digest(params.get("password", "").encode(),
                                                user.password.encode()):
@@ -383,13 +385,13 @@ async def authorize_post(request: web.Request) -> web.Response:
     if app.self_authorize:
         state.identity.approve(user, app)
     elif not state.identity.is_approved(user, app):
-        _redirect(redirect_uri, {"error": "access_denied", "error_description":
-                                 "user is not admin approved to access this app", **extra})
+        raise _redirect(redirect_uri, {"error": "access_denied", "error_description":
+                                       "user is not admin approved to access this app",
+                                       **extra})
     challenge = params.get("code_challenge") or None
     method = params.get("code_challenge_method") or "S256"
     code = state.identity.new_code(user, app, redirect_uri, challenge, method)
-    _redirect(redirect_uri, {"code": code.code, **extra})
-    raise AssertionError("unreachable")
+    raise _redirect(redirect_uri, {"code": code.code, **extra})
 
 
 # ----- revoke, userinfo ------------------------------------------------------------------------
