@@ -143,7 +143,7 @@ def test_token_is_never_sent_to_another_host(org, monkeypatch, tmp_path):
     client = get_client(connection)
     seen = {}
 
-    def capture(request, **kwargs):
+    def capture(adapter_self, request, **kwargs):
         seen["authorization"] = request.headers.get("Authorization")
         raise ConnectionError("stop")
 
