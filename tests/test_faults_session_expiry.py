@@ -22,7 +22,7 @@ from tests.test_faults_support import (
 
 RECORDS = 12_000
 EXPIRY_SECONDS = 2
-LATENCY_MS = 150
+LATENCY_MS = 400
 BULK_PAGE = 2000  # small pages: a CI-sized org still pages many times
 
 
