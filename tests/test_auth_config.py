@@ -113,3 +113,23 @@ def test_relative_ca_bundle_is_read_next_to_the_pipeline_file(tmp_path):
 def test_repr_is_short_and_names_only_url_and_auth_type():
     value = connection()
     assert repr(value) == "Connection(https://acme.my.salesforce.com, auth=jwt_bearer)"
+
+
+def test_every_flow_and_provider_is_reachable_through_its_entry_point():
+    from importlib.metadata import entry_points
+
+    flows = {e.name: e.load() for e in entry_points(group="forcebeam.auth_flows")}
+    assert set(flows) >= {"jwt_bearer", "client_credentials", "refresh_token", "password",
+                          "basic", "access_token"}
+    for name, flow in flows.items():
+        assert flow.type == name
+        assert flow.config_model.model_fields["type"].annotation.__args__ == (name,)
+    providers = {e.name: e.load() for e in entry_points(group="forcebeam.secret_providers")}
+    assert {name: p.scheme for name, p in providers.items()} == \
+        {"gcp-sm": "gcp-sm", "env": "env", "file": "file"}
+
+
+def test_absolute_max_api_usage():
+    value = connection(max_api_usage=1200)
+    assert value.max_api_usage == "1200"
+    assert value.api_usage_ceiling(5000) == 1200
