@@ -16,6 +16,7 @@ import requests
 
 from auth.errors import AuthError, TransientAuthError
 from auth.secrets import SecretValue
+from auth.transport import TLS_FIX
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,9 @@ def request_token(http: requests.Session, login_endpoint: str, form: dict[str, s
     try:
         response = http.post(url, data=form, auth=basic_auth, timeout=timeout,
                              headers={"Accept": "application/json"})
+    except requests.exceptions.SSLError:
+        raise AuthError(f"TLS verification failed for {url}", code="tls_verification_failed",
+                        fix=TLS_FIX) from None
     except requests.RequestException as error:
         raise TransientAuthError(f"could not reach {url} for a {grant} login: "
                                  f"{type(error).__name__}") from None

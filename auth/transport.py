@@ -68,7 +68,8 @@ def make_retry(clock: ThrottleClock | None = None, total: int = 5) -> Retry:
     stages read per-record results, so a duplicate is visible rather than silent.
     """
     retry = CountingRetry(
-        total=total, connect=total, read=2, status=total, backoff_factor=0.5, backoff_max=30,
+        total=total, connect=total, read=2, status=total, other=0, backoff_factor=0.5,
+        backoff_max=30,
         status_forcelist=RETRY_STATUSES, respect_retry_after_header=True,
         allowed_methods=frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "POST", "PATCH"}),
         raise_on_status=False)
@@ -139,6 +140,11 @@ class PinnedTLSAdapter(HTTPAdapter):
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = DEFAULT_TIMEOUT
         return super().send(request, **kwargs)
+
+
+TLS_FIX = ("the server's certificate did not verify: set the connection's ca_bundle to the PEM "
+           "file of the CA that signed it (the emulator's info file names its ca_cert); "
+           "verification cannot be turned off")
 
 
 def check_ca_bundle(ca_bundle: str | None) -> str | None:

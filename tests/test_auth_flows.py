@@ -153,3 +153,28 @@ def test_token_is_never_sent_to_another_host(org, monkeypatch, tmp_path):
         client.http.get("https://localhost:9/elsewhere",
                         headers={"Authorization": "Bearer should-be-dropped"})
     assert seen["authorization"] is None
+
+
+def test_ca_bundle_wins_over_requests_ca_bundle_environment(org, monkeypatch, tmp_path):
+    import certifi
+
+    # The environment points requests at the public CAs, which don't know the emulator's CA.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
+    monkeypatch.setenv("CURL_CA_BUNDLE", certifi.where())
+    connection = connection_for(org, auth_section(org, "client_credentials", monkeypatch,
+                                                  tmp_path))
+    assert get_client(connection).sf.query("SELECT Id FROM Account LIMIT 1")["totalSize"] == 1
+
+
+def test_unverifiable_server_is_refused_with_the_fix(org, monkeypatch, tmp_path):
+    import certifi
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
+    auth = auth_section(org, "client_credentials", monkeypatch, tmp_path)
+    connection = connection_for(org, auth, ca_bundle=None)
+    org.reset_counters()
+    with pytest.raises(AuthError) as caught:
+        get_client(connection)
+    assert caught.value.code == "tls_verification_failed"
+    assert "ca_bundle" in caught.value.fix
+    assert org.counters()["token_requests"]["total"] == 0

@@ -19,6 +19,7 @@ from auth.credentials import Credentials
 from auth.errors import AuthError, TransientAuthError
 from auth.oauth import TokenResponse
 from auth.secrets import SecretValue
+from auth.transport import TLS_FIX
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,9 @@ class SoapLoginCredentials(Credentials):
         try:
             response = self.http.post(url, data=envelope.encode("utf-8"), timeout=60, headers={
                 "Content-Type": "text/xml; charset=UTF-8", "SOAPAction": "login"})
+        except requests.exceptions.SSLError:
+            raise AuthError(f"TLS verification failed for {url}", code="tls_verification_failed",
+                            fix=TLS_FIX) from None
         except requests.RequestException as error:
             raise TransientAuthError(f"could not reach {url} for a SOAP login: "
                                      f"{type(error).__name__}") from None
