@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from pipelines.catalog import PROVIDERS_FILE, forcebeam_stage_types
+from pipelines.loader import LoadedFile
 from pipelines.spec import PipelineSpec
 from pipelines.validation import CONNECTION_FIELD
 
@@ -34,7 +35,7 @@ def to_beam_spec(spec: PipelineSpec) -> dict[str, Any]:
     data = copy.deepcopy(spec.data)
     data.pop("connections", None)
     ours = forcebeam_stage_types()
-    resolved = PipelineSpec(file=type(spec.file)(path=spec.path, data=data))
+    resolved = PipelineSpec(file=LoadedFile(path=spec.path, data=data))
     for transform in resolved.transforms():
         if transform.type in ours and isinstance(transform.config, dict):
             name = transform.config.get(CONNECTION_FIELD)
@@ -55,3 +56,10 @@ def stage_names(spec: PipelineSpec) -> dict[str, str]:
     ours = forcebeam_stage_types()
     return {transform.name: str(transform.type) for transform in spec.transforms()
             if transform.type in ours}
+
+
+def read_configs(beam_spec: dict[str, Any], path: str) -> dict[str, dict[str, Any]]:
+    """Step name -> config (connection inlined) of every ReadFromSalesforce in a Beam spec."""
+    resolved = PipelineSpec(file=LoadedFile(path=path, data=beam_spec))
+    return {transform.name: dict(transform.config) for transform in resolved.transforms()
+            if transform.type == "ReadFromSalesforce" and isinstance(transform.config, dict)}

@@ -24,6 +24,7 @@ from typing import Any, TextIO
 import yaml
 
 from pipelines import beam_yaml, progress, summary
+from pipelines.expected import ExpectedRows
 from pipelines.spec import PipelineSpec
 from pipelines.validation import validate_or_raise
 
@@ -103,7 +104,9 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
         except Exception as error:  # noqa: BLE001 - reported as the user's problem, exit 1
             raise PipelineBuildError(_build_failure(error)) from error
         if progress_dir and progress_seconds > 0:
-            printer = progress.ProgressPrinter(progress_dir, progress_seconds, stream=stream)
+            expected = ExpectedRows(beam_yaml.read_configs(beam_spec, file))
+            printer = progress.ProgressPrinter(progress_dir, progress_seconds, stream=stream,
+                                               expected=expected)
             printer.start()
         result = pipeline.run()
         state = result.wait_until_finish()

@@ -1,0 +1,58 @@
+"""How many rows a read will produce, for `rows so far / expected` progress lines.
+
+One `SELECT COUNT()` through the process-wide client (shared with in-process workers, so no
+extra login on the default runner), asked lazily by the progress printer only once a read
+has been running for a progress interval: short runs never pay for it. Reads with a custom
+SOQL or an incremental window are not counted (their size is not a plain COUNT()).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+LOG = logging.getLogger(__name__)
+_API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def count_for(config: Mapping[str, Any]) -> int | None:
+    """Rows a ReadFromSalesforce config will read, or None when it cannot be counted simply."""
+    sobject = config.get("sobject")
+    if config.get("soql") or config.get("incremental") or not isinstance(sobject, str):
+        return None
+    if not _API_NAME.fullmatch(sobject):  # only a plain API name goes into the query text
+        return None
+    from auth import get_client
+    from stages.salesforce.config import as_connection
+    from stages.salesforce.rest_query import count_rows
+
+    client = get_client(as_connection(config["connection"]))
+    return count_rows(client, f"SELECT COUNT() FROM {sobject}",  # noqa: S608 - API name
+                      include_deleted=bool(config.get("include_deleted")))
+
+
+class ExpectedRows:
+    """stage name -> expected rows, computed once per stage on first ask (best effort)."""
+
+    def __init__(self, read_configs: Mapping[str, Mapping[str, Any]]) -> None:
+        self._configs = dict(read_configs)
+        self._known: dict[str, int | None] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, stage: str) -> int | None:
+        with self._lock:
+            if stage in self._known:
+                return self._known[stage]
+        config = self._configs.get(stage)
+        value = None
+        if config is not None:
+            try:
+                value = count_for(config)
+            except Exception as error:  # noqa: BLE001 - progress must never break a run
+                LOG.debug("no expected row count for %s: %s", stage, type(error).__name__)
+        with self._lock:
+            self._known[stage] = value
+        return value

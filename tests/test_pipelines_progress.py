@@ -1,0 +1,50 @@
+"""Long extracts print progress while they run (rows so far of expected, rows/s) and a
+closing summary per stage; the progress counters are built for local runs only."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from pipelines.emulator_env import env_from_info
+from pipelines.run import run_file
+
+PIPELINE = """\
+connections:
+  slow:
+    login_url: ${FORCEBEAM_LOGIN_URL}
+    ca_bundle: ${FORCEBEAM_CA_CERT}
+    auth:
+      type: jwt_bearer
+      username: ${FORCEBEAM_USERNAME}
+      consumer_key: ${FORCEBEAM_CONSUMER_KEY}
+      private_key: ${FORCEBEAM_PRIVATE_KEY_SECRET}
+pipeline:
+  transforms:
+    - type: ReadFromSalesforce
+      name: ReadAccounts
+      config: {connection: slow, sobject: Account, fields: [Id, Name], mode: rest, split: 6}
+    - type: WriteToJson
+      input: ReadAccounts
+      config: {path: "${FORCEBEAM_OUT}/accounts"}
+"""
+
+
+def test_progress_lines_while_a_slow_extract_runs(org_factory, tmp_path, monkeypatch):
+    # 300 ms per request (a realistic org's latency): the read takes several seconds.
+    org = org_factory(records=3000, extra_args=("--latency-ms", "300"))
+    for name, value in env_from_info(org.info).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("FORCEBEAM_OUT", str(tmp_path / "out"))
+    monkeypatch.setenv("FORCEBEAM_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "slow.yaml"
+    path.write_text(PIPELINE)
+    stream = io.StringIO()
+    assert run_file(str(path), [], progress_seconds=0.5, stream=stream) == 0
+    report = stream.getvalue()
+    progress = re.findall(r"\] ReadAccounts: ([\d,]+) rows of 3,000 (\d+)% \(([\d,]+) rows/s\)",
+                          report)
+    assert progress, report
+    counts = [int(rows.replace(",", "")) for rows, _, _ in progress]
+    assert counts == sorted(counts) and 0 < counts[0] <= 3000
+    assert re.search(r"ReadAccounts\s+3,000\s+0\s+0\s+\d+\s+\d+\s+[\d.]+\s+[\d,]+", report)
