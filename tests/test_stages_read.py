@@ -112,3 +112,28 @@ def test_unknown_field_fails_at_construction_with_the_closest_name(org):
     with pytest.raises(ValueError, match="Did you mean NumberOfEmployees"):
         ReadFromSalesforce(connection_mapping(org), sobject="Account",
                            fields=["Id", "NumberOfEmploye"]).expand(None)
+
+
+def test_native_types_for_python_pipelines(org, tmp_path):
+    import datetime as dt
+    import decimal
+
+    from apache_beam.utils.timestamp import Timestamp
+
+    fields = ["Id", "Amount", "CloseDate", "CreatedDate", "IsWon", "Probability"]
+    soql = f"SELECT {', '.join(fields)} FROM Opportunity"  # noqa: S608 - SOQL
+    truth = {r["Id"]: r for r in rest_truth(org, soql)}
+    rows, _ = run_collect(lambda: ReadFromSalesforce(
+        connection_mapping(org), sobject="Opportunity", fields=fields, types="native"),
+        out=tmp_path / "out")
+    assert len(rows) == len(truth)
+    for row in rows:
+        want = truth[row["Id"]]
+        if want["Amount"] is not None:
+            assert isinstance(row["Amount"], decimal.Decimal)
+            assert row["Amount"] == decimal.Decimal(str(want["Amount"]))
+        assert row["CloseDate"] == dt.date.fromisoformat(want["CloseDate"])
+        created = dt.datetime.strptime(want["CreatedDate"], "%Y-%m-%dT%H:%M:%S.%f%z")
+        assert row["CreatedDate"] == Timestamp.from_utc_datetime(
+            created.astimezone(dt.timezone.utc))
+        assert row["IsWon"] is want["IsWon"]

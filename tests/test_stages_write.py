@@ -141,3 +141,18 @@ def test_auto_mode_uses_bulk_for_volume_and_collections_for_small_batches(org_fa
     calls = org.counters()["api_calls"]
     assert calls.get("bulk_ingest", 0) >= 4 and not calls.get("composite")
     assert len(_tagged(org, "Big ")) == 3000
+
+
+def test_error_handling_output_name_carries_the_rejects(org_factory, tmp_path):
+    org = org_factory(records=10)
+    records = [{"Name": f"EH {i}"} for i in range(9)] + [{"Name": "z" * 300}]
+    with beam.Pipeline(options=PipelineOptions(FNAPI)) as pipeline:
+        outputs = (pipeline | beam.Create(records)
+                   | WriteToSalesforce(connection_mapping(org), sobject="Account",
+                                       error_handling={"output": "rejected"}))
+        assert set(outputs) == {"written", "rejected"}
+        _ = (outputs["rejected"]
+             | beam.Map(lambda r: f"{r.status_code}|{len(r.element['Name'])}")
+             | beam.io.WriteToText(str(tmp_path / "rejected")))
+    lines = [x for f in tmp_path.glob("rejected*") for x in f.read_text().split()]
+    assert lines == ["STRING_TOO_LONG|300"]
