@@ -184,3 +184,26 @@ def test_user_flags_api_disabled_and_inactive(private_org: EmulatedOrg) -> None:
     bad = private_org.session().patch(f"{private_org.info['admin_url']}/users/{username}",
                                       json={"is_admin": True}, timeout=30)
     assert bad.status_code == 400 and "is_admin" in bad.text
+
+
+def test_sessions_expire_after_the_org_session_timeout(private_org: EmulatedOrg) -> None:
+    private_org.admin("PATCH", "org", json={"session_seconds": 1})
+    try:
+        access = jwt_token(private_org).json()["access_token"]
+    finally:
+        private_org.admin("PATCH", "org", json={"session_seconds": 7200})
+    assert api(private_org, access).status_code == 200
+    before = private_org.counters()["sessions_expired"]
+    time.sleep(1.2)
+    assert api(private_org, access).status_code == 401
+    assert private_org.counters()["sessions_expired"] == before + 1
+
+
+def test_wrong_method_under_data_api_is_salesforce_json(private_org: EmulatedOrg) -> None:
+    access = jwt_token(private_org).json()["access_token"]
+    response = private_org.session().delete(
+        f"{private_org.info['instance_url']}/services/data/v62.0/limits",
+        headers={"Authorization": f"Bearer {access}"}, timeout=30)
+    assert response.status_code == 405
+    assert response.json()[0]["errorCode"] == "METHOD_NOT_ALLOWED"
+    assert "GET" in response.headers["Allow"]

@@ -229,6 +229,12 @@ async def data_api_middleware(request: web.Request, handler: Handler) -> web.Str
         raise
     except web.HTTPNotFound:
         raise SalesforceHTTPError(404, NOT_FOUND, headers=limit_header) from None
+    except web.HTTPMethodNotAllowed as error:
+        allowed = ",".join(sorted(error.allowed_methods))
+        raise SalesforceHTTPError(405, [{
+            "errorCode": "METHOD_NOT_ALLOWED",
+            "message": f"HTTP Method '{request.method}' not allowed. Allowed are {allowed}"}],
+            headers={**limit_header, "Allow": allowed}) from None
     except web.HTTPException as error:
         error.headers.setdefault("Sforce-Limit-Info", state_of(request).org.limit_info())
         raise
