@@ -207,3 +207,14 @@ def test_wrong_method_under_data_api_is_salesforce_json(private_org: EmulatedOrg
     assert response.status_code == 405
     assert response.json()[0]["errorCode"] == "METHOD_NOT_ALLOWED"
     assert "GET" in response.headers["Allow"]
+
+
+def test_added_callback_url_is_accepted_by_authorize(private_org: EmulatedOrg) -> None:
+    app = private_org.info["self_authorize_app"]
+    callback = "http://localhost:54321/OauthRedirect"
+    url = private_org.info["login_url"] + "/services/oauth2/authorize"
+    params = {"response_type": "code", "client_id": app["consumer_key"],
+              "redirect_uri": callback}
+    assert private_org.session().get(url, params=params, timeout=30).status_code == 400
+    private_org.admin("POST", f"apps/{app['consumer_key']}/callback-urls", json={"url": callback})
+    assert private_org.session().get(url, params=params, timeout=30).status_code == 200

@@ -100,6 +100,20 @@ async def upload_app_certificate(request: web.Request) -> web.Response:
     return web.json_response({"fingerprint": parsed[1]}, status=201)
 
 
+async def add_callback_url(request: web.Request) -> web.Response:
+    """Register another callback URL (e.g. a localhost port a test's receiver listens on)."""
+    app = _state(request).identity.app(request.match_info["consumer_key"])
+    if app is None:
+        return _bad("unknown consumer key", 404)
+    body = await _json(request)
+    url = body.get("url") if isinstance(body, dict) else None
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        return _bad('body must be {"url": "http(s)://..."}')
+    if url not in app.callback_urls:
+        app.callback_urls.append(url)
+    return web.json_response({"callback_urls": app.callback_urls}, status=201)
+
+
 async def upload_mutual_auth_certificate(request: web.Request) -> web.Response:
     parsed = await _pem_certificate(request)
     if isinstance(parsed, web.Response):
@@ -166,6 +180,7 @@ def register(app: web.Application, state: EmulatorState) -> None:
     router.add_patch(f"{PREFIX}/org", patch_org)
     router.add_patch(f"{PREFIX}/users/{{username}}", patch_user)
     router.add_post(f"{PREFIX}/apps/{{consumer_key}}/certificates", upload_app_certificate)
+    router.add_post(f"{PREFIX}/apps/{{consumer_key}}/callback-urls", add_callback_url)
     router.add_post(f"{PREFIX}/mutual-auth-certificates", upload_mutual_auth_certificate)
     router.add_post(f"{PREFIX}/approvals", approve)
     router.add_post(f"{PREFIX}/refresh-tokens", issue_refresh_token)
