@@ -442,3 +442,11 @@ def test_concurrent_clients_each_get_their_own_session(org: EmulatedOrg) -> None
         results = list(pool.map(login_and_call, range(16)))
     assert len({token for token, _ in results}) == 16
     assert {status for _, status in results} == {200}
+
+
+def test_oauth_authorization_scheme_is_accepted(org: EmulatedOrg) -> None:
+    token = token_call(org, {"grant_type": JWT_GRANT, "assertion": assertion(org)}).json()
+    response = org.session().get(f"{org.info['instance_url']}/services/data/v62.0/limits",
+                                 headers={"Authorization": f"OAuth {token['access_token']}"},
+                                 timeout=30)
+    assert response.status_code == 200
