@@ -135,7 +135,7 @@ def run_write(out_dir: Path, connection: Mapping[str, Any], records: list[dict[s
 
 def new_accounts(tag: str, count: int) -> list[dict[str, Any]]:
     """`count` valid new Accounts whose Names start with `tag` (so the org can be asked)."""
-    return [{"Name": f"{tag} {index:06d}", "AccountNumber": f"{tag}-{index}",
+    return [{"Name": f"{tag} {index:06d}", "External_Id__c": f"{tag}-{index}",
              "NumberOfEmployees": index} for index in range(count)]
 
 
