@@ -41,3 +41,28 @@ def env_from_info(info: Mapping[str, Any]) -> dict[str, str]:
         "SECRET_MANAGER_EMULATOR_HOST": info["secret_manager_host"],
     }
     return {**OFFLINE_GOOGLE_ENV, **{key: str(value) for key, value in values.items()}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m pipelines.emulator_env INFO_FILE`: print `export` lines for a shell.
+
+    For the emulator's throwaway test credentials only (they are in its info file anyway);
+    never point this at anything holding real secrets.
+    """
+    import json
+    import shlex
+    import sys
+
+    arguments = sys.argv[1:] if argv is None else argv
+    if len(arguments) != 1:
+        print("usage: python -m pipelines.emulator_env INFO_FILE", file=sys.stderr)
+        return 2
+    with open(arguments[0], encoding="utf-8") as handle:
+        info = json.load(handle)
+    for name, value in env_from_info(info).items():
+        print(f"export {name}={shlex.quote(value)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
