@@ -29,9 +29,9 @@ def write_accounts_csv(path: Path, rows: int, tag: str) -> Path:
     """`rows` valid new Accounts; names carry `tag` so each run's rows can be counted."""
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["Name", "AccountNumber", "NumberOfEmployees", "Description"])
+        writer.writerow(["Name", "Phone", "NumberOfEmployees", "Description"])
         for index in range(rows):
-            writer.writerow([f"{tag} {index:07d}", f"{tag}-{index}", index % 5000,
+            writer.writerow([f"{tag} {index:07d}", f"+1 555 {index:07d}", index % 5000,
                              f"benchmark row {index} for {tag}"])
     return path
 
