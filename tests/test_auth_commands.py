@@ -63,7 +63,8 @@ def test_check_fails_with_the_fix(org, monkeypatch, tmp_path):
     assert "forcebeam authorize" in out.getvalue()
 
 
-def test_keygen_pair_uploaded_to_the_app_works_for_jwt(org, monkeypatch, tmp_path):
+def test_keygen_pair_uploaded_to_the_app_works_for_jwt(org_factory, monkeypatch, tmp_path):
+    org = org_factory(records=100)  # approvals/certificates change org state
     out = io.StringIO()
     assert keygen(tmp_path / "keys", common_name="etl-test", days=30, out=out) == 0
     key_path, cert_path = tmp_path / "keys" / "server.key", tmp_path / "keys" / "server.crt"
@@ -119,7 +120,8 @@ def approve_in_page(org, *, username: str, password: str):
     return on_url
 
 
-def test_authorize_approves_a_self_authorize_app_for_jwt(org, monkeypatch, tmp_path):
+def test_authorize_approves_a_self_authorize_app_for_jwt(org_factory, monkeypatch, tmp_path):
+    org = org_factory(records=100)  # approvals/certificates change org state
     auth = auth_section(org, "jwt_bearer", monkeypatch, tmp_path)
     auth["consumer_key"] = org.info["self_authorize_app"]["consumer_key"]
     connection = connection_for(org, auth)
@@ -133,8 +135,9 @@ def test_authorize_approves_a_self_authorize_app_for_jwt(org, monkeypatch, tmp_p
     assert get_client(connection).sf.query("SELECT Id FROM Account LIMIT 1")["totalSize"] == 1
 
 
-def test_authorize_stores_a_refresh_token_that_the_refresh_flow_uses(org, monkeypatch,
+def test_authorize_stores_a_refresh_token_that_the_refresh_flow_uses(org_factory, monkeypatch,
                                                                       tmp_path):
+    org = org_factory(records=100)  # approvals/certificates change org state
     app = org.info["self_authorize_app"]
     monkeypatch.setenv("FB_SELF_APP_SECRET", app["consumer_secret"])
     token_file = tmp_path / "rt"
@@ -152,7 +155,8 @@ def test_authorize_stores_a_refresh_token_that_the_refresh_flow_uses(org, monkey
     assert org.counters()["logins"]["refresh_token"] == 1
 
 
-def test_authorize_denied_returns_1(org, monkeypatch, tmp_path):
+def test_authorize_denied_returns_1(org_factory, monkeypatch, tmp_path):
+    org = org_factory(records=100)  # approvals/certificates change org state
     auth = auth_section(org, "jwt_bearer", monkeypatch, tmp_path)
 
     def deny(url: str) -> None:
