@@ -16,6 +16,7 @@ import asyncio
 import datetime as dt
 import itertools
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -108,6 +109,9 @@ class BulkJobs:
     def __init__(self, data_dir: Path, delay_seconds: Callable[[], float] = lambda: 0.0,
                  workers: int = 2) -> None:
         self.root = Path(data_dir) / "bulk"
+        # Jobs live in memory, so files of a previous run are orphans (a 1M-row result file
+        # is hundreds of MB): start from an empty directory.
+        shutil.rmtree(self.root, ignore_errors=True)
         self.root.mkdir(parents=True, exist_ok=True)
         self._delay_seconds = delay_seconds
         self._jobs: dict[str, BulkJob] = {}
@@ -190,9 +194,6 @@ def _past(state: str) -> str:
 
 
 def _remove_tree(path: Path | None) -> None:
-    if path is None or not path.exists():
-        return
-    for child in path.iterdir():
-        child.unlink(missing_ok=True)
-    path.rmdir()
+    if path is not None:
+        shutil.rmtree(path, ignore_errors=True)
 

@@ -15,8 +15,8 @@ from typing import Any
 from emulator.bulk.jobs import QueryJob
 from emulator.bulk.results import (
     COLUMN_DELIMITERS,
-    CONVERTERS_BY_TYPE,
     LINE_ENDINGS,
+    converters_for,
     write_result_file,
 )
 
@@ -59,7 +59,7 @@ def render_query_job(job: QueryJob, store: Any) -> None:
                            count_total=False)
     check_bulk_query(None, list(result.columns))
     header = [column.path for column in result.columns]
-    converters = [CONVERTERS_BY_TYPE.get(column.field.type) for column in result.columns]
+    converters = converters_for([column.field.type for column in result.columns])
     assert job.work_dir is not None  # noqa: S101 - set by BulkJobs.add
     job.result = write_result_file(
         job.work_dir / "results.csv", header, result.rows,

@@ -73,12 +73,33 @@ def _format_optional(value: Any) -> Any:
     return value if value is None else format_value(value)
 
 
-def _format_datetime(value: Any) -> Any:
-    if value is None or not isinstance(value, dt.datetime):
-        return _format_optional(value)
-    if value.utcoffset():
-        value = value.astimezone(dt.timezone.utc)
-    return value.isoformat(timespec="milliseconds")[:23] + "Z"
+class _DatetimeFormatter:
+    """Datetime -> `2019-01-05T03:41:05.000Z`, remembering the last value it formatted.
+
+    One instance serves all datetime columns of one result file: LastModifiedDate and
+    SystemModstamp are usually the same instant, so every other call is a comparison.
+    """
+
+    __slots__ = ("_last", "_text")
+
+    def __init__(self) -> None:
+        self._last: Any = None
+        self._text: Any = None
+
+    def __call__(self, value: Any) -> Any:
+        if value is None:
+            return None
+        if value == self._last:
+            return self._text
+        if not isinstance(value, dt.datetime):
+            return format_value(value)
+        utc = value if value.tzinfo is dt.timezone.utc or value.tzinfo is None else (
+            value.astimezone(dt.timezone.utc))
+        text = "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031 - fastest form
+            utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second,
+            utc.microsecond // 1000)
+        self._last, self._text = value, text
+        return text
 
 
 def _format_date(value: Any) -> Any:
@@ -92,13 +113,22 @@ def _format_float(value: Any) -> Any:
     return _format_optional(value)
 
 
-#: Converters by describe field type; types absent here (text, ids, ints) are written by the
-#: csv module as they are (None as an empty field), which is what keeps rendering fast.
-CONVERTERS_BY_TYPE: dict[str, Callable[[Any], Any]] = {
-    "boolean": _format_bool, "datetime": _format_datetime, "date": _format_date,
-    "time": _format_optional, "double": _format_float, "currency": _format_float,
-    "percent": _format_float,
+_CONVERTERS_BY_TYPE: dict[str, Callable[[Any], Any]] = {
+    "boolean": _format_bool, "date": _format_date, "time": _format_optional,
+    "double": _format_float, "currency": _format_float, "percent": _format_float,
 }
+
+
+def converters_for(field_types: Sequence[str]) -> list[Callable[[Any], Any] | None]:
+    """Per-column converters for one result file (None = written as is).
+
+    Types absent here (text, ids, ints) go to the csv module untouched (None becomes an empty
+    field), which is what keeps rendering fast. Datetime columns share one memoising
+    formatter, so the list must not be shared between threads.
+    """
+    datetimes = _DatetimeFormatter()
+    return [datetimes if kind == "datetime" else _CONVERTERS_BY_TYPE.get(kind)
+            for kind in field_types]
 
 
 def encode_locator(row: int) -> str:
@@ -127,21 +157,21 @@ class _OffsetRecorder:
         self._target = target
         self._offsets = offsets
         self._position = start
-        self._pending: list[bytes] = []
+        self._pending: list[str] = []
         self._pending_size = 0
 
     def write(self, text: str) -> None:
-        data = text.encode("utf-8")
         self._offsets.append(self._position)
-        self._position += len(data)
-        self._pending.append(data)
-        self._pending_size += len(data)
+        # ASCII (the usual case) has as many bytes as characters: no per-row encode.
+        self._position += len(text) if text.isascii() else len(text.encode("utf-8"))
+        self._pending.append(text)
+        self._pending_size += len(text)
         if self._pending_size >= READ_CHUNK_BYTES * 4:
             self.flush()
 
     def flush(self) -> None:
         if self._pending:
-            self._target.write(b"".join(self._pending))
+            self._target.write("".join(self._pending).encode("utf-8"))
             self._pending.clear()
             self._pending_size = 0
 
