@@ -240,3 +240,10 @@ def test_faults_and_shaping_from_the_command_line(org_factory):
                          data={"grant_type": "client_credentials"}, timeout=30)
     assert token.status_code == 503, "token calls are faulted too"
     assert time.monotonic() - started >= 0.15
+
+
+def test_bad_command_line_spec_stops_the_emulator_with_the_key(tmp_path):
+    with pytest.raises(RuntimeError) as refused:
+        start_org(tmp_path, records=10, extra_args=("--faults", "seed=1,http_503_rate=2"))
+    assert "http_503_rate" in str(refused.value)
+    assert "less than or equal to 1" in str(refused.value)
