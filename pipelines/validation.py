@@ -27,6 +27,7 @@ def validate(spec: PipelineSpec, online: bool = False,
     if problems:  # transforms cannot be checked in a file without a pipeline
         return problems
     problems += _transforms(spec)
+    problems += _inputs(spec)
     problems += connections.problems(spec)
     if online and not problems:
         from pipelines import online_checks
@@ -52,7 +53,8 @@ def _structure(spec: PipelineSpec) -> list[Problem]:
     if pipeline is None:
         problems.append(file.problem((), "missing 'pipeline:'",
                                      "add pipeline: {transforms: [...]}"))
-    elif not isinstance(pipeline, dict) or not isinstance(pipeline.get("transforms"), list):
+    elif not isinstance(pipeline, dict) or not isinstance(
+            pipeline.get("transforms", [] if pipeline.get("type") == "chain" else None), list):
         problems.append(file.problem(("pipeline",), "'pipeline' must be a mapping with a "
                                      "'transforms' list", "see pipelines/examples/demo.yaml"))
     for key in ("connections", "options"):
@@ -79,6 +81,35 @@ def _transforms(spec: PipelineSpec) -> list[Problem]:
             problems.append(file.problem((*transform.path, "type"),
                                          f"unknown transform type '{kind}'",
                                          suggestion_for(kind, known)))
+    return problems
+
+
+def _inputs(spec: PipelineSpec) -> list[Problem]:
+    """`input:` names of the top-level transforms must name a transform (`Name[.output]`)."""
+    pipeline = spec.data["pipeline"]
+    if pipeline.get("type") == "chain":
+        return []  # a chain's inputs are implicit
+    steps = [step for step in pipeline.get("transforms", []) if isinstance(step, dict)]
+    names = {str(step.get("name") or step.get("type")) for step in steps}
+    names |= {str(step["type"]) for step in steps if step.get("type")}
+    problems = []
+    for index, step in enumerate(pipeline.get("transforms", [])):
+        if not isinstance(step, dict) or "input" not in step:
+            continue
+        value = step["input"]
+        refs: list[tuple[FieldPath, Any]]
+        if isinstance(value, dict):
+            refs = [((key,), ref) for key, ref in value.items()]
+        elif isinstance(value, list):
+            refs = [((position,), ref) for position, ref in enumerate(value)]
+        else:
+            refs = [((), value)]
+        for relative, ref in refs:
+            if not isinstance(ref, str) or ref in names or ref.split(".", 1)[0] in names:
+                continue
+            problems.append(spec.file.problem(
+                ("pipeline", "transforms", index, "input", *relative),
+                f"input '{ref}' names no transform", suggestion_for(ref, names)))
     return problems
 
 

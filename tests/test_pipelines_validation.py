@@ -236,3 +236,35 @@ def test_there_is_an_example_per_auth_type():
     for auth_type in known_types():
         assert f"type: {auth_type}" in texts, f"no example uses auth type {auth_type}"
     assert "mutual_tls:" in texts
+
+
+def test_unknown_input_suggests_the_closest(tmp_path, capsys):
+    path = write(tmp_path, GOOD_CONNECTION + GOOD_PIPELINE.replace("input: ReadAccounts",
+                                                                   "input: ReadAcounts"))
+    code, output = validate(path, capsys)
+    assert code == EXIT_INVALID
+    assert (f"{path}:{line_of(path, 'ReadAcounts')}: pipeline.transforms[1].input: input "
+            "'ReadAcounts' names no transform (did you mean 'ReadAccounts'?)") in output
+
+
+def test_chain_source_and_sink_are_checked(tmp_path, capsys):
+    text = GOOD_CONNECTION + """\
+pipeline:
+  type: chain
+  source:
+    type: ReadFromSalesforce
+    config: {connection: prod, sobject: Account, feilds: [Id]}
+  transforms:
+    - type: Filter
+      config: {language: python, keep: "Id is not None"}
+  sink:
+    type: WriteToJsn
+    config: {path: out/a}
+"""
+    path = write(tmp_path, text)
+    code, output = validate(path, capsys)
+    assert code == EXIT_INVALID
+    assert (f"{path}:{line_of(path, 'feilds')}: pipeline.source.config.feilds: unknown field "
+            "'feilds' (did you mean 'fields'?)") in output
+    assert (f"{path}:{line_of(path, 'WriteToJsn')}: pipeline.sink.type: unknown transform "
+            "type 'WriteToJsn' (did you mean 'WriteToJson'?)") in output
