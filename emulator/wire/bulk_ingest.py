@@ -2,7 +2,8 @@
 
 Create (200, `state: "Open"`, `contentUrl` without a leading slash) / upload CSV
 (`PUT …/batches` -> 201, streamed to disk, 150 MB cap) / close or abort (`PATCH`) / info /
-list / delete (204) / result files. Result paths are matched case-insensitively with an
+list / delete (204) / result files (streamed like query pages: gzip on request, paced by the
+bandwidth cap). Result paths are matched case-insensitively with an
 optional trailing slash (simple-salesforce asks for `unprocessedRecords`, jsforce for
 `unprocessedrecords`). Multipart job creation is not supported (400 with a hint).
 """
@@ -33,6 +34,7 @@ from emulator.wire.bulk_query import (
     job_info,
     list_body,
     read_json_object,
+    stream_range,
 )
 from emulator.wire.http import (
     api_version_from,
@@ -219,10 +221,22 @@ async def get_result_file(request: web.Request) -> web.StreamResponse:
         raise bulk_error(400, "INVALIDJOBSTATE", f"Results are available once the job is "
                          f"JobComplete, Failed or Aborted; it is {job.state}")
     path: Path = getattr(job, attribute)
-    return web.FileResponse(path, headers={
+    size = (await asyncio.get_running_loop().run_in_executor(None, path.stat)).st_size
+    gzip_wanted = "gzip" in request.headers.get("Accept-Encoding", "").lower()
+    response = web.StreamResponse(status=200, headers={
         "Content-Type": "text/csv; charset=UTF-8",
         "Sforce-Limit-Info": state.org.limit_info(),
     })
+    if gzip_wanted:
+        response.headers["Content-Encoding"] = "gzip"
+        response.enable_chunked_encoding()
+    else:
+        response.content_length = size
+    await response.prepare(request)
+    pacer = state.faults.pacer() if state.faults is not None else faults.Pacer(None)
+    await stream_range(response, pacer, b"", path, 0, size, gzip_wanted)
+    await response.write_eof()
+    return response
 
 
 def _render_unprocessed(job: IngestJob, store: Any) -> None:
