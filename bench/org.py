@@ -39,6 +39,9 @@ def start_bench_org(workdir: Path, records: int,
                     extra_args: tuple[str, ...] = ()) -> EmulatedOrg:
     """Start `python -m emulator` with `records` Accounts (unshaped: cells apply profiles)."""
     workdir.mkdir(parents=True, exist_ok=True)
+    # start_org returns as soon as an info file exists: a stale one from an earlier run in the
+    # same --workdir would point at a dead port.
+    (workdir / "info.json").unlink(missing_ok=True)
     return start_org(workdir, records=records, extra_args=extra_args)
 
 

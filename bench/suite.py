@@ -57,22 +57,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run_serving(log: Callable[[str], None]) -> dict[str, Any] | None:
+def run_serving(records: int, log: Callable[[str], None]) -> dict[str, Any] | None:
     """The emulator's own serving benchmark (engineer C's), kept in every full run."""
     try:
         from bench import emulator_serving
     except ImportError:
         log("  emulator serving benchmark not available (bench/emulator_serving.py missing)")
         return None
-    runner = getattr(emulator_serving, "run", None) or getattr(emulator_serving, "main", None)
-    if runner is None:
-        return None
+    log(f"emulator serving benchmark: {records:,} Accounts, raw pages, loopback")
     try:
-        outcome = runner()
+        return emulator_serving.run(records=records, log=log)
     except Exception as exc:  # the serving figure must not sink the whole run
         log(f"  emulator serving benchmark failed: {type(exc).__name__}: {exc}")
         return {"error": f"{type(exc).__name__}: {exc}"}
-    return outcome if isinstance(outcome, dict) else {"exit_code": outcome}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                                               workdir / f"{profile.name}-write", beam_args, log)
             finally:
                 org.stop()
-        serving = None if args.skip_serving else run_serving(log)
+        serving = None if args.skip_serving else run_serving(max(args.sizes), log)
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
