@@ -137,3 +137,21 @@ def test_native_types_for_python_pipelines(org, tmp_path):
         assert row["CreatedDate"] == Timestamp.from_utc_datetime(
             created.astimezone(dt.timezone.utc))
         assert row["IsWon"] is want["IsWon"]
+
+
+def test_auto_falls_back_to_rest_when_bulk_refuses(org, tmp_path, caplog):
+    caplog.set_level("WARNING")
+    # A parent's compound field is not known to be compound from Contact's describe, so
+    # auto sends this volume to Bulk 2.0, which refuses it; the unit is read through REST.
+    soql = "SELECT Id, Account.BillingAddress, Account.BillingCity FROM Contact"
+    truth = rest_truth(org, soql)
+    assert len(truth) >= 2000
+    rows, _ = run_collect(lambda: ReadFromSalesforce(connection_mapping(org), soql=soql,
+                                                     split="none"),
+                          out=tmp_path / "out")
+    assert len(rows) == len(truth)
+    refused = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refused) == 1 and "reading it through REST" in refused[0].getMessage()
+    cities = {r["Id"]: (r.get("Account") or {}).get("BillingCity") for r in truth}
+    assert {r["Id"]: r["Account_BillingCity"] for r in rows} == {
+        k: v or None for k, v in cities.items()}

@@ -254,8 +254,14 @@ def _typed(sf_type: str, scale: int, mode: TypeMode) -> Converter:
     return str
 
 
+def _text_or_none(text: str) -> str | None:
+    return text or None
+
+
 def _csv_converter(spec: FieldSpec, mode: TypeMode) -> Converter:
     typed = _typed(spec.sf_type, spec.scale, mode)
+    if typed is str:
+        return _text_or_none      # the hot path of wide extracts: most fields are text
 
     def convert(text: str) -> Any:
         return typed(text) if text != "" else None
