@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import ssl
 import tempfile
 import threading
 import time
@@ -19,6 +20,7 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
 from auth import secrets
@@ -54,11 +56,38 @@ class CountingRetry(Retry):
         retry.clock = self.clock
         return retry  # type: ignore[return-value]
 
+    def increment(self, method: str | None = None, url: str | None = None, *args: Any,
+                  **kwargs: Any) -> Retry:
+        """A certificate that does not verify is permanent: fail at once instead of retrying.
+
+        Other TLS errors (a connection cut mid-handshake shows up as SSLEOFError) stay
+        retriable like any dropped connection.
+        """
+        error = kwargs.get("error")
+        if error is not None and _verification_failed(error):
+            raise MaxRetryError(kwargs.get("_pool"), url or "", error) from error
+        return super().increment(method, url, *args, **kwargs)
+
     def sleep(self, response: Any = None) -> None:
         started = time.monotonic()
         super().sleep(response)
         if self.clock is not None:
             self.clock.add(time.monotonic() - started)
+
+
+def _verification_failed(error: BaseException) -> bool:
+    seen: set[int] = set()
+    pending: list[Any] = [error]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError) or \
+                "CERTIFICATE_VERIFY_FAILED" in str(current):
+            return True
+        pending.extend([*current.args, current.__cause__, current.__context__])
+    return False
 
 
 def make_retry(clock: ThrottleClock | None = None, total: int = 5) -> Retry:
@@ -68,8 +97,7 @@ def make_retry(clock: ThrottleClock | None = None, total: int = 5) -> Retry:
     stages read per-record results, so a duplicate is visible rather than silent.
     """
     retry = CountingRetry(
-        total=total, connect=total, read=2, status=total, other=0, backoff_factor=0.5,
-        backoff_max=30,
+        total=total, connect=total, read=2, status=total, backoff_factor=0.5, backoff_max=30,
         status_forcelist=RETRY_STATUSES, respect_retry_after_header=True,
         allowed_methods=frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "POST", "PATCH"}),
         raise_on_status=False)

@@ -259,3 +259,14 @@ def test_other_api_errors_are_typed_with_salesforce_code(org, monkeypatch, tmp_p
     with pytest.raises(SalesforceApiError) as caught:
         client.request("GET", "query", params={"q": "SELECT Nope FROM Account"})
     assert caught.value.status == 400 and caught.value.error_code == "INVALID_FIELD"
+
+
+def test_dropped_connections_are_retried_for_logins_and_calls(org_factory, monkeypatch,
+                                                               tmp_path):
+    org = org_factory(records=200, extra_args=("--faults", "drop_connection_rate=0.2,seed=3"))
+    connection = connection_for(org, auth_section(org, "jwt_bearer", monkeypatch, tmp_path))
+    client = get_client(connection)
+    for _ in range(25):
+        assert client.sf.query("SELECT Id FROM Account LIMIT 1")["totalSize"] == 1
+    injected = org.admin("GET", "faults").json()["injected"]
+    assert sum(injected.values()) >= 3, injected  # connections really were dropped
