@@ -93,9 +93,11 @@ class ApiAdapter(PinnedTLSAdapter):
         request.headers["Authorization"] = "Bearer " + token
         response = super().send(request, **kwargs)
         client._observe(response)
-        if session_expired(response) and _replayable(request):
+        if session_expired(response):
+            token = client._tokens.renew(token)  # even if we cannot resend: the next call works
+            if not _replayable(request):
+                return response
             response.close()
-            token = client._tokens.renew(token)
             client._reserve_api_call()
             request.headers["Authorization"] = "Bearer " + token
             _rewind(request)
