@@ -148,6 +148,8 @@ class SalesforceClient:
         self.http: requests.Session = api_http_factory(self)
         self.sf = Salesforce(instance_url=self.instance_url, session_id=PLACEHOLDER_SESSION_ID,
                              version=self.api_version, session=self.http)
+        if connection.max_api_usage is not None:
+            self._prime_api_usage()
 
     # ------------------------------------------------------------------ public API
 
@@ -210,6 +212,14 @@ class SalesforceClient:
     def __repr__(self) -> str:
         return (f"SalesforceClient({self.instance_url}, auth={self.connection.auth.type}, "
                 f"api_version={self.api_version})")
+
+    def _prime_api_usage(self) -> None:
+        """Learn the org's usage before the first real call, so the guard applies to it too."""
+        try:
+            self.request("GET", "limits").close()
+        except SalesforceApiError as error:
+            log.debug("could not read /limits (%s); the quota guard starts after the first "
+                      "call", error.error_code)
 
     # ------------------------------------------------------------------ adapter hooks
 

@@ -270,3 +270,19 @@ def test_dropped_connections_are_retried_for_logins_and_calls(org_factory, monke
         assert client.sf.query("SELECT Id FROM Account LIMIT 1")["totalSize"] == 1
     injected = org.admin("GET", "faults").json()["injected"]
     assert sum(injected.values()) >= 3, injected  # connections really were dropped
+
+
+def test_quota_guard_applies_to_the_first_call_of_a_new_process(org_factory, monkeypatch,
+                                                                  tmp_path):
+    org = org_factory(records=100)
+    org.admin("PATCH", "org", json={"daily_api_limit": 100})
+    auth = auth_section(org, "client_credentials", monkeypatch, tmp_path)
+    busy = get_client(connection_for(org, auth))
+    for _ in range(40):
+        busy.request("GET", "limits")
+    guarded = get_client(connection_for(org, auth, max_api_usage="30%"))
+    assert guarded.stats.api_usage[0] >= 40
+    before = org.counters()["api_calls"]["total"]
+    with pytest.raises(ApiQuotaExceeded, match="max_api_usage"):
+        guarded.sf.query("SELECT Id FROM Account LIMIT 1")
+    assert org.counters()["api_calls"]["total"] == before
