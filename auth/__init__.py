@@ -1,7 +1,11 @@
 """forcebeam auth: connections, secret references, OAuth/SOAP flows ± mutual TLS, the client
 factory. Stages call :func:`get_client` with a :class:`Connection`; nothing else is needed.
 
-Everything is imported lazily-cheap: importing ``auth`` does not touch the network or Google.
+Importing ``auth`` touches neither the network nor Google: secrets are resolved and logins
+happen in ``get_client`` (on the worker, in ``DoFn.setup()``).
+
+The rest of the surface: ``auth.commands`` (check / keygen / authorize for the CLI),
+``auth.secrets`` (resolve / write_back references), ``auth.factory.reset()`` (tests).
 """
 
 from auth.client import ClientStats, SalesforceClient

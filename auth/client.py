@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -129,8 +130,9 @@ class SalesforceClient:
     """
 
     def __init__(self, connection: Connection, tokens: TokenManager,
-                 token_http: requests.Session, api_http_factory: Any,
-                 clock: ThrottleClock, cleanup: Any = None) -> None:
+                 token_http: requests.Session,
+                 api_http_factory: Callable[[SalesforceClient], requests.Session],
+                 clock: ThrottleClock, cleanup: Callable[[], None] | None = None) -> None:
         self.connection = connection
         self._tokens = tokens
         self._token_http = token_http
