@@ -12,6 +12,7 @@ import json
 import re
 import secrets
 import threading
+from array import array
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from emulator.wire.http import (
 DEFAULT_BATCH_SIZE = 2000
 MIN_BATCH_SIZE = 200
 MAX_CURSORS = 500
+MAX_ORDERED_CURSORS = 16  # each holds 8 bytes per result row
 CURSORS_KEY = "rest_query_cursors"
 FIELD_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _BATCH_SIZE_RE = re.compile(r"batchSize\s*=\s*(\d+)", re.I)
@@ -175,6 +177,7 @@ class QueryCursor:
     batch_size: int
     version: str
     keys: dict[int, int | None] = field(default_factory=dict)  # offset -> keyset position
+    ordered: array | None = None  # ORDER BY queries: every row key, sorted once
 
 
 class QueryCursors:
@@ -190,6 +193,9 @@ class QueryCursors:
             self._cursors[locator] = cursor
             while len(self._cursors) > MAX_CURSORS:
                 self._cursors.popitem(last=False)
+            holding = [c for c in self._cursors.values() if c.ordered is not None]
+            for old in holding[:-MAX_ORDERED_CURSORS]:
+                old.ordered = None  # memory bound: older sorted cursors page by OFFSET
         return locator
 
     def get(self, locator: str) -> QueryCursor | None:
@@ -214,9 +220,17 @@ def _batch_size(request: web.Request) -> int:
 def _page(store: RecordStore, cursor: QueryCursor, locator: str | None, offset: int,
           first: QueryResult | None = None) -> dict[str, Any]:
     """Build one page (runs in the executor)."""
-    result = first or store.execute(cursor.soql, include_deleted=cursor.include_deleted,
-                                    start=offset, max_rows=cursor.batch_size,
-                                    after_key=cursor.keys.get(offset), count_total=False)
+    ordered = cursor.ordered
+    if first is not None:
+        result = first
+    elif ordered is not None:
+        result = store.execute(cursor.soql, include_deleted=cursor.include_deleted,
+                               keys=ordered[offset:offset + cursor.batch_size],
+                               count_total=False)
+    else:
+        result = store.execute(cursor.soql, include_deleted=cursor.include_deleted,
+                               start=offset, max_rows=cursor.batch_size,
+                               after_key=cursor.keys.get(offset), count_total=False)
     if result.is_count:
         return {"totalSize": cursor.total_size, "done": True, "records": []}
     obj = store.schema.object(result.sobject)
@@ -271,6 +285,8 @@ async def query(request: web.Request, include_deleted: bool = False) -> web.Resp
         cursor = QueryCursor(soql, include_deleted, result.total_size, batch, version)
         locator = None
         if not result.is_count and result.total_size > batch:
+            if not result.keyset_capable:
+                cursor.ordered = store.ordered_keys(soql, include_deleted=include_deleted)
             locator = _cursors(state_of(request)).add(cursor)
         return _page(store, cursor, locator, 0, first=result)
 
