@@ -41,7 +41,12 @@ import apache_beam as beam
 from stages.salesforce import bulk_query, incremental, planner, rest_query, soql
 from stages.salesforce.config import ReadConfig, as_connection
 from stages.salesforce.metrics import ProgressLog, StageCounters
-from stages.salesforce.schema import RowSchema, converters, schema_from_describe
+from stages.salesforce.schema import (
+    COMPOUND_TYPES,
+    RowSchema,
+    converters,
+    schema_from_describe,
+)
 
 __all__ = ["ReadFromSalesforce"]
 
@@ -142,6 +147,16 @@ class ReadFromSalesforce(beam.PTransform):
         describe = cached_describe(self._connection, sobject)
         mode = cfg.mode
         schema = schema_from_describe(describe, fields=fields, mode=cfg.types)
+        if inc and (schema.field(inc.field) is None or schema.field("Id") is None):
+            raise ValueError(f"incremental.field: {sobject} has no field {inc.field!r} (or no "
+                             "Id); use a timestamp field such as SystemModstamp or "
+                             "LastModifiedDate")
+        if fields is None:
+            skipped = [f["name"] for f in describe.get("fields", [])
+                       if f.get("type") in COMPOUND_TYPES]
+            if skipped:
+                LOG.info("reading %s without its compound fields %s: their components "
+                         "(e.g. BillingCity) are read instead", sobject, ", ".join(skipped))
         compound = [f.path for f in schema.fields if f.compound]
         if compound and mode == "bulk":
             LOG.warning("Bulk API 2.0 cannot read compound fields; dropping %s from the %s "
