@@ -178,3 +178,27 @@ def test_unverifiable_server_is_refused_with_the_fix(org, monkeypatch, tmp_path)
     assert caught.value.code == "tls_verification_failed"
     assert "ca_bundle" in caught.value.fix
     assert org.counters()["token_requests"]["total"] == 0
+
+
+def test_beam_pickler_ships_a_dofn_holding_the_client_without_secrets(org, monkeypatch,
+                                                                      tmp_path):
+    import base64
+    import bz2
+
+    import apache_beam as beam
+    from apache_beam.internal import pickler
+
+    connection = connection_for(org, auth_section(org, "password", monkeypatch, tmp_path))
+    client = get_client(connection)
+
+    class QueryDoFn(beam.DoFn):
+        def __init__(self, client):
+            self.client = client
+
+    shipped = pickler.dumps(QueryDoFn(client))
+    raw = bz2.decompress(base64.b64decode(shipped))  # Beam compresses what it ships
+    assert b"QueryDoFn" in raw
+    for value in _secret_values(org, client):
+        assert value not in raw
+    restored = pickler.loads(shipped)
+    assert restored.client.sf.query("SELECT Id FROM Account LIMIT 1")["totalSize"] == 1
