@@ -47,10 +47,9 @@ class StageCounters:
             seen = _STATS_SEEN.setdefault(id(client), {})
             for stat, counter in self._from_stats.items():
                 value = _stat_value(stats, stat)
-                delta = int(value - seen.get(stat, 0))
-                if delta > 0:
-                    counter.inc(delta)
-                    seen[stat] = seen.get(stat, 0) + delta
+                delta = max(int(value - seen.get(stat, 0)), 0)
+                counter.inc(delta)      # also 0: every counter shows up in the results
+                seen[stat] = seen.get(stat, 0) + delta
 
 
 def _stat_value(stats: Any, name: str) -> float:
