@@ -192,5 +192,7 @@ def test_job_fails_with_a_reason_on_bad_data(private_org):
     info = client.wait(job["id"])
     assert info["state"] == "Failed"
     assert "only the 'Id' column" in info["errorMessage"]
+    unprocessed = client.call("GET", f"/{job['id']}/unprocessedrecords")
+    assert unprocessed.text == "Id,Name\n001000000000001AAA,x\n", "nothing is lost"
     listed = client.call("GET").json()["records"]
     assert job["id"] in [record["id"] for record in listed]

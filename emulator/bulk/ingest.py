@@ -41,7 +41,9 @@ def process_ingest_job(job: IngestJob, store: Any,
     """Apply every uploaded row through `store.write` and write the three result files.
 
     Runs on an executor thread. Counts go into the job as rows finish, so a client polling
-    job info sees progress.
+    job info sees progress. When the job is aborted, or fails part way (bad header, a store
+    error), every row not yet applied goes to `unprocessedrecords` before the error is
+    raised, so the user can re-submit exactly those rows.
     """
     assert job.work_dir is not None  # noqa: S101 - set by BulkJobs.add
     delimiter = COLUMN_DELIMITERS[job.column_delimiter]
@@ -51,12 +53,11 @@ def process_ingest_job(job: IngestJob, store: Any,
     job.unprocessed_records = job.work_dir / "unprocessedrecords.csv"
     rows = _iter_uploaded_rows(job.uploads, delimiter)
     header = next(rows, None)
-    if header is None:
-        raise IngestDataError("InvalidBatch : no CSV data was uploaded for this job")
-    _check_header(job, header)
     with (job.successful_results.open("wb") as ok_file,
           job.failed_results.open("wb") as failed_file,
           job.unprocessed_records.open("wb") as unprocessed_file):
+        if header is None:
+            raise IngestDataError("InvalidBatch : no CSV data was uploaded for this job")
         original = _raw_header(header, delimiter, line_ending)
         separator = delimiter.encode()
         ok_file.write(csv_line(["sf__Id", "sf__Created"], delimiter, "") + separator + original)
@@ -66,25 +67,36 @@ def process_ingest_job(job: IngestJob, store: Any,
         failed = _writer(failed_file, delimiter, line_ending, csv.QUOTE_ALL)
         # Unprocessed rows are meant to be uploaded again: written back as plainly as sent.
         unprocessed = _writer(unprocessed_file, delimiter, line_ending, csv.QUOTE_MINIMAL)
-        for batch in _batches(rows, WRITE_BATCH_ROWS):
-            if job.state == ABORTED:
-                for row in batch:
-                    unprocessed.writerow(row)
-                continue
-            records = [_record(header, row) for row in batch]
-            results = store.write(job.object, job.operation, records,
-                                  external_id_field=job.external_id_field,
-                                  fail_row=fail_row, user_id=job.created_by_id)
-            for row, result in zip(batch, results, strict=True):
-                if result.success:
-                    created = bool(result.created) if job.operation != "insert" else True
-                    ok.writerow([result.id or "", "true" if created else "false", *row])
-                else:
-                    failed.writerow([result.id or "", format_error(result.errors), *row])
-                    job.number_records_failed += 1
-                job.number_records_processed += 1
-            for handle in (ok_file, failed_file):
-                handle.flush()
+        batches = _batches(rows, WRITE_BATCH_ROWS)
+        try:
+            _check_header(job, header)
+            for batch in batches:
+                if job.state == ABORTED:
+                    unprocessed.writerows(batch)
+                    continue
+                try:
+                    results = store.write(job.object, job.operation,
+                                          [_record(header, row) for row in batch],
+                                          external_id_field=job.external_id_field,
+                                          fail_row=fail_row, user_id=job.created_by_id)
+                except Exception:
+                    unprocessed.writerows(batch)
+                    raise
+                for row, result in zip(batch, results, strict=True):
+                    if result.success:
+                        created = result.created is not False and (
+                            job.operation == "insert" or bool(result.created))
+                        ok.writerow([result.id or "", "true" if created else "false", *row])
+                    else:
+                        failed.writerow([result.id or "", format_error(result.errors), *row])
+                        job.number_records_failed += 1
+                    job.number_records_processed += 1
+                ok_file.flush()
+                failed_file.flush()
+        except Exception:
+            for batch in batches:
+                unprocessed.writerows(batch)
+            raise
 
 
 def format_error(errors: list[Any]) -> str:

@@ -11,6 +11,7 @@ optional trailing slash (simple-salesforce asks for `unprocessedRecords`, jsforc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -240,10 +241,6 @@ async def get_result_file(request: web.Request) -> web.StreamResponse:
 
 
 def _render_unprocessed(job: IngestJob, store: Any) -> None:
-    try:
+    """An aborted job's rows all go to unprocessedrecords (nothing is written to the store)."""
+    with contextlib.suppress(ValueError):  # bad data: still every row is unprocessed
         process_ingest_job(job, store)
-    except ValueError:
-        if job.unprocessed_records is None or not job.unprocessed_records.exists():
-            assert job.work_dir is not None  # noqa: S101
-            job.unprocessed_records = job.work_dir / "unprocessedrecords.csv"
-            job.unprocessed_records.write_bytes(b"")
