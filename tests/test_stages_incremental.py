@@ -87,3 +87,26 @@ def test_run_failing_in_its_sink_leaves_the_state_unchanged(org_factory, tmp_pat
     assert again == touched, "the rows of the failed run are read again"
     assert pickle.dumps(load_state(state))     # state is plain JSON data
     assert not __import__("os").path.exists(pending_path(state))
+
+
+def test_lookback_rereads_the_window_but_emits_only_changes(org_factory, tmp_path):
+    org = org_factory(records=400)
+    state = str(tmp_path / "accounts.json")
+
+    def read():
+        return ReadFromSalesforce(connection_mapping(org), sobject="Account",
+                                  fields=["Id", "Name"], mode="rest",
+                                  incremental={"field": "SystemModstamp", "state": state,
+                                               "lookback": "3650d"})
+
+    def run(out):
+        rows, _ = run_collect(read, out=tmp_path / out)
+        assert commit_pending(state)
+        return {r["Id"] for r in rows}
+
+    assert len(run("run1")) == 400
+    org.reset_counters()
+    assert run("run2") == set(), "rows re-read inside the lookback window are not re-emitted"
+    assert org.counters()["api_calls"].get("rest_query", 0) >= 1     # the window was re-read
+    touched = set(org.admin("POST", "records/Account/touch", json={"count": 10}).json()["ids"])
+    assert run("run3") == touched
