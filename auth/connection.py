@@ -20,6 +20,7 @@ from auth.config_types import INLINE_SECRET_HINT, AuthConfig, FrozenModel, Mutua
 from auth.errors import ConfigError
 
 DEFAULT_API_VERSION = "62.0"
+GENERIC_LOGIN_HOSTS = ("login.salesforce.com", "test.salesforce.com")
 LOGIN_URL_HINT = ("use https://login.salesforce.com, https://test.salesforce.com or your My "
                   "Domain, e.g. https://acme.my.salesforce.com")
 
@@ -136,9 +137,17 @@ class Connection(FrozenModel):
         if isinstance(fields.get("ca_bundle"), str):
             fields["ca_bundle"] = _relative_to_source(fields["ca_bundle"], source)
         try:
-            return cls.model_validate(fields)
+            connection = cls.model_validate(fields)
         except ValidationError as error:
             raise _config_error(error, source, path, cls) from None
+        host = urlsplit(connection.login_url).hostname
+        if auth.type == "client_credentials" and host in GENERIC_LOGIN_HOSTS:
+            raise ConfigError("client_credentials cannot log in on the generic login host "
+                              f"{host} (Salesforce answers 'request not supported on this "
+                              "domain')", source=source, path=f"{path}.login_url",
+                              suggestion="use your My Domain, e.g. "
+                                         "https://acme.my.salesforce.com")
+        return connection
 
 
 def with_port(url: str, port: int) -> str:

@@ -133,3 +133,24 @@ def test_absolute_max_api_usage():
     value = connection(max_api_usage=1200)
     assert value.max_api_usage == "1200"
     assert value.api_usage_ceiling(5000) == 1200
+
+
+def test_client_credentials_on_the_generic_login_host_is_caught_before_any_call():
+    error = error_for({"login_url": "https://login.salesforce.com",
+                       "auth": {"type": "client_credentials", "consumer_key": "k",
+                                "consumer_secret": "env://S"}})
+    assert error.path == "connections.prod.login_url"
+    assert "my.salesforce.com" in error.suggestion
+
+
+@pytest.mark.parametrize(("login_url", "audience"), [
+    ("https://login.salesforce.com", "https://login.salesforce.com"),
+    ("https://test.salesforce.com", "https://test.salesforce.com"),
+    ("https://acme.my.salesforce.com", "https://login.salesforce.com"),
+    ("https://acme--uat.sandbox.my.salesforce.com", "https://test.salesforce.com"),
+    ("https://127.0.0.1:8443", "https://127.0.0.1:8443"),
+])
+def test_jwt_audience_defaults_from_the_login_url(login_url, audience):
+    from auth.flows.jwt_bearer import default_audience
+
+    assert default_audience(login_url) == audience
