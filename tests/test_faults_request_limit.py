@@ -62,7 +62,7 @@ def test_request_limit_mid_run_stops_cleanly_and_leaves_the_state_where_it_was(o
     assert len(touched) == TOUCHED
 
     # How many calls the incremental run makes, measured on a throwaway copy of the state.
-    rehearsal_state = tmp_path / "rehearsal" / "accounts.json"
+    rehearsal_state = tmp_path / "rehearsal-state" / "accounts.json"
     rehearsal_state.parent.mkdir()
     rehearsal_state.write_bytes(committed)
     org.reset_counters()
