@@ -57,6 +57,15 @@ class ReadConfig(_StageConfig):
             raise ValueError("fields: not allowed with soql (the SELECT list names the fields)")
         return self
 
+    @field_validator("incremental")
+    @classmethod
+    def _incremental_keys(cls, value: Any) -> Any:
+        if value is not None:
+            from stages.salesforce.incremental import IncrementalSpec
+
+            IncrementalSpec.from_mapping(value)      # unknown keys, bad start/lookback
+        return value
+
     @field_validator("split")
     @classmethod
     def _positive(cls, value: Any) -> Any:
