@@ -454,4 +454,4 @@ INVOICE = ObjectDef("Invoice__c", "Invoice", "Invoices", "a0X", True, [
 ])
 
 SCHEMA = Schema([ACCOUNT, CONTACT, OPPORTUNITY, LEAD, CASE, USER, INVOICE])
-SCHEMA_VERSION = 4  # bump when objects/fields/generated data change (cached DBs rebuild)
+SCHEMA_VERSION = 5  # bump when objects/fields/generated data change (cached DBs rebuild)

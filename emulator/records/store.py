@@ -100,10 +100,14 @@ def _create_tables(conn: sqlite3.Connection, schema: Schema) -> None:
 def _create_indexes(conn: sqlite3.Connection, schema: Schema) -> None:
     for obj in schema.object_list:
         for name in INDEXED_FIELDS:
-            if obj.field(name) is not None:
+            f = obj.field(name)
+            if f is not None:
                 unique = "UNIQUE " if name == "Id" else ""
+                # text compares case-insensitively (as Salesforce does): the index must too
+                collate = " COLLATE NOCASE" if f.type not in ("id", "reference", "datetime") \
+                    else ""
                 conn.execute(f"CREATE {unique}INDEX {_q(f'{obj.table}_{name}')} "
-                             f"ON {_q(obj.table)} ({_q(name)})")
+                             f"ON {_q(obj.table)} ({_q(name)}{collate})")
 
 
 def build_database(path: Path, records: int, seed: int, schema: Schema = SCHEMA) -> None:
