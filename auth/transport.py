@@ -176,11 +176,41 @@ TLS_FIX = ("the server's certificate did not verify: set the connection's ca_bun
 
 
 def check_ca_bundle(ca_bundle: str | None) -> str | None:
-    if ca_bundle is not None and not Path(ca_bundle).is_file():
+    """The file to verify against: the public CAs *plus* the connection's ``ca_bundle``."""
+    if ca_bundle is None:
+        return None
+    if not Path(ca_bundle).is_file():
         raise ConfigError(f"CA bundle {ca_bundle} does not exist", path="ca_bundle",
                           suggestion="point ca_bundle at a PEM file of the CA(s) to trust "
                                      "(the emulator prints its ca_cert path)")
-    return ca_bundle
+    return _combined_bundle(str(Path(ca_bundle).resolve()))
+
+
+_bundle_lock = threading.Lock()
+_bundles: dict[str, str] = {}
+
+
+def _combined_bundle(ca_bundle: str) -> str:
+    """certifi's CAs + ``ca_bundle`` in one file (requests takes a single path).
+
+    ``ca_bundle`` *adds* trust (the emulator's CA, a TLS-inspecting proxy's CA) rather than
+    replacing the public CAs, so hosts outside the proxy keep verifying. CA certificates are
+    public, so the file needs no secrecy; it is removed at interpreter exit.
+    """
+    import atexit
+
+    import certifi
+
+    with _bundle_lock:
+        combined = _bundles.get(ca_bundle)
+        if combined is None:
+            handle, combined = tempfile.mkstemp(prefix="forcebeam-ca-", suffix=".pem")
+            with os.fdopen(handle, "wb") as file:
+                file.write(Path(certifi.where()).read_bytes().rstrip() + b"\n")
+                file.write(Path(ca_bundle).read_bytes())
+            atexit.register(Path(combined).unlink, missing_ok=True)
+            _bundles[ca_bundle] = combined
+        return combined
 
 
 def build_session(*, ca_bundle: str | None, client_cert: tuple[str, str] | None,
