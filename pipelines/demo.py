@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from pipelines.emulator_env import OFFLINE_GOOGLE_ENV, env_from_info
+from pipelines.emulator_env import OFFLINE_GOOGLE_ENV, use_org
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 DEMO_FILE = EXAMPLES_DIR / "demo.yaml"
@@ -97,7 +97,7 @@ def run_demo(out_dir: str = "out", records: int = 2000, stream: TextIO | None = 
         with running_emulator(workdir, records) as info:
             print(f"org ready at {info['instance_url']} (Secret Manager at "
                   f"{info['secret_manager_host']})", file=stream, flush=True)
-            os.environ.update(env_from_info(info))
+            use_org(info)
             os.environ["FORCEBEAM_OUT"] = str(out)
             os.environ["FORCEBEAM_EXAMPLES_DIR"] = str(EXAMPLES_DIR)
             # The demo's describe cache lives and dies with its org.

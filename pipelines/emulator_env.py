@@ -8,7 +8,8 @@ emulator's info file (ARCHITECTURE §6). Values a pipeline treats as secrets are
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,6 +42,28 @@ def env_from_info(info: Mapping[str, Any]) -> dict[str, str]:
         "SECRET_MANAGER_EMULATOR_HOST": info["secret_manager_host"],
     }
     return {**OFFLINE_GOOGLE_ENV, **{key: str(value) for key, value in values.items()}}
+
+
+def use_org(info: Mapping[str, Any], environ: MutableMapping[str, str] | None = None
+            ) -> dict[str, str]:
+    """Point this process at the emulated org `info` describes.
+
+    Sets the variables of `env_from_info` and forgets secrets and clients resolved for a
+    previous org: every emulator serves the same `gcp-sm://` reference with its own key, and
+    secrets are cached per process by reference.
+    """
+    values = env_from_info(info)
+    (os.environ if environ is None else environ).update(values)
+    forget_org()
+    return values
+
+
+def forget_org() -> None:
+    """Drop this process's resolved secrets and shared clients (see `use_org`)."""
+    from auth import factory, secrets
+
+    secrets.clear_cache()
+    factory.reset()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli import main
-from pipelines.emulator_env import env_from_info
+from pipelines.emulator_env import forget_org, use_org
 
 PIPELINE = """\
 connections:
@@ -38,9 +38,16 @@ pipeline:
 """
 
 
+@pytest.fixture(autouse=True)
+def _forget_org_afterwards():
+    """Secrets/clients cached for this module's org must not leak into later tests."""
+    yield
+    forget_org()
+
+
 @pytest.fixture
 def pipeline_file(org, tmp_path, monkeypatch):
-    for name, value in env_from_info(org.info).items():
+    for name, value in use_org(org.info, environ={}).items():  # caches of other orgs gone
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("FORCEBEAM_CACHE_DIR", str(tmp_path / "cache"))
 

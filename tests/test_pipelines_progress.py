@@ -6,7 +6,9 @@ from __future__ import annotations
 import io
 import re
 
-from pipelines.emulator_env import env_from_info
+import pytest
+
+from pipelines.emulator_env import forget_org, use_org
 from pipelines.run import run_file
 
 PIPELINE = """\
@@ -30,10 +32,17 @@ pipeline:
 """
 
 
+@pytest.fixture(autouse=True)
+def _forget_org_afterwards():
+    """Secrets/clients cached for this module's org must not leak into later tests."""
+    yield
+    forget_org()
+
+
 def test_progress_lines_while_a_slow_extract_runs(org_factory, tmp_path, monkeypatch):
     # 300 ms per request (a realistic org's latency): the read takes several seconds.
     org = org_factory(records=3000, extra_args=("--latency-ms", "300"))
-    for name, value in env_from_info(org.info).items():
+    for name, value in use_org(org.info, environ={}).items():  # caches of other orgs gone
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("FORCEBEAM_OUT", str(tmp_path / "out"))
     monkeypatch.setenv("FORCEBEAM_CACHE_DIR", str(tmp_path / "cache"))

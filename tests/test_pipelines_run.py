@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.cli import main
-from pipelines.emulator_env import env_from_info
+from pipelines.emulator_env import forget_org, use_org
 from pipelines.run import run_file
 from tests.support.org import EmulatedOrg, start_org
 
@@ -86,6 +86,13 @@ pipeline:
 """
 
 
+@pytest.fixture(autouse=True)
+def _forget_org_afterwards():
+    """Secrets/clients cached for this module's org must not leak into later tests."""
+    yield
+    forget_org()
+
+
 @pytest.fixture(scope="module")
 def private_org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatedOrg]:
     """This module writes Invoice__c rows, so it gets an org of its own."""
@@ -99,7 +106,7 @@ def private_org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatedOr
 @pytest.fixture
 def org_env(private_org: EmulatedOrg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point `${FORCEBEAM_*}` at the org; returns the output directory."""
-    for name, value in env_from_info(private_org.info).items():
+    for name, value in use_org(private_org.info, environ={}).items():  # caches of other orgs gone
         monkeypatch.setenv(name, value)
     out = tmp_path / "out"
     out.mkdir()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import textwrap
 
 import apache_beam as beam
+import pytest
 from apache_beam.internal.cloudpickle import cloudpickle
 from apache_beam.options.pipeline_options import (
     DirectOptions,
@@ -16,7 +17,7 @@ from apache_beam.options.pipeline_options import (
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from pipelines import beam_yaml
-from pipelines.emulator_env import env_from_info
+from pipelines.emulator_env import forget_org, use_org
 from pipelines.run import build_options, pick_runner
 from pipelines.spec import PipelineSpec
 
@@ -42,6 +43,13 @@ options:
   direct_num_workers: 3
   setup_file: ./from_file.py
 """
+
+
+@pytest.fixture(autouse=True)
+def _forget_org_afterwards():
+    """Secrets/clients cached for this module's org must not leak into later tests."""
+    yield
+    forget_org()
 
 
 def spec_in(tmp_path, text: str = FILE) -> PipelineSpec:
@@ -76,7 +84,7 @@ def test_flags_win_over_file_options(tmp_path):
 
 
 def test_job_graph_holds_references_not_secret_values(org, tmp_path, monkeypatch):
-    for name, value in env_from_info(org.info).items():
+    for name, value in use_org(org.info, environ={}).items():  # caches of other orgs gone
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("FORCEBEAM_CACHE_DIR", str(tmp_path / "cache"))
     path = tmp_path / "p.yaml"
