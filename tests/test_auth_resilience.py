@@ -148,6 +148,12 @@ def _bad_key(org, monkeypatch, tmp_path):
     return dict(auth, private_key=f"file://{tmp_path / 'other' / 'server.key'}")
 
 
+def _unreadable_key(org, monkeypatch, tmp_path):
+    auth = auth_section(org, "jwt_bearer", monkeypatch, tmp_path)
+    monkeypatch.setenv("FB_SF_NOT_A_KEY", "-----BEGIN PRIVATE KEY-----\\nbm90IGEga2V5\\n-----END")
+    return dict(auth, private_key="env://FB_SF_NOT_A_KEY")
+
+
 def _wrong_secret(org, monkeypatch, tmp_path):
     auth = auth_section(org, "client_credentials", monkeypatch, tmp_path)
     monkeypatch.setenv("FB_SF_WRONG_SECRET", "not-the-secret")
@@ -171,10 +177,11 @@ def _wrong_soap_password(org, monkeypatch, tmp_path):
 @pytest.mark.parametrize(("make_auth", "words_in_fix"), [
     (_unapproved, ["Edit Policies", "forcebeam authorize"]),
     (_bad_key, ["certificate", "connected app"]),
+    (_unreadable_key, ["forcebeam keygen"]),
     (_wrong_secret, ["consumer secret"]),
     (_revoked_refresh_token, ["forcebeam authorize"]),
     (_wrong_soap_password, ["security token"]),
-], ids=["unapproved-consumer", "bad-key", "wrong-secret", "revoked-refresh-token",
+], ids=["unapproved-consumer", "bad-key", "unreadable-key", "wrong-secret", "revoked-refresh-token",
         "wrong-password"])
 def test_permanent_failure_is_one_actionable_error_without_hammering(org, monkeypatch, tmp_path,
                                                                     make_auth, words_in_fix):
