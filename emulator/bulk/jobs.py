@@ -184,6 +184,12 @@ class BulkJobs:
             job.set_state(JOB_COMPLETE)
 
     def close(self) -> None:
+        """Stop quickly at server shutdown: running jobs see Aborted and stop their loops
+        (a 1M-row render would otherwise hold the process until it finishes)."""
+        with self._lock:
+            running = [job for job in self._jobs.values() if not job.terminal]
+        for job in running:
+            job.set_state(ABORTED)
         for task in list(self._tasks):
             task.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -54,8 +54,13 @@ QUERY_OPERATIONS = ("query", "queryAll")
 
 
 def register(app: web.Application, state: Any) -> None:
-    bulk_jobs(state)
+    jobs = bulk_jobs(state)
     faults.install(app, state)
+
+    async def stop_jobs(_app: web.Application) -> None:
+        jobs.close()
+
+    app.on_shutdown.append(stop_jobs)
     app.router.add_post(data_path("jobs/query"), create_job)
     app.router.add_get(data_path("jobs/query"), list_jobs)
     app.router.add_get(data_path("jobs/query/{job_id}"), get_job)
