@@ -26,6 +26,7 @@ from emulator.wire.http import (
 from emulator.wire.rest import (
     FIELD_NAME_RE,
     RecordShaper,
+    lock_failure_hook,
     read_json,
     records_store,
     run_blocking,
@@ -75,10 +76,11 @@ async def _write(request: web.Request, operation: str,
                  external_id_field: str | None = None) -> list[WriteResult]:
     store = records_store(request)
     session = require_session(request, api="rest", kind="composite")
+    fail_row = lock_failure_hook(request)
     try:
         return await run_blocking(lambda: store.write_mixed(
             operation, items, external_id_field=external_id_field, all_or_none=all_or_none,
-            user_id=session.user_id))
+            fail_row=fail_row, user_id=session.user_id))
     except StoreError as error:
         raise SalesforceHTTPError(404 if error.code == "NOT_FOUND" else 400,
                                   [{"errorCode": error.code, "message": error.message}]) from None

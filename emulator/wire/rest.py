@@ -374,14 +374,23 @@ async def _write(request: web.Request, sobject: str, operation: str,
                  record: dict[str, Any], external_id_field: str | None = None) -> Any:
     store = records_store(request)
     session = require_session(request, api="rest", kind="rest_sobject")
+    fail_row = lock_failure_hook(request)
     try:
         results = await run_blocking(lambda: store.write(sobject, operation, [record],
-                                                 external_id_field=external_id_field,
-                                                 user_id=session.user_id))
+                                                         external_id_field=external_id_field,
+                                                         fail_row=fail_row,
+                                                         user_id=session.user_id))
     except StoreError as error:
         raise SalesforceHTTPError(404 if error.code == "NOT_FOUND" else 400,
                                   [{"errorCode": error.code, "message": error.message}]) from None
     return results[0]
+
+
+def lock_failure_hook(request: web.Request) -> Callable[[int], WriteError | None] | None:
+    """The fault injector's UNABLE_TO_LOCK_ROW roll for each written row (None if off)."""
+    faults = state_of(request).faults
+    hook = getattr(faults, "lock_failure_hook", None)
+    return hook() if hook is not None else None
 
 
 def _record_body(body: Any) -> dict[str, Any]:
