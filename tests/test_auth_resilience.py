@@ -293,3 +293,17 @@ def test_quota_guard_applies_to_the_first_call_of_a_new_process(org_factory, mon
     with pytest.raises(ApiQuotaExceeded, match="max_api_usage"):
         guarded.sf.query("SELECT Id FROM Account LIMIT 1")
     assert org.counters()["api_calls"]["total"] == before
+
+
+def test_expired_access_token_says_it_cannot_be_renewed(org_factory, monkeypatch, tmp_path):
+    org = org_factory(records=100)
+    connection = connection_for(org, auth_section(org, "access_token", monkeypatch, tmp_path))
+    client = get_client(connection)
+    assert client.sf.query("SELECT Id FROM Account LIMIT 1")["totalSize"] == 1
+    org.admin("POST", "sessions/expire")
+    org.reset_counters()
+    for _ in range(3):
+        with pytest.raises(AuthError) as caught:
+            client.sf.query("SELECT Id FROM Account LIMIT 1")
+    assert "fresh access token" in caught.value.fix
+    assert org.counters()["api_calls"]["total"] <= 1  # remembered: no more calls after that
