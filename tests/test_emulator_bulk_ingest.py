@@ -196,3 +196,22 @@ def test_job_fails_with_a_reason_on_bad_data(private_org):
     assert unprocessed.text == "Id,Name\n001000000000001AAA,x\n", "nothing is lost"
     listed = client.call("GET").json()["records"]
     assert job["id"] in [record["id"] for record in listed]
+
+
+def test_multipart_create_processes_at_once(private_org):
+    client = IngestClient(private_org)
+    job_part = ('{"object": "Contact", "operation": "insert", "lineEnding": "LF"}',
+                "application/json")
+    csv_part = ("LastName,FirstName\nNomical,Astro\nMcOwl,Hootie\n", "text/csv")
+    created = client.call("POST", files={"job": (None, *job_part),
+                                         "content": ("content", *csv_part)})
+    assert created.status_code == 200, created.text
+    job = created.json()
+    assert job["state"] in ("UploadComplete", "InProgress", "JobComplete")
+    assert "contentUrl" not in job, "nothing more can be uploaded"
+    info = client.wait(job["id"])
+    assert (info["numberRecordsProcessed"], info["numberRecordsFailed"]) == (2, 0)
+    rows = read_csv(client.call("GET", f"/{job['id']}/successfulResults").text)
+    assert [row["LastName"] for row in rows] == ["Nomical", "McOwl"]
+    missing = client.call("POST", files={"job": (None, *job_part)})
+    assert missing.status_code == 400 and "content" in missing.json()[0]["message"]

@@ -5,7 +5,8 @@ Create (200, `state: "Open"`, `contentUrl` without a leading slash) / upload CSV
 list / delete (204) / result files (streamed like query pages: gzip on request, paced by the
 bandwidth cap). Result paths are matched case-insensitively with an
 optional trailing slash (simple-salesforce asks for `unprocessedRecords`, jsforce for
-`unprocessedrecords`). Multipart job creation is not supported (400 with a hint).
+`unprocessedrecords`). A multipart create (`job` JSON + `content` CSV of at most 100,000
+characters) starts processing at once, as on a real org.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from emulator import faults
 from emulator.bulk.ingest import MAX_UPLOAD_BYTES, process_ingest_job
@@ -49,6 +50,7 @@ INGEST_OPERATIONS = ("insert", "update", "upsert", "delete", "hardDelete")
 RESULT_FILES = {"successfulresults": "successful_results", "failedresults": "failed_results",
                 "unprocessedrecords": "unprocessed_records"}
 UPLOAD_CHUNK_BYTES = 1024 * 1024
+MULTIPART_MAX_CHARACTERS = 100_000
 
 
 def register(app: web.Application, state: Any) -> None:
@@ -93,10 +95,11 @@ async def create_job(request: web.Request) -> web.Response:
     session = require_session(request, api="bulk", kind="bulk_ingest")
     state = state_of(request)
     version = api_version_from(request)
+    content: bytes | None = None
     if request.content_type.startswith("multipart/"):
-        raise bulk_error(400, "InvalidJob", "Multipart job creation is not supported by this "
-                         "org: create the job with JSON, then PUT the CSV to its contentUrl")
-    body = await read_json_object(request)
+        body, content = await read_multipart_job(request)
+    else:
+        body = await read_json_object(request)
     operation = body.get("operation")
     if operation not in INGEST_OPERATIONS:
         raise bulk_error(400, "InvalidJob", f"Invalid operation {operation!r}: use one of "
@@ -118,7 +121,46 @@ async def create_job(request: web.Request) -> web.Response:
                              created_by_id=session.user_id, column_delimiter=delimiter,
                              line_ending=line_ending, state=OPEN,
                              external_id_field=external_id if operation == "upsert" else None))
+    if content is not None:
+        assert job.work_dir is not None  # noqa: S101 - set by BulkJobs.add
+        path = job.work_dir / "upload-1.csv"
+        await asyncio.get_running_loop().run_in_executor(None, path.write_bytes, content)
+        job.uploads.append(path)
+        job.upload_bytes = len(content)
+        start_processing(state, job)
     return sf_json(ingest_info(job, full=False))
+
+
+async def read_multipart_job(request: web.Request) -> tuple[dict[str, Any], bytes]:
+    """The `job` (JSON) and `content` (CSV, at most 100,000 characters) parts."""
+    job: dict[str, Any] | None = None
+    content: bytes | None = None
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            continue
+        if part.name == "job":
+            try:
+                job = await part.json()
+            except ValueError:
+                job = None
+        elif part.name == "content":
+            content = await part.read(decode=True)
+    if not isinstance(job, dict) or content is None:
+        raise bulk_error(400, "InvalidJob", "A multipart job needs a JSON part named 'job' and "
+                         "a CSV part named 'content'")
+    if len(content.decode("utf-8", errors="replace")) > MULTIPART_MAX_CHARACTERS:
+        raise bulk_error(400, "ClientInputError", "Multipart job data is limited to 100,000 "
+                         "characters: create the job with JSON and PUT the CSV instead")
+    return job, content
+
+
+def start_processing(state: Any, job: IngestJob) -> None:
+    """UploadComplete: hand the job to the runner (lock-row faults come with it)."""
+    job.set_state(UPLOAD_COMPLETE)
+    fail_row = state.faults.lock_failure_hook() if state.faults is not None else None
+    bulk_jobs(state).start(job, lambda running: process_ingest_job(running, state.records,
+                                                                    fail_row))
 
 
 def _object_name(schema: Any, name: str) -> str | None:
@@ -171,9 +213,7 @@ async def change_state(request: web.Request) -> web.Response:
         if job.state != OPEN:
             raise bulk_error(400, "INVALIDJOBSTATE", f"Closing a job that is {job.state} is not "
                              "allowed: only Open jobs can be set to UploadComplete")
-        job.set_state(UPLOAD_COMPLETE)
-        fail_row = state.faults.lock_failure_hook() if state.faults is not None else None
-        jobs.start(job, lambda running: process_ingest_job(running, state.records, fail_row))
+        start_processing(state, job)
     elif target == ABORTED:
         try:
             jobs.abort(job)
