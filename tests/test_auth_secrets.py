@@ -128,3 +128,39 @@ def test_certificate_chain_with_escaped_newlines(tmp_path):
     pem = (tmp_path / "server.crt").read_bytes()
     chain = load_certificates((pem + pem).replace(b"\n", b"\\n"))
     assert len(chain) == 2
+
+
+def test_secret_manager_payload_failing_crc32c_is_refused(monkeypatch):
+    """A Secret Manager endpoint whose payload does not match its CRC32C (a corrupted hop)."""
+    import base64
+    import http.server
+    import json
+    import threading
+
+    import google_crc32c
+
+    class CorruptingSecretManager(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            data = b"-----BEGIN PRIVATE KEY-----"
+            body = json.dumps({"name": "projects/p/secrets/s/versions/1", "payload": {
+                "data": base64.b64encode(data + b"!").decode(),  # flipped in transit
+                "dataCrc32c": str(google_crc32c.value(data))}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CorruptingSecretManager)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("SECRET_MANAGER_EMULATOR_HOST", f"127.0.0.1:{server.server_port}")
+        with pytest.raises(SecretError, match="CRC32C"):
+            secrets.resolve("gcp-sm://projects/p/secrets/s/versions/latest")
+    finally:
+        server.shutdown()
+        server.server_close()
