@@ -281,3 +281,27 @@ def test_query_all_includes_deleted_rows(org_factory):
     info = client.wait(created.json()["id"])
     body = client.results(info["id"]).content.decode()
     assert body == f'"Id","IsDeleted"\n"{victim}","true"\n'
+
+
+def test_parallel_result_pages_cover_every_row_once(bulk):
+    job_id = bulk.completed("SELECT Id FROM Account")
+    total = bulk.call("GET", f"/{job_id}").json()["numberRecordsProcessed"]
+    urls: list[str] = []
+    listing = bulk.call("GET", f"/{job_id}/resultPages", params={"maxRecords": 700}).json()
+    while True:
+        assert len(listing["resultPages"]) <= 5
+        urls += [page["resultUrl"] for page in listing["resultPages"]]
+        if listing["done"]:
+            assert listing["nextRecordsUrl"] is None
+            break
+        listing = bulk.session.get(bulk.auth.instance_url + listing["nextRecordsUrl"],
+                                   headers=bulk.auth.headers(), timeout=60).json()
+    assert len(urls) == -(-total // 700)
+    ids: list[str] = []
+    for url in reversed(urls):  # any order: each page stands alone
+        page = bulk.session.get(bulk.auth.instance_url + url, timeout=60,
+                                headers=bulk.auth.headers())
+        lines = page.content.decode().splitlines()
+        assert lines[0] == '"Id"'
+        ids += lines[1:]
+    assert len(ids) == len(set(ids)) == total

@@ -51,6 +51,7 @@ from emulator.wire.http import (
 #: response should carry while needing only 10 round trips for a 1M-row extract.
 DEFAULT_MAX_RECORDS = 100_000
 QUERY_OPERATIONS = ("query", "queryAll")
+RESULT_PAGES_PER_CALL = 5
 
 
 def register(app: web.Application, state: Any) -> None:
@@ -67,6 +68,8 @@ def register(app: web.Application, state: Any) -> None:
     app.router.add_patch(data_path("jobs/query/{job_id}"), abort_job)
     app.router.add_delete(data_path("jobs/query/{job_id}"), delete_job)
     app.router.add_get(data_path("jobs/query/{job_id}/results"), get_results)
+    app.router.add_get(data_path("jobs/query/{job_id}/{pages:[Rr]esult[Pp]ages}"),
+                       get_result_pages)
 
 
 def bulk_jobs(state: Any) -> BulkJobs:
@@ -239,9 +242,8 @@ def page_request(request: web.Request, job: QueryJob) -> tuple[int, int]:
     return first_row, max_records
 
 
-async def get_results(request: web.Request) -> web.StreamResponse:
-    require_session(request, api="bulk", kind="bulk_results")
-    state = state_of(request)
+def completed_job(request: web.Request) -> QueryJob:
+    """The job of a results request: same API version as at creation (else 409), complete."""
     job = find_job(request, QUERY)
     assert isinstance(job, QueryJob)  # noqa: S101 - kind checked by find_job
     version = api_version_from(request)
@@ -252,7 +254,37 @@ async def get_results(request: web.Request) -> web.StreamResponse:
     if job.state != JOB_COMPLETE or job.result is None:
         raise bulk_error(400, "INVALIDJOBSTATE", f"Results are available once the job is "
                          f"JobComplete; it is {job.state}")
+    return job
+
+
+async def get_result_pages(request: web.Request) -> web.Response:
+    """Parallel result pages (API 58.0+): up to 5 page URLs per call, each fetchable at once."""
+    require_session(request, api="bulk", kind="bulk_query")
+    job = completed_job(request)
+    if float(job.api_version) < 58:
+        raise SalesforceHTTPError(404, NOT_FOUND)
     first_row, max_records = page_request(request, job)
+    assert job.result is not None  # noqa: S101 - checked by completed_job
+    total = job.result.row_count
+    base = f"/services/data/v{job.api_version}/jobs/query/{job.id}"
+    size = "" if "maxRecords" not in request.query else f"&maxRecords={max_records}"
+    starts = list(range(first_row, total, max_records))[:RESULT_PAGES_PER_CALL]
+    if not starts and first_row == 0:
+        starts = [0]  # an empty result is still one (empty) page
+    pages = [{"resultUrl": f"{base}/results?locator={encode_locator(start)}{size}"}
+             for start in starts]
+    following = (starts[-1] + max_records) if starts else total
+    done = following >= total
+    return sf_json({"resultPages": pages, "done": done, "nextRecordsUrl": None if done else
+                    f"{base}/resultpages?locator={encode_locator(following)}{size}"})
+
+
+async def get_results(request: web.Request) -> web.StreamResponse:
+    require_session(request, api="bulk", kind="bulk_results")
+    state = state_of(request)
+    job = completed_job(request)
+    first_row, max_records = page_request(request, job)
+    assert job.result is not None  # noqa: S101 - checked by completed_job
     result = job.result
     start, end, next_row = result.page_bounds(first_row, max_records)
     last = next_row if next_row is not None else result.row_count
