@@ -91,7 +91,8 @@ def test_http_503_follows_the_seed(api):
     set_faults(api.org, http_503_rate=1)
     response = api.get("limits")
     assert response.status_code == 503
-    assert response.json()[0]["errorCode"] == "SERVER_UNAVAILABLE"
+    assert response.json() == [{"message": "Server temporarily unavailable, please retry.",
+                                "errorCode": "SERVER_UNAVAILABLE"}]
 
 
 def test_dropped_connections_follow_the_seed(api):
