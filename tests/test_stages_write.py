@@ -156,3 +156,17 @@ def test_error_handling_output_name_carries_the_rejects(org_factory, tmp_path):
              | beam.io.WriteToText(str(tmp_path / "rejected")))
     lines = [x for f in tmp_path.glob("rejected*") for x in f.read_text().split()]
     assert lines == ["STRING_TOO_LONG|300"]
+
+
+@pytest.mark.parametrize("mode", ["rest", "bulk"])
+def test_row_lock_contention_is_retried_not_dead_lettered(org_factory, tmp_path, mode):
+    org = org_factory(records=10)
+    org.admin("PUT", "faults", json={"seed": 5, "unable_to_lock_row_rate": 0.1})
+    tag = f"Lock{mode}"
+    records = [{"Name": f"{tag} {i:04d}"} for i in range(400)]
+    written, failed = run_write(tmp_path, connection_mapping(org), records, sobject="Account",
+                                mode=mode)
+    injected = org.admin("GET", "faults").json().get("injected", {})
+    assert injected.get("lock_row", 0) >= 20, injected
+    assert failed == [] and len(written) == 400
+    assert sorted(r["Name"] for r in _tagged(org, tag).values()) == [r["Name"] for r in records]

@@ -83,7 +83,7 @@ class WriteConfig(_StageConfig):
     mode: Literal["auto", "rest", "bulk"] = "auto"
     batch_size: int | None = None
     error_handling: dict[str, Any] | None = None
-    max_retries: int = 3
+    max_retries: int = 5
 
     @model_validator(mode="after")
     def _consistent(self) -> WriteConfig:

@@ -64,7 +64,7 @@ class WriteToSalesforce(beam.PTransform):
                  external_id_field: str | None = None, mode: str = "auto",
                  batch_size: int | None = None,
                  error_handling: Mapping[str, Any] | None = None,
-                 max_retries: int = 3) -> None:
+                 max_retries: int = 5) -> None:
         super().__init__()
         self._config = WriteConfig(connection=connection, sobject=sobject, operation=operation,
                                    external_id_field=external_id_field, mode=mode,
@@ -133,7 +133,7 @@ class _WriteBatches(beam.DoFn):
         for attempt in range(1, self._max_retries + 1):
             if not pending:
                 break
-            time.sleep(min(0.5 * 2 ** (attempt - 1), 8.0))
+            time.sleep(min(0.25 * 2 ** (attempt - 1), 8.0))
             LOG.info("retrying %d record(s) after transient errors (attempt %d)",
                      len(pending), attempt)
             retried = self._write([records[i] for i in pending])
