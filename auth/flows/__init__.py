@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib
 import threading
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
@@ -43,7 +44,7 @@ def get_flow(auth_type: str) -> type[Credentials]:
         if flow is None:
             target = _targets()[auth_type]
             module_name, _, attr = target.partition(":")
-            module = __import__(module_name, fromlist=[attr])
+            module = importlib.import_module(module_name)
             flow = getattr(module, attr)
             _loaded[auth_type] = flow
         return flow

@@ -9,6 +9,7 @@ register exactly like anyone's.
 
 from __future__ import annotations
 
+import importlib
 import threading
 from importlib.metadata import entry_points
 
@@ -35,7 +36,7 @@ _cache: dict[str, SecretValue] = {}
 
 def _load(target: str) -> type[SecretProvider]:
     module_name, _, attr = target.partition(":")
-    module = __import__(module_name, fromlist=[attr])
+    module = importlib.import_module(module_name)
     return getattr(module, attr)
 
 
