@@ -55,6 +55,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from emulator.wire.http import bearer_token, sf_json
+
 REST_SESSION_EXPIRED = [{"message": "Session expired or invalid",
                          "errorCode": "INVALID_SESSION_ID"}]
 BULK_SESSION_EXPIRED = [{"errorCode": "InvalidSessionId",
@@ -246,6 +248,8 @@ class FaultInjector:
         spec = self.spec
         with self._lock:
             self._api_calls += 1
+            if not (spec.expire_sessions_every_seconds or spec.expire_sessions_every_calls):
+                return False
             if token in self._expired_tokens:
                 return True
             if spec.expire_sessions_every_seconds:
@@ -265,7 +269,7 @@ class FaultInjector:
 
     def forces_session_expiry(self, request: web.Request, api: str) -> bool:
         """Hook called by `require_session` for every authenticated API call."""
-        token = _access_token(request)
+        token = bearer_token(request)
         return bool(token) and self.session_expired(token)
 
     def request_limit_exceeded(self) -> bool:
@@ -318,7 +322,7 @@ class FaultInjector:
             return await _drop_connection(request)
         if self.should_fail_503():
             return self._json(SERVER_UNAVAILABLE, 503)
-        if path.startswith(_API_PATH_PREFIX) and _access_token(request):
+        if path.startswith(_API_PATH_PREFIX) and bearer_token(request):
             if self.request_limit_exceeded():
                 return self._json(REQUEST_LIMIT_EXCEEDED, 403)
         response = await handler(request)
@@ -326,11 +330,10 @@ class FaultInjector:
             return await self._shaped(request, response)
         return response
 
-    def _json(self, body: Any, status: int) -> web.Response:
-        headers = {}
-        if self._org is not None:
-            headers["Sforce-Limit-Info"] = self._org.limit_info()
-        return web.json_response(body, status=status, headers=headers)
+    @staticmethod
+    def _json(body: Any, status: int) -> web.Response:
+        """A fault's JSON error (the data API middleware adds `Sforce-Limit-Info`)."""
+        return sf_json(body, status=status)
 
     async def _shaped(self, request: web.Request, response: web.Response) -> web.StreamResponse:
         """Re-send a buffered response body at the configured bandwidth."""
@@ -367,14 +370,6 @@ class Pacer:
         ahead = self._sent / self._bytes_per_second - (time.monotonic() - self._started)
         if ahead > 0:
             await asyncio.sleep(ahead)
-
-
-def _access_token(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() in ("bearer", "oauth") and token.strip():
-        return token.strip()
-    return None
 
 
 async def _drop_connection(request: web.Request) -> web.StreamResponse:
