@@ -9,6 +9,7 @@ is refused at job creation with Salesforce's codes; jobs move through their stat
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import gzip
 import io
 import re
@@ -20,6 +21,7 @@ import requests
 from simple_salesforce import Salesforce
 
 from bench.org import Login, login, session_for
+from emulator.bulk.results import converters_for, write_result_file
 from tests.support.org import EmulatedOrg
 
 TERMINAL = ("JobComplete", "Failed", "Aborted")
@@ -305,3 +307,26 @@ def test_parallel_result_pages_cover_every_row_once(bulk):
         assert lines[0] == '"Id"'
         ids += lines[1:]
     assert len(ids) == len(set(ids)) == total
+
+
+def test_result_file_pages_split_on_row_boundaries_with_non_ascii(tmp_path):
+    """Byte offsets stay right when values are multi-byte UTF-8 or hold newlines/quotes."""
+    rows = [(f"00{i}", f"Jürgen \"{i}\"\nline two" if i % 3 == 0 else f"Ann {i}",
+             dt.datetime(2019, 1, 5, 3, 41, 5, 123456, tzinfo=dt.timezone.utc), i % 2 == 0,
+             1.5e20 if i == 4 else None) for i in range(10)]
+    result = write_result_file(tmp_path / "r.csv", ["Id", "Name", "When", "Flag", "Amount"],
+                               iter(rows),
+                               converters=converters_for(["id", "string", "datetime",
+                                                          "boolean", "double"]))
+    assert result.row_count == 10
+    parsed: list[list[str]] = []
+    for first in range(0, 10, 3):
+        page = b"".join(result.iter_page(first, 3)).decode("utf-8")
+        page_rows = list(csv.reader(io.StringIO(page, newline="")))
+        assert page_rows[0] == ["Id", "Name", "When", "Flag", "Amount"]
+        parsed += page_rows[1:]
+    assert [row[0] for row in parsed] == [f"00{i}" for i in range(10)]
+    assert parsed[0][1] == 'Jürgen "0"\nline two'
+    assert parsed[0][2] == "2019-01-05T03:41:05.123Z"
+    assert [row[3] for row in parsed[:2]] == ["true", "false"]
+    assert parsed[4][4] == "150000000000000000000" and parsed[5][4] == ""
