@@ -28,7 +28,8 @@ FIELD_KEYS = {
     "referenceTo", "relationshipName", "relationshipOrder", "restrictedDelete",
     "restrictedPicklist", "scale", "searchPrefilterable", "soapType", "sortable", "type",
     "unique", "updateable", "writeRequiresMasterRead"}
-OBJECTS = ["Account", "Contact", "Opportunity", "Lead", "Case", "User", "Invoice__c"]
+OBJECTS = ["Account", "Contact", "Opportunity", "Lead", "Case", "User", "Invoice__c",
+           "Organization"]
 ALL_TYPES = {"id", "string", "textarea", "picklist", "boolean", "int", "double", "currency",
              "percent", "date", "datetime", "reference", "email", "phone", "url", "address",
              "location"}

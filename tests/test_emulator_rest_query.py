@@ -159,3 +159,8 @@ def test_every_data_response_carries_limit_info(auth) -> None:
     assert re.fullmatch(r"api-usage=\d+/\d+", response.headers["Sforce-Limit-Info"])
     resources = get(auth, "").json()
     assert resources["query"].endswith("/services/data/v62.0/query")
+
+
+def test_is_sandbox_query_works(sf: Salesforce) -> None:
+    # simple-salesforce's is_sandbox() runs SELECT IsSandbox FROM Organization LIMIT 1
+    assert sf.is_sandbox() is False

@@ -38,6 +38,8 @@ from emulator.state.identity import (
     INTEGRATION_USERNAME,
     MTLS_USER_ID,
     MTLS_USERNAME,
+    ORG_ID,
+    ORG_NAME,
 )
 
 CHUNK_ROWS = 50_000
@@ -267,6 +269,13 @@ def populate(conn: sqlite3.Connection, records: int, seed: int, schema: Schema =
         f"INSERT INTO \"User\" (_row, {', '.join(_q(n) for n in names)}) "  # noqa: S608
         f"VALUES ({', '.join('?' for _ in range(len(names) + 1))})",
         [(ids.serial_of(u["Id"]), *u.values()) for u in user_rows])
+    conn.execute(
+        'INSERT INTO "Organization" (_row, "Id", "Name", "IsSandbox", "OrganizationType", '
+        '"InstanceName", "TimeZoneSidKey", "LanguageLocaleKey", "CreatedDate", "CreatedById", '
+        '"LastModifiedDate", "LastModifiedById", "SystemModstamp") '
+        "VALUES (?, ?, ?, 0, 'Developer Edition', 'EMU1', 'GMT', 'en_US', ?, ?, ?, ?, ?)",
+        [ids.serial_of(ORG_ID), ORG_ID, ORG_NAME, START_MS, INTEGRATION_USER_ID, START_MS,
+         INTEGRATION_USER_ID, START_MS])
     accounts = plan(records)[0][1]
     for object_name, total_rows, generate in plan(records):
         obj = schema.object(object_name)

@@ -453,5 +453,16 @@ INVOICE = ObjectDef("Invoice__c", "Invoice", "Invoices", "a0X", True, [
                          ("longitude", "Location__Longitude__s"))),
 ])
 
-SCHEMA = Schema([ACCOUNT, CONTACT, OPPORTUNITY, LEAD, CASE, USER, INVOICE])
-SCHEMA_VERSION = 5  # bump when objects/fields/generated data change (cached DBs rebuild)
+_READ_ONLY = dict(createable=False, updateable=False)
+ORGANIZATION = ObjectDef("Organization", "Organization", "Organizations", "00D", False, [
+    _id(), *_system_fields(owner=False, deleted=False),
+    _text("Name", "Name", 80, nillable=False, name_field=True, **_READ_ONLY),
+    FieldDef("IsSandbox", "boolean", "Is Sandbox", nillable=False, **_READ_ONLY),
+    _text("OrganizationType", "Edition", 40, **_READ_ONLY),
+    _text("InstanceName", "Instance Name", 5, **_READ_ONLY),
+    _text("TimeZoneSidKey", "Default Time Zone", 40, **_READ_ONLY),
+    _text("LanguageLocaleKey", "Default Language", 40, **_READ_ONLY),
+])  # `SELECT IsSandbox FROM Organization LIMIT 1` is simple-salesforce's is_sandbox()
+
+SCHEMA = Schema([ACCOUNT, CONTACT, OPPORTUNITY, LEAD, CASE, USER, INVOICE, ORGANIZATION])
+SCHEMA_VERSION = 6  # bump when objects/fields/generated data change (cached DBs rebuild)
