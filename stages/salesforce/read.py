@@ -114,10 +114,10 @@ class ReadFromSalesforce(beam.PTransform):
                 | "Start" >> beam.Create([spec])
                 | "Plan" >> beam.ParDo(_PlanUnits(self._connection))
                 | "Distribute" >> beam.Reshuffle()
-                | "ReadUnits" >> beam.ParDo(_ReadUnit(self._connection, spec)).with_outputs(
-                    _OBSERVED, main="rows"))
-        rows = read.rows | "Typed" >> beam.Map(lambda row: row).with_output_types(
-            spec.schema.row_type())
+                | "ReadUnits" >> beam.ParDo(_ReadUnit(self._connection, spec))
+                .with_output_types(spec.schema.row_type())      # the main output only
+                .with_outputs(_OBSERVED, main="rows"))
+        rows = read.rows
         if spec.incremental and spec.incremental.state:
             state_path = spec.incremental.state
             inc = spec.incremental
