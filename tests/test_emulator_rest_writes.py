@@ -160,3 +160,13 @@ def test_get_with_fields_parameter(auth) -> None:
                          params={"fields": "Name,Owner.Name"}, headers=token.headers(),
                          timeout=60).json()
     assert set(record) == {"attributes", "Name", "Owner"} and record["Owner"]["Name"]
+
+
+def test_writes_need_a_session_before_anything_else(auth) -> None:
+    session, token = auth
+    for method, path in (("POST", "sobjects/Nothing__c"), ("PATCH", "composite/sobjects"),
+                         ("PATCH", "sobjects/Contact/External_Id__c/X")):
+        response = session.request(method, token.data_url(path), json={"records": []},
+                                   headers={"Authorization": "Bearer expired"}, timeout=60)
+        assert response.status_code == 401, path
+        assert response.json()[0]["errorCode"] == "INVALID_SESSION_ID"

@@ -14,6 +14,7 @@ from emulator.records import ids as ids_
 from emulator.records.soql import SoqlError
 from emulator.records.store import RecordStore, StoreError, WriteResult
 from emulator.state import EmulatorState
+from emulator.state.identity import Session
 from emulator.wire.http import (
     NOT_FOUND,
     SalesforceHTTPError,
@@ -71,11 +72,10 @@ def _type_of(record: dict[str, Any], store: RecordStore) -> str | None:
     return store.object_for_id(record_id) if record_id else None
 
 
-async def _write(request: web.Request, operation: str,
+async def _write(request: web.Request, session: Session, operation: str,
                  items: list[tuple[str | None, dict[str, Any]]], all_or_none: bool,
                  external_id_field: str | None = None) -> list[WriteResult]:
     store = records_store(request)
-    session = require_session(request, api="rest", kind="composite")
     fail_row = lock_failure_hook(request)
     try:
         return await run_blocking(lambda: store.write_mixed(
@@ -88,28 +88,31 @@ async def _write(request: web.Request, operation: str,
 
 async def create(request: web.Request) -> web.Response:
     api_version_from(request)
+    session = require_session(request, api="rest", kind="composite")
     store = records_store(request)
     records, all_or_none = _body_records(await read_json(request))
     if (refused := _too_many(len(records))) is not None:
         return refused
     items = [(_type_of(r, store), r) for r in records]
-    results = await _write(request, "insert", items, all_or_none)
+    results = await _write(request, session, "insert", items, all_or_none)
     return sf_json([_result_json(r, False) for r in results])
 
 
 async def update(request: web.Request) -> web.Response:
     api_version_from(request)
+    session = require_session(request, api="rest", kind="composite")
     store = records_store(request)
     records, all_or_none = _body_records(await read_json(request))
     if (refused := _too_many(len(records))) is not None:
         return refused
     items = [(_type_of(r, store), r) for r in records]
-    results = await _write(request, "update", items, all_or_none)
+    results = await _write(request, session, "update", items, all_or_none)
     return sf_json([_result_json(r, False) for r in results])
 
 
 async def delete(request: web.Request) -> web.Response:
     api_version_from(request)
+    session = require_session(request, api="rest", kind="composite")
     store = records_store(request)
     ids = [i for i in request.query.get("ids", "").split(",") if i.strip()]
     if not ids:
@@ -118,7 +121,7 @@ async def delete(request: web.Request) -> web.Response:
         return refused
     all_or_none = request.query.get("allOrNone", "").lower() == "true"
     items = [(store.object_for_id(i.strip()) or "", {"Id": i.strip()}) for i in ids]
-    results = await _write(request, "delete", items, all_or_none)
+    results = await _write(request, session, "delete", items, all_or_none)
     for result, (name, record) in zip(results, items, strict=True):
         if not name and not result.success:
             result.errors[0].status_code = "MALFORMED_ID"
@@ -128,6 +131,7 @@ async def delete(request: web.Request) -> web.Response:
 
 async def upsert(request: web.Request) -> web.Response:
     api_version_from(request)
+    session = require_session(request, api="rest", kind="composite")
     store = records_store(request)
     obj = store.schema.object(request.match_info["sobject"])
     if obj is None:
@@ -135,7 +139,8 @@ async def upsert(request: web.Request) -> web.Response:
     records, all_or_none = _body_records(await read_json(request))
     if (refused := _too_many(len(records))) is not None:
         return refused
-    results = await _write(request, "upsert", [(obj.name, r) for r in records], all_or_none,
+    items: list[tuple[str | None, dict[str, Any]]] = [(obj.name, r) for r in records]
+    results = await _write(request, session, "upsert", items, all_or_none,
                            external_id_field=request.match_info["field"])
     return sf_json([_result_json(r, True) for r in results])
 

@@ -29,6 +29,7 @@ from emulator.records.soql import SoqlError
 from emulator.records.store import Column, QueryResult, RecordStore, StoreError
 from emulator.records.validation import WriteError
 from emulator.state import EmulatorState
+from emulator.state.identity import Session
 from emulator.wire.http import (
     MAX_API_VERSION,
     NOT_FOUND,
@@ -370,10 +371,9 @@ def _write_error_response(error: WriteError) -> web.Response:
     return sf_error(400, error.status_code, error.message, error.fields)
 
 
-async def _write(request: web.Request, sobject: str, operation: str,
+async def _write(request: web.Request, session: Session, sobject: str, operation: str,
                  record: dict[str, Any], external_id_field: str | None = None) -> Any:
     store = records_store(request)
-    session = require_session(request, api="rest", kind="rest_sobject")
     fail_row = lock_failure_hook(request)
     try:
         results = await run_blocking(lambda: store.write(sobject, operation, [record],
@@ -402,14 +402,14 @@ def _record_body(body: Any) -> dict[str, Any]:
 
 
 async def create(request: web.Request) -> web.Response:
+    session = require_session(request, api="rest", kind="rest_sobject")
     store = records_store(request)
     obj = _object_or_404(store, request.match_info["sobject"])
     body = _record_body(await read_json(request))
     if body.get("Id") not in (None, ""):
-        require_session(request, api="rest", kind="rest_sobject")
         return sf_error(400, "INVALID_FIELD",
                         "The Id field should not be specified in the sobject data.")
-    result = await _write(request, obj.name, "insert", body)
+    result = await _write(request, session, obj.name, "insert", body)
     if not result.success:
         return _write_error_response(result.errors[0])
     return sf_json({"id": result.id, "success": True, "errors": []}, status=201)
@@ -469,21 +469,23 @@ async def get_record(request: web.Request) -> web.Response:
 
 
 async def update_record(request: web.Request) -> web.Response:
+    session = require_session(request, api="rest", kind="rest_sobject")
     store = records_store(request)
     obj = _object_or_404(store, request.match_info["sobject"])
     record_id = _checked_id(obj, request.match_info["record_id"])
     body = _record_body(await read_json(request))
-    result = await _write(request, obj.name, "update", {**body, "Id": record_id})
+    result = await _write(request, session, obj.name, "update", {**body, "Id": record_id})
     if not result.success:
         return _write_error_response(result.errors[0])
     return web.Response(status=204)
 
 
 async def delete_record(request: web.Request) -> web.Response:
+    session = require_session(request, api="rest", kind="rest_sobject")
     store = records_store(request)
     obj = _object_or_404(store, request.match_info["sobject"])
     record_id = _checked_id(obj, request.match_info["record_id"])
-    result = await _write(request, obj.name, "delete", {"Id": record_id})
+    result = await _write(request, session, obj.name, "delete", {"Id": record_id})
     if not result.success:
         return _write_error_response(result.errors[0])
     return web.Response(status=204)
@@ -535,24 +537,24 @@ async def get_by_external_id(request: web.Request) -> web.Response:
 
 
 async def upsert_by_external_id(request: web.Request) -> web.Response:
+    session = require_session(request, api="rest", kind="rest_sobject")
     store = records_store(request)
     obj = _object_or_404(store, request.match_info["sobject"])
     version = api_version_from(request)
     body = _record_body(await read_json(request))
     field_name, value, matches = await _external_matches(request, store, obj)
     if len(matches) > 1:
-        require_session(request, api="rest", kind="rest_sobject")
         return _multiple_choices(version, obj, matches)
     if not matches and request.query.get("updateOnly", "").lower() == "true":
-        require_session(request, api="rest", kind="rest_sobject")
         return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
     record = {k: v for k, v in body.items() if k.lower() != field_name.lower()}
     record[field_name] = value
     if field_name.lower() == "id" and not matches:
         record.pop(field_name)
-        result = await _write(request, obj.name, "insert", record)
+        result = await _write(request, session, obj.name, "insert", record)
     else:
-        result = await _write(request, obj.name, "upsert", record, external_id_field=field_name)
+        result = await _write(request, session, obj.name, "upsert", record,
+                              external_id_field=field_name)
     if not result.success:
         return _write_error_response(result.errors[0])
     if float(version) < 46:
