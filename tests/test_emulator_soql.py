@@ -6,6 +6,7 @@ rows a user would get back, computed independently from the inputs the test wrot
 
 from __future__ import annotations
 
+import threading
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -260,3 +261,37 @@ def test_parse_exposes_bulk_refusal_flags() -> None:
     assert parse("SELECT Id, (SELECT Id FROM Contacts) FROM Account").has_subquery
     plain = parse("select id from account")
     assert not (plain.uses_fields_function or plain.is_count or plain.has_subquery)
+
+
+def test_concurrent_readers_and_writer(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The server calls the store from executor threads: reads stream while writes commit."""
+    shared = RecordStore(Path(tmp_path_factory.mktemp("threads")), records=2000, seed=3)
+    errors: list[BaseException] = []
+    counts: list[int] = []
+
+    def reader() -> None:
+        try:
+            for _ in range(5):
+                result = shared.execute("SELECT Id, Name, Account.Name FROM Contact")
+                counts.append(sum(1 for _ in result.rows))
+        except BaseException as exc:  # noqa: BLE001 - surfaced by the assertion below
+            errors.append(exc)
+
+    def writer() -> None:
+        try:
+            for batch in range(5):
+                results = shared.write("Lead", "insert", [
+                    {"LastName": f"T{batch}-{i}", "Company": "Threads"} for i in range(100)])
+                assert all(r.success for r in results)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(3)] + [
+        threading.Thread(target=writer)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    assert counts == [1000] * 15
+    assert shared.execute("SELECT COUNT() FROM Lead WHERE Company = 'Threads'").total_size == 500
