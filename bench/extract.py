@@ -19,8 +19,13 @@ RAW = "raw Bulk transfer"
 SS_BULK2 = "simple-salesforce bulk2+csv"
 SS_REST = "simple-salesforce REST"
 FORCEBEAM = "forcebeam run"
-EXTRACT_METHODS = (RAW, SS_BULK2, SS_REST, FORCEBEAM)
-METHOD_KEYS = {"raw": RAW, "bulk2": SS_BULK2, "rest": SS_REST, "forcebeam": FORCEBEAM}
+FORCEBEAM_2PROC = "forcebeam run, 2 procs"
+EXTRACT_METHODS = (RAW, SS_BULK2, SS_REST, FORCEBEAM, FORCEBEAM_2PROC)
+METHOD_KEYS = {"raw": RAW, "bulk2": SS_BULK2, "rest": SS_REST, "forcebeam": FORCEBEAM,
+               "forcebeam-2proc": FORCEBEAM_2PROC}
+#: The same `forcebeam run` on Beam's own local scale-out: two worker processes, one per core
+#: of the benchmark machine (the read units are spread over both).
+TWO_PROCESSES = ("--direct_running_mode=multi_processing", "--direct_num_workers=2")
 
 
 def forcebeam_extract(org: EmulatedOrg, fields: list[str], workdir: Path,
@@ -52,12 +57,14 @@ def run_extract_cell(org: EmulatedOrg, profile: NetworkProfile, size: int, workd
         SS_BULK2: lambda: baselines.simple_salesforce_bulk2_csv(org, soql),
         SS_REST: lambda: baselines.simple_salesforce_rest(org, soql),
         FORCEBEAM: lambda: forcebeam_extract(org, fields, workdir, beam_args),
+        FORCEBEAM_2PROC: lambda: forcebeam_extract(org, fields, workdir,
+                                                   (*TWO_PROCESSES, *beam_args)),
     }
     results = []
     for method in methods:
         log(f"  {profile.name:9} {size:>9,} rows  {method} ...")
         result = measure(org, method, profile.name, size, runners[method])
-        if method == FORCEBEAM and result.error is None:
+        if method in (FORCEBEAM, FORCEBEAM_2PROC) and result.error is None:
             result.peak_rss_bytes = result.extra.get("peak_rss_bytes")
         result.extra["fields"] = len(fields)
         log(f"    -> {_summary(result)}")
