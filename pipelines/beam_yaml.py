@@ -15,14 +15,16 @@ from typing import Any
 import yaml
 
 from pipelines.catalog import PROVIDERS_FILE, forcebeam_stage_types
+from pipelines.inline_secrets import externalize
 from pipelines.loader import LoadedFile
 from pipelines.spec import PipelineSpec
 from pipelines.validation import CONNECTION_FIELD
 
 
 def inline_connection(spec: PipelineSpec, name: str) -> dict[str, Any]:
-    """The connection mapping as a transform carries it (relative ca_bundle made absolute)."""
-    mapping = copy.deepcopy(spec.connections[name])
+    """The connection mapping as a transform carries it: references only (opted-in inline
+    secrets moved to this process's environment), relative ca_bundle made absolute."""
+    mapping = externalize(spec.connections[name], name)
     bundle = mapping.get("ca_bundle")
     if isinstance(bundle, str) and not os.path.isabs(os.path.expanduser(bundle)):
         base = os.path.dirname(os.path.abspath(spec.path))

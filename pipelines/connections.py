@@ -1,7 +1,7 @@
 """Check and build the `connections:` section through auth's own connection model.
 
 auth owns what a connection is (`auth.Connection.from_mapping`); this module only places its
-verdict on the file's lines and strips the file-level switch `allow_inline_secrets`.
+verdict on the file's lines; `inline_secrets` handles the opt-in `allow_inline_secrets`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from pipelines.inline_secrets import ALLOW_FLAG, externalize
 from pipelines.problems import FieldPath, Problem, closest, suggestion_for
 from pipelines.pydantic_problems import from_validation_error
 from pipelines.spec import PipelineSpec
@@ -29,7 +30,7 @@ def build(mapping: Mapping[str, Any], source: str = "<config>", name: str = "") 
     """An `auth.Connection` from a connection mapping (raises auth's ConfigError)."""
     from auth.connection import Connection
 
-    return Connection.from_mapping(dict(mapping), source=source,
+    return Connection.from_mapping(externalize(mapping, name), source=source,
                                    path=f"connections.{name}" if name else "connection")
 
 
@@ -56,7 +57,7 @@ def _allowed_names(mapping: Mapping[str, Any], parent: FieldPath) -> list[str]:
     from auth.flows import get_flow
 
     if parent == ():
-        return list(Connection.model_fields)
+        return [*Connection.model_fields, ALLOW_FLAG]
     if parent == ("mutual_tls",):
         return list(MutualTlsConfig.model_fields)
     if parent == ("auth",):
@@ -98,6 +99,11 @@ def problems(spec: PipelineSpec) -> list[Problem]:
             found.append(file.problem(base, "a connection must be a mapping",
                                       "give login_url and auth: {type: ...}"))
             continue
+        flag = mapping.get(ALLOW_FLAG)
+        if flag is not None and not isinstance(flag, bool):
+            found.append(file.problem((*base, ALLOW_FLAG), "must be true or false"))
+            continue
+        mapping = externalize(mapping, name, environ={})  # checked as it will be built
         auth_problems = _auth_problems(mapping)
         if auth_problems:  # every auth field at once; auth's own check stops at the first
             found += [file.problem((*base, *relative), message, suggestion)

@@ -25,6 +25,8 @@ import yaml
 
 from pipelines import beam_yaml, progress, summary
 from pipelines.expected import ExpectedRows
+from pipelines.inline_secrets import ALLOW_FLAG, allows_inline
+from pipelines.problems import PipelineFileError
 from pipelines.spec import PipelineSpec
 from pipelines.validation import validate_or_raise
 
@@ -84,13 +86,15 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
     spec = PipelineSpec.load(file)
     validate_or_raise(spec)
     # Options are ours to build (flags win over the file's); Beam only gets the pipeline.
+    options = build_options(spec, beam_args)
+    runner = pick_runner(options)
+    local = runner is not None
+    if not local:
+        _refuse_inline_secrets(spec)
     beam_spec = beam_yaml.to_beam_spec(spec)
     beam_spec.pop("options", None)
     _, constructor = build_pipeline_components_from_yaml(
         yaml.safe_dump(beam_spec, sort_keys=False), list(beam_args), pipeline_path=file)
-    options = build_options(spec, beam_args)
-    runner = pick_runner(options)
-    local = runner is not None
     progress_dir = tempfile.mkdtemp(prefix="forcebeam-progress-") if local else None
     previous = os.environ.get(progress.PROGRESS_DIR_VARIABLE)
     if progress_dir:
@@ -130,6 +134,17 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
                 os.environ.pop(progress.PROGRESS_DIR_VARIABLE, None)
             else:
                 os.environ[progress.PROGRESS_DIR_VARIABLE] = previous
+
+
+def _refuse_inline_secrets(spec: PipelineSpec) -> None:
+    problems = [spec.file.problem(("connections", name, ALLOW_FLAG),
+                                  "inline secrets work on local runners only (remote workers "
+                                  "cannot see this machine's environment)",
+                                  "store the values in a secret manager and reference them")
+                for name, mapping in spec.connections.items()
+                if isinstance(mapping, dict) and allows_inline(mapping)]
+    if problems:
+        raise PipelineFileError(problems)
 
 
 class PipelineBuildError(RuntimeError):

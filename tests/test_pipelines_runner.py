@@ -4,6 +4,8 @@ Prism, and the graph holds secret references, never secret values."""
 
 from __future__ import annotations
 
+import json
+import os
 import textwrap
 
 import apache_beam as beam
@@ -111,3 +113,50 @@ def test_job_graph_holds_references_not_secret_values(org, tmp_path, monkeypatch
     assert b"env://FORCEBEAM_PASSWORD" in payload                     # the reference travels
     assert org.info["password"].encode() not in graph                 # the value does not
     assert org.info["security_token"].encode() not in graph
+
+
+INLINE = """\
+connections:
+  sandbox:
+    login_url: ${FORCEBEAM_LOGIN_URL}
+    ca_bundle: ${FORCEBEAM_CA_CERT}
+    allow_inline_secrets: true
+    auth:
+      type: basic
+      username: ${FORCEBEAM_USERNAME}
+      password: "PASSWORD"
+      security_token: "TOKEN"
+pipeline:
+  transforms:
+    - type: ReadFromSalesforce
+      name: ReadAccounts
+      config: {connection: sandbox, sobject: Account, fields: [Id]}
+    - type: WriteToJson
+      input: ReadAccounts
+      config: {path: "OUT/accounts"}
+"""
+
+
+def test_opted_in_inline_secrets_run_locally_without_entering_the_graph(org, tmp_path,
+                                                                         monkeypatch, capsys):
+    from pipelines.cli import main
+
+    for name, value in use_org(org.info, environ={}).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("FORCEBEAM_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "inline.yaml"
+    path.write_text(INLINE.replace("PASSWORD", org.info["password"])
+                    .replace("TOKEN", org.info["security_token"])
+                    .replace("OUT", str(tmp_path / "out")))
+    monkeypatch.setattr("os.environ", dict(os.environ))  # variables set by the run vanish after
+    assert main(["run", str(path)]) == 0, capsys.readouterr().err
+    rows = sum(len(p.read_text().splitlines()) for p in (tmp_path / "out").glob("accounts*"))
+    assert rows == org.info["records"]
+
+    spec = PipelineSpec.load(str(path))
+    carried = json.dumps(beam_yaml.to_beam_spec(spec))  # what the transforms would carry
+    assert org.info["password"] not in carried and "env://FORCEBEAM_INLINE_SECRET_" in carried
+
+    # Remote workers cannot see this machine's environment: refused before anything starts.
+    assert main(["run", str(path), "--runner=DataflowRunner", "--project=p"]) == 2
+    assert "inline secrets work on local runners only" in capsys.readouterr().err

@@ -268,3 +268,21 @@ pipeline:
             "'feilds' (did you mean 'fields'?)") in output
     assert (f"{path}:{line_of(path, 'WriteToJsn')}: pipeline.sink.type: unknown transform "
             "type 'WriteToJsn' (did you mean 'WriteToJson'?)") in output
+
+
+def test_inline_secrets_allowed_when_the_connection_opts_in(tmp_path, capsys):
+    text = GOOD_CONNECTION.replace(
+        "    auth:\n", "    allow_inline_secrets: true\n    auth:\n").replace(
+        "gcp-sm://projects/acme/secrets/sf-jwt-key/versions/latest", '"literal-key-text"')
+    path = write(tmp_path, text + GOOD_PIPELINE)
+    code, output = validate(path, capsys)
+    assert code == 0, output
+
+
+def test_inline_secret_switch_must_be_a_boolean(tmp_path, capsys):
+    text = GOOD_CONNECTION.replace("    auth:\n", "    allow_inline_secrets: sure\n    auth:\n")
+    path = write(tmp_path, text + GOOD_PIPELINE)
+    code, output = validate(path, capsys)
+    assert code == EXIT_INVALID
+    assert (f"{path}:{line_of(path, 'allow_inline_secrets')}: connections.prod."
+            "allow_inline_secrets: must be true or false") in output
