@@ -110,12 +110,13 @@ class ReadFromSalesforce(beam.PTransform):
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         spec = self._spec()
+        row_class = spec.schema.row_class()
         read = (pbegin
                 | "Start" >> beam.Create([spec])
                 | "Plan" >> beam.ParDo(_PlanUnits(self._connection))
                 | "Distribute" >> beam.Reshuffle()
-                | "ReadUnits" >> beam.ParDo(_ReadUnit(self._connection, spec))
-                .with_output_types(spec.schema.row_type())      # the main output only
+                | "ReadUnits" >> beam.ParDo(_ReadUnit(self._connection, row_class))
+                .with_output_types(row_class)      # the main output only
                 .with_outputs(_OBSERVED, main="rows"))
         rows = read.rows
         if spec.incremental and spec.incremental.state:
@@ -269,9 +270,9 @@ def _unit_mode(spec: _ReadSpec, rows: int) -> str:
 class _ReadUnit(_ClientDoFn):
     """Read one unit and emit typed rows (plus watermark observations when incremental)."""
 
-    def __init__(self, connection: Any, spec: _ReadSpec) -> None:
+    def __init__(self, connection: Any, row_class: type) -> None:
         super().__init__(connection)
-        self._names = spec.schema.names
+        self._row_class = row_class
 
     def process(self, element: tuple[_ReadSpec, planner.ReadUnit]) -> Iterator[Any]:
         spec, unit = element
@@ -279,7 +280,7 @@ class _ReadUnit(_ClientDoFn):
         text = spec.query.text(id_from=unit.id_from, id_to=unit.id_to, extra=unit.extra) \
             if spec.query.splittable else spec.query.text()
         values = self._values(spec, unit, text)
-        names = self._names
+        make_row = self._row_class._make
         inc = spec.incremental
         seen = dict(unit.seen) if unit.seen else {}
         id_pos = mark_pos = None
@@ -295,7 +296,7 @@ class _ReadUnit(_ClientDoFn):
                     _OBSERVED, (record_id, incremental.observed_value(mark)))
                 if seen and incremental.unchanged(seen, record_id, mark):
                     continue
-            yield beam.Row(**dict(zip(names, row, strict=True)))
+            yield make_row(row)
             batch += 1
             if batch == 1000:
                 self._counters.records_read.inc(batch)
