@@ -13,11 +13,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
+import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -74,6 +77,25 @@ class _CountRows(beam.DoFn):
         temporary = self._file.with_suffix(".tmp")
         temporary.write_text(json.dumps(payload))
         os.replace(temporary, self._file)
+
+
+@contextmanager
+def collecting(enabled: bool = True) -> Iterator[str | None]:
+    """A progress directory for one local run, announced to taps built inside the block."""
+    if not enabled:
+        yield None
+        return
+    directory = tempfile.mkdtemp(prefix="forcebeam-progress-")
+    previous = os.environ.get(PROGRESS_DIR_VARIABLE)
+    os.environ[PROGRESS_DIR_VARIABLE] = directory
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+        if previous is None:
+            os.environ.pop(PROGRESS_DIR_VARIABLE, None)
+        else:
+            os.environ[PROGRESS_DIR_VARIABLE] = previous
 
 
 def tap(pcoll: beam.PCollection, stage: str) -> None:

@@ -12,11 +12,8 @@ After the pipeline finished successfully, incremental reads' pending state is co
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -95,45 +92,33 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
     beam_spec.pop("options", None)
     _, constructor = build_pipeline_components_from_yaml(
         yaml.safe_dump(beam_spec, sort_keys=False), list(beam_args), pipeline_path=file)
-    progress_dir = tempfile.mkdtemp(prefix="forcebeam-progress-") if local else None
-    previous = os.environ.get(progress.PROGRESS_DIR_VARIABLE)
-    if progress_dir:
-        os.environ[progress.PROGRESS_DIR_VARIABLE] = progress_dir
-    printer = None
     started = time.time()
-    try:
+    with progress.collecting(enabled=local) as progress_dir:
         pipeline = beam.Pipeline(runner=runner, options=options)
         try:
-            constructor(pipeline)
+            constructor(pipeline)  # our transforms add progress taps while a dir is announced
         except Exception as error:  # noqa: BLE001 - reported as the user's problem, exit 1
             raise PipelineBuildError(_build_failure(error)) from error
+        printer = None
         if progress_dir and progress_seconds > 0:
             expected = ExpectedRows(beam_yaml.read_configs(beam_spec, file))
             printer = progress.ProgressPrinter(progress_dir, progress_seconds, stream=stream,
                                                expected=expected)
             printer.start()
-        result = pipeline.run()
-        state = result.wait_until_finish()
-        if printer:
-            printer.stop()
-            printer = None
+        try:
+            result = pipeline.run()
+            state = result.wait_until_finish()
+        finally:
+            if printer:
+                printer.stop()
         counts = progress.read_progress(progress_dir) if progress_dir else {}
-        print(summary.render(summary.collect(result, beam_yaml.stage_names(spec), counts,
-                                             started, time.time())), file=stream)
-        if str(state).upper().endswith("DONE"):
-            _commit(spec, stream)
-            return EXIT_OK
-        print(f"pipeline ended in state {state}", file=sys.stderr)
-        return EXIT_FAILED
-    finally:
-        if printer:
-            printer.stop()
-        if progress_dir:
-            shutil.rmtree(progress_dir, ignore_errors=True)
-            if previous is None:
-                os.environ.pop(progress.PROGRESS_DIR_VARIABLE, None)
-            else:
-                os.environ[progress.PROGRESS_DIR_VARIABLE] = previous
+    print(summary.render(summary.collect(result, beam_yaml.stage_names(spec), counts,
+                                         started, time.time())), file=stream)
+    if str(state).upper().endswith("DONE"):
+        _commit(spec, stream)
+        return EXIT_OK
+    print(f"pipeline ended in state {state}", file=sys.stderr)
+    return EXIT_FAILED
 
 
 def _refuse_inline_secrets(spec: PipelineSpec) -> None:
