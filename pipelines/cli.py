@@ -114,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return emulator_main(arguments[1:]) or EXIT_OK
     parser = build_parser()
     options, extra = parser.parse_known_args(arguments)
-    if extra and options.command != "run":
+    if extra and options.command not in ("run", "emulator"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _configure_logging(options.verbose)
     try:
@@ -165,6 +165,10 @@ def _dispatch(options: argparse.Namespace, extra: list[str]) -> int:
         from pipelines import commands
 
         return commands.keygen(options.out, options.store)
+    if command == "emulator":  # reached as `forcebeam -v emulator ...`
+        from emulator.cli import main as emulator_main
+
+        return emulator_main(extra) or EXIT_OK
     if command == "demo":
         from pipelines import demo
 
