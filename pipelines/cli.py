@@ -29,13 +29,15 @@ def _add_file(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="forcebeam", description="Apache Beam pipelines for Salesforce.")
+        prog="forcebeam", description="Apache Beam pipelines for Salesforce.",
+        allow_abbrev=False)  # Beam options pass through: never guess a prefix of ours
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
     run = commands.add_parser(
-        "run", help="validate and run a pipeline (DirectRunner semantics, offline)",
+        "run", allow_abbrev=False,
+        help="validate and run a pipeline (DirectRunner semantics, offline)",
         description="Any unrecognised --flags are Beam pipeline options, e.g. "
                     "--runner=DataflowRunner --setup_file ./setup.py, "
                     "--direct_running_mode=multi_processing --direct_num_workers=2.")
