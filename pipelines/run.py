@@ -92,6 +92,7 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
     beam_spec.pop("options", None)
     _, constructor = build_pipeline_components_from_yaml(
         yaml.safe_dump(beam_spec, sort_keys=False), list(beam_args), pipeline_path=file)
+    print(f"running {file} on {_describe_runner(options, local)}", file=stream, flush=True)
     started = time.time()
     with progress.collecting(enabled=local) as progress_dir:
         pipeline = beam.Pipeline(runner=runner, options=options)
@@ -119,6 +120,16 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
         return EXIT_OK
     print(f"pipeline ended in state {state}", file=sys.stderr)
     return EXIT_FAILED
+
+
+def _describe_runner(options: Any, local: bool) -> str:
+    if not local:
+        return _runner_name(options)
+    from apache_beam.options.pipeline_options import DirectOptions
+
+    direct = options.view_as(DirectOptions)
+    workers = direct.direct_num_workers or 1
+    return f"the local FnApiRunner ({direct.direct_running_mode}, {workers} worker(s))"
 
 
 def _refuse_inline_secrets(spec: PipelineSpec) -> None:
