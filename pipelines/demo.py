@@ -104,8 +104,6 @@ def run_demo(out_dir: str = "out", records: int = 2000, stream: TextIO | None = 
             os.environ["FORCEBEAM_CACHE_DIR"] = str(workdir / "cache")
             from pipelines.run import run_file
 
-            print(f"running {DEMO_FILE.relative_to(EXAMPLES_DIR.parent.parent)} ...",
-                  file=stream, flush=True)
             code = run_file(str(DEMO_FILE), beam_args or [], stream=stream)
         if code == 0:
             _list_outputs(out, stream)
