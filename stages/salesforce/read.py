@@ -308,7 +308,7 @@ class _ReadUnit(_ClientDoFn):
         self._sync()
 
     def _values(self, spec: _ReadSpec, unit: planner.ReadUnit, text: str
-                ) -> Iterator[tuple[Any, ...]]:
+                ) -> Iterator[Sequence[Any]]:
         if unit.mode == "bulk":
             try:
                 job_id = bulk_query.run_query_job(self._client, text,
@@ -331,7 +331,7 @@ class _ReadUnit(_ClientDoFn):
 
 
 def _bulk_values(client: Any, job_id: str, schema: RowSchema, page_size: int
-                 ) -> Iterator[tuple[Any, ...]]:
+                 ) -> Iterator[list[Any]]:
     header: list[str] | None = None
     plan: list[tuple[int, Any]] = []
     for page_header, row in bulk_query.iter_result_rows(client, job_id,
@@ -340,6 +340,11 @@ def _bulk_values(client: Any, job_id: str, schema: RowSchema, page_size: int
             header = page_header
             position = {name.lower(): i for i, name in enumerate(header)}
             convert = converters(schema, [f.path for f in schema.fields], wire="csv")
-            plan = [(position.get(f.path.lower(), -1), fn)
-                    for f, fn in zip(schema.fields, convert, strict=True)]
-        yield tuple(fn(row[i]) if i >= 0 else None for i, fn in plan)
+            plan = [(position[f.path.lower()], fn) if f.path.lower() in position
+                    else (0, _absent) for f, fn in zip(schema.fields, convert, strict=True)]
+        yield [fn(row[i]) for i, fn in plan]
+
+
+def _absent(_: str) -> None:
+    """A schema column the result file does not carry (reads as null)."""
+    return None
