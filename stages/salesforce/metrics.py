@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from typing import Any
 
 from apache_beam.metrics import Metrics
@@ -22,7 +23,8 @@ LOG = logging.getLogger("forcebeam.progress")
 PROGRESS_EVERY_SECONDS = 5.0
 
 _STATS_LOCK = threading.Lock()
-_STATS_SEEN: dict[int, dict[str, float]] = {}
+# Per client object (weakly held: a closed client's successor never inherits its totals).
+_STATS_SEEN: weakref.WeakKeyDictionary[Any, dict[str, float]] = weakref.WeakKeyDictionary()
 _STAT_COUNTERS = {"api_calls": "api_calls", "auth_refreshes": "auth_refreshes",
                   "throttled_seconds": "cumulativeThrottlingSeconds"}
 
@@ -44,7 +46,7 @@ class StageCounters:
         if stats is None:
             return
         with _STATS_LOCK:
-            seen = _STATS_SEEN.setdefault(id(client), {})
+            seen = _STATS_SEEN.setdefault(client, {})
             for stat, counter in self._from_stats.items():
                 value = _stat_value(stats, stat)
                 delta = max(int(value - seen.get(stat, 0)), 0)
