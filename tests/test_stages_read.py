@@ -155,3 +155,14 @@ def test_auto_falls_back_to_rest_when_bulk_refuses(org, tmp_path, caplog):
     cities = {r["Id"]: (r.get("Account") or {}).get("BillingCity") for r in truth}
     assert {r["Id"]: r["Account_BillingCity"] for r in rows} == {
         k: v or None for k, v in cities.items()}
+
+
+@pytest.mark.parametrize("sobject", ["Contact", "Opportunity", "Lead", "Case", "Invoice__c"])
+def test_rest_and_bulk_agree_on_every_object(org, tmp_path, sobject):
+    conn = connection_mapping(org)
+    rest, _ = run_collect(lambda: ReadFromSalesforce(conn, sobject=sobject, mode="rest"),
+                          out=tmp_path / "rest")
+    bulk, _ = run_collect(lambda: ReadFromSalesforce(conn, sobject=sobject, mode="bulk",
+                                                     split=2), out=tmp_path / "bulk")
+    assert len(rest) > 0
+    assert by_id(rest) == by_id(bulk)
