@@ -108,6 +108,12 @@ class ReadFromSalesforce(beam.PTransform):
     def default_label(self) -> str:
         return f"ReadFromSalesforce({self._config.sobject or 'soql'})"
 
+    def display_data(self) -> dict[str, Any]:
+        cfg = self._config
+        return {"sobject": cfg.sobject or "", "soql": cfg.soql or "", "mode": cfg.mode,
+                "split": str(cfg.split), "types": cfg.types,
+                "login_url": self._connection.login_url}
+
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         spec = self._spec()
         row_class = spec.schema.row_class()

@@ -76,6 +76,12 @@ class WriteToSalesforce(beam.PTransform):
     def default_label(self) -> str:
         return f"WriteToSalesforce({self._config.sobject}, {self._config.operation})"
 
+    def display_data(self) -> dict[str, Any]:
+        cfg = self._config
+        return {"sobject": cfg.sobject, "operation": cfg.operation, "mode": cfg.mode,
+                "external_id_field": cfg.external_id_field or "",
+                "login_url": self._connection.login_url}
+
     def expand(self, pcoll: beam.PCollection) -> dict[str, beam.PCollection]:
         cfg = self._config
         size = cfg.batch_size or (DEFAULT_REST_BATCH if cfg.mode == "rest"
