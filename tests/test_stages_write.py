@@ -170,3 +170,26 @@ def test_row_lock_contention_is_retried_not_dead_lettered(org_factory, tmp_path,
     assert injected.get("lock_row", 0) >= 20, injected
     assert failed == [] and len(written) == 400
     assert sorted(r["Name"] for r in _tagged(org, tag).values()) == [r["Name"] for r in records]
+
+
+@pytest.mark.parametrize("mode", ["rest", "bulk"])
+def test_rows_read_in_portable_types_write_back_unchanged(org_factory, tmp_path, mode):
+    from stages.salesforce.read import ReadFromSalesforce
+
+    org = org_factory(records=50)
+    conn = connection_mapping(org)
+    fields = "Id, AnnualRevenue, NumberOfEmployees, Description"
+    before = {r["Id"]: r for r in rest_truth(org, f"SELECT {fields} FROM Account")}  # noqa: S608
+    with beam.Pipeline(options=PipelineOptions(FNAPI)) as pipeline:
+        _ = (pipeline
+             | ReadFromSalesforce(conn, sobject="Account",
+                                  fields=["Id", "AnnualRevenue", "NumberOfEmployees"])
+             | beam.Map(lambda r: r._replace(NumberOfEmployees=(r.NumberOfEmployees or 0) + 1))
+             | WriteToSalesforce(conn, sobject="Account", operation="update", mode=mode))
+    after = {r["Id"]: r for r in rest_truth(org, f"SELECT {fields} FROM Account")}  # noqa: S608
+    assert set(after) == set(before)
+    for record_id, old in before.items():
+        new = after[record_id]
+        assert new["AnnualRevenue"] == old["AnnualRevenue"]          # exact round trip
+        assert new["NumberOfEmployees"] == (old["NumberOfEmployees"] or 0) + 1
+        assert new["Description"] == old["Description"]              # absent = unchanged
