@@ -105,3 +105,19 @@ def problems(spec: PipelineSpec,
                 found.append(spec.file.problem(path, f"'{sobject}' has no field '{field}'",
                                                suggestion_for(field, fields)))
     return found
+
+
+def build_problems(spec: PipelineSpec) -> list[Problem]:
+    """Build (never run) the whole Beam pipeline: Beam's own config errors, at their line."""
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    from pipelines import beam_yaml
+    from pipelines.run import PipelineBuildError, build_options, construct
+
+    try:
+        construct(spec, beam_yaml.to_beam_spec(spec), build_options(spec, []), FnApiRunner())
+    except PipelineBuildError as error:
+        path = next((transform.path for transform in spec.transforms()
+                     if transform.name == error.transform), ("pipeline",))
+        return [spec.file.problem(path, f"Beam cannot build this: {error.cause}")]
+    return []

@@ -29,6 +29,8 @@ from pipelines.validation import validate_or_raise
 
 EXIT_OK = 0
 EXIT_FAILED = 1
+# Beam YAML names a transform as `"Name" at line N`, N counted in the text we gave it.
+_BEAM_PLACE = re.compile(r'"([^"]+)" at line \d+')
 LOCAL_RUNNERS = ("", "directrunner", "direct", "fnapirunner", "switchingdirectrunner")
 
 
@@ -73,12 +75,26 @@ def incremental_states(spec: PipelineSpec) -> list[str]:
     return paths
 
 
-def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float = 3.0,
-             stream: TextIO | None = None) -> int:
-    """Validate and run `file`; prints progress and a per-stage summary to `stream`."""
+def construct(spec: PipelineSpec, beam_spec: dict[str, Any], options: Any,
+              runner: Any = None) -> Any:
+    """Build (not run) the Beam pipeline; PipelineBuildError names the failing transform."""
     import apache_beam as beam
     from apache_beam.yaml.main import build_pipeline_components_from_yaml
 
+    text = yaml.safe_dump({k: v for k, v in beam_spec.items() if k != "options"},
+                          sort_keys=False)
+    _, constructor = build_pipeline_components_from_yaml(text, [], pipeline_path=spec.path)
+    pipeline = beam.Pipeline(runner=runner, options=options)
+    try:
+        constructor(pipeline)
+    except Exception as error:  # noqa: BLE001 - reported as the user's problem
+        raise PipelineBuildError.from_beam(error) from error
+    return pipeline
+
+
+def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float = 3.0,
+             stream: TextIO | None = None) -> int:
+    """Validate and run `file`; prints progress and a per-stage summary to `stream`."""
     stream = stream or sys.stdout
     spec = PipelineSpec.load(file)
     validate_or_raise(spec)
@@ -89,17 +105,11 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
     if not local:
         _refuse_inline_secrets(spec)
     beam_spec = beam_yaml.to_beam_spec(spec)
-    beam_spec.pop("options", None)
-    _, constructor = build_pipeline_components_from_yaml(
-        yaml.safe_dump(beam_spec, sort_keys=False), list(beam_args), pipeline_path=file)
     print(f"running {file} on {_describe_runner(options, local)}", file=stream, flush=True)
     started = time.time()
     with progress.collecting(enabled=local) as progress_dir:
-        pipeline = beam.Pipeline(runner=runner, options=options)
-        try:
-            constructor(pipeline)  # our transforms add progress taps while a dir is announced
-        except Exception as error:  # noqa: BLE001 - reported as the user's problem, exit 1
-            raise PipelineBuildError(_build_failure(error)) from error
+        # Our transforms add progress taps while a directory is announced.
+        pipeline = construct(spec, beam_spec, options, runner)
         printer = None
         if progress_dir and progress_seconds > 0:
             expected = ExpectedRows(beam_yaml.read_configs(beam_spec, file))
@@ -146,15 +156,21 @@ def _refuse_inline_secrets(spec: PipelineSpec) -> None:
 class PipelineBuildError(RuntimeError):
     """A transform could not be built (bad config Beam caught, login or describe failed)."""
 
+    def __init__(self, message: str, transform: str | None = None, cause: str = "") -> None:
+        super().__init__(message)
+        self.transform = transform
+        self.cause = cause
 
-def _build_failure(error: BaseException) -> str:
-    """Beam YAML says 'Error applying transform "X" at line N' (N of its own text, not the
-    user's file): keep the transform name and the underlying cause."""
-    cause = error.__cause__ or error
-    text = str(error)
-    match = re.match(r'Error applying transform "([^"]+)"', text)
-    where = f"transform {match.group(1)}" if match else "the pipeline"
-    return f"could not build {where}: {type(cause).__name__}: {cause}"
+    @classmethod
+    def from_beam(cls, error: BaseException) -> PipelineBuildError:
+        """Beam YAML says 'Error applying transform "X" at line N' (N of its own text, not
+        the user's file): keep the transform name and the underlying cause."""
+        cause = error.__cause__ or error
+        match = _BEAM_PLACE.search(str(error))
+        transform = match.group(1) if match else None
+        reason = _BEAM_PLACE.sub(r'"\1"', f"{type(cause).__name__}: {cause}")
+        where = f"transform {transform}" if transform else "the pipeline"
+        return cls(f"could not build {where}: {reason}", transform, reason)
 
 
 def _commit(spec: PipelineSpec, stream: TextIO) -> None:

@@ -33,6 +33,8 @@ def validate(spec: PipelineSpec, online: bool = False,
         from pipelines import online_checks
 
         problems += online_checks.problems(spec, describer_for)
+        if not problems:
+            problems += online_checks.build_problems(spec)
     return problems
 
 

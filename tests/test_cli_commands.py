@@ -143,3 +143,19 @@ def test_forcebeam_emulator_is_the_emulator_cli(tmp_path):
         assert process.wait(timeout=30) == 0
         log.close()
     assert Path(info["ca_cert"]).exists()
+
+
+def test_validate_online_builds_the_pipeline_and_places_beam_errors(pipeline_file, capsys):
+    path = pipeline_file()
+    text = open(path).read() + """\
+    - type: MapToFields
+      name: Shape
+      input: R2
+      config: {language: python, fields: {Short: "Name[:3"}}
+"""
+    open(path, "w").write(text)
+    code, _, err = run_cli(capsys, "validate", "--online", path)
+    assert code == 2
+    assert f"{path}:18: pipeline.transforms[2]: Beam cannot build this: " in err
+    assert "SyntaxError" in err
+    assert "at line" not in err  # Beam's line numbers are of its own text, not the file
