@@ -166,3 +166,19 @@ def test_rest_and_bulk_agree_on_every_object(org, tmp_path, sobject):
                                                      split=2), out=tmp_path / "bulk")
     assert len(rest) > 0
     assert by_id(rest) == by_id(bulk)
+
+
+def test_field_removed_since_the_cached_describe_says_how_to_refresh(org, tmp_path):
+    import json
+
+    from auth import Connection
+    from stages.salesforce import describe as describe_cache
+
+    conn = connection_mapping(org)
+    connection = Connection.from_mapping(conn, source="test", path="connection")
+    cached = describe_cache.warm_describe_cache(connection, "Case")
+    cached["fields"].append({"name": "Retired__c", "type": "string"})
+    describe_cache._cache_file(connection, "Case").write_text(json.dumps(cached))
+    with pytest.raises(Exception, match="FORCEBEAM_DESCRIBE_TTL=0"):  # noqa: B017 - Beam wraps
+        run_collect(lambda: ReadFromSalesforce(conn, sobject="Case", mode="rest"),
+                    out=tmp_path / "out")

@@ -60,7 +60,8 @@ def run_query_job(client: ApiClient, soql: str, *, include_deleted: bool = False
         job = client.request("POST", "jobs/query", json=body).json()
     except SalesforceApiError as error:
         if error.status in (400, 403) and error.error_code not in (
-                "InvalidSessionId", "REQUEST_LIMIT_EXCEEDED", "MAX_API_USAGE_REACHED"):
+                "InvalidSessionId", "REQUEST_LIMIT_EXCEEDED", "MAX_API_USAGE_REACHED",
+                "INVALID_FIELD", "INVALID_TYPE", "MALFORMED_QUERY"):
             raise BulkQueryRefusedError(f"{error.error_code}: {error.message}") from error
         raise
     return wait_for_job(client, f"jobs/query/{job['id']}", job, timeout_seconds)["id"]

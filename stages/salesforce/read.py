@@ -285,7 +285,7 @@ class _ReadUnit(_ClientDoFn):
         ProgressLog.expect(max(unit.expected_rows, 0))
         text = spec.query.text(id_from=unit.id_from, id_to=unit.id_to, extra=unit.extra) \
             if spec.query.splittable else spec.query.text()
-        values = self._values(spec, unit, text)
+        values = _explained(self._values(spec, unit, text))
         make_row = self._row_class._make
         inc = spec.incremental
         seen = dict(unit.seen) if unit.seen else {}
@@ -349,6 +349,21 @@ def _bulk_values(client: Any, job_id: str, schema: RowSchema, page_size: int
             plan = [(position[f.path.lower()], fn) if f.path.lower() in position
                     else (0, _absent) for f, fn in zip(schema.fields, convert, strict=True)]
         yield [fn(row[i]) for i, fn in plan]
+
+
+def _explained(values: Iterator[Sequence[Any]]) -> Iterator[Sequence[Any]]:
+    """Add the likely cause to a field error: a describe cached before the org changed."""
+    from auth.errors import SalesforceApiError
+
+    try:
+        yield from values
+    except SalesforceApiError as error:
+        if error.error_code != "INVALID_FIELD":
+            raise
+        raise ValueError(
+            f"{error} - the row schema comes from a describe cached for up to "
+            "FORCEBEAM_DESCRIBE_TTL seconds (default 3600); if a field was removed from the "
+            "org since, run again with FORCEBEAM_DESCRIBE_TTL=0") from error
 
 
 def _absent(_: str) -> None:
