@@ -112,12 +112,13 @@ def build_problems(spec: PipelineSpec) -> list[Problem]:
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
     from pipelines import beam_yaml
+    from pipelines.problems import PipelineFileError
     from pipelines.run import PipelineBuildError, build_options, construct
 
     try:
         construct(spec, beam_yaml.to_beam_spec(spec), build_options(spec, []), FnApiRunner())
-    except PipelineBuildError as error:
-        path = next((transform.path for transform in spec.transforms()
-                     if transform.name == error.transform), ("pipeline",))
-        return [spec.file.problem(path, f"Beam cannot build this: {error.cause}")]
+    except PipelineFileError as error:
+        return error.problems
+    except PipelineBuildError as error:  # login/API trouble while building: still shown
+        return [error.as_problem(spec)]
     return []

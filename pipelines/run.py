@@ -88,7 +88,10 @@ def construct(spec: PipelineSpec, beam_spec: dict[str, Any], options: Any,
     try:
         constructor(pipeline)
     except Exception as error:  # noqa: BLE001 - reported as the user's problem
-        raise PipelineBuildError.from_beam(error) from error
+        failure = PipelineBuildError.from_beam(error)
+        if failure.in_file:  # a wrong file: exit 2 at its line, like every validation error
+            raise PipelineFileError([failure.as_problem(spec)]) from error
+        raise failure from error
     return pipeline
 
 
@@ -156,10 +159,18 @@ def _refuse_inline_secrets(spec: PipelineSpec) -> None:
 class PipelineBuildError(RuntimeError):
     """A transform could not be built (bad config Beam caught, login or describe failed)."""
 
-    def __init__(self, message: str, transform: str | None = None, cause: str = "") -> None:
+    def __init__(self, message: str, transform: str | None = None, cause: str = "",
+                 in_file: bool = False) -> None:
         super().__init__(message)
         self.transform = transform
         self.cause = cause
+        self.in_file = in_file  # the file is wrong (Beam refused a config), not the org/network
+
+    def as_problem(self, spec: PipelineSpec) -> Any:
+        """The failure as a Problem at the failing transform's line."""
+        path = next((transform.path for transform in spec.transforms()
+                     if transform.name == self.transform), ("pipeline",))
+        return spec.file.problem(path, f"Beam cannot build this: {self.cause}")
 
     @classmethod
     def from_beam(cls, error: BaseException) -> PipelineBuildError:
@@ -170,7 +181,17 @@ class PipelineBuildError(RuntimeError):
         transform = match.group(1) if match else None
         reason = _BEAM_PLACE.sub(r'"\1"', f"{type(cause).__name__}: {cause}")
         where = f"transform {transform}" if transform else "the pipeline"
-        return cls(f"could not build {where}: {reason}", transform, reason)
+        return cls(f"could not build {where}: {reason}", transform, reason,
+                   in_file=_is_config_mistake(cause))
+
+
+def _is_config_mistake(cause: BaseException) -> bool:
+    """Beam YAML's refusals of a config (not login, API or network failures)."""
+    from auth.errors import ForcebeamError
+
+    if isinstance(cause, ForcebeamError):
+        return False
+    return isinstance(cause, (SyntaxError, NameError, TypeError, KeyError, ValueError))
 
 
 def _commit(spec: PipelineSpec, stream: TextIO) -> None:

@@ -257,3 +257,16 @@ def test_incremental_state_is_committed_after_success(private_org, org_env, tmp_
     again = [json.loads(line)["Id"] for p in glob.glob(str(org_env / "changed*"))
              for line in Path(p).read_text().splitlines()]
     assert sorted(again) == sorted(touched)
+
+
+def test_a_config_beam_refuses_exits_2_at_its_line(private_org, org_env, tmp_path, capsys):
+    text = PIPELINE.split("    - type: ReadFromCsv")[0].replace('"len(Name)"', '"len(Name"')
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(text)
+    assert main(["run", str(path)]) == 2
+    error = capsys.readouterr().err
+    line = next(number for number, text in enumerate(path.read_text().splitlines(), 1)
+                if "name: Shape" in text)
+    assert f"{path}:{line - 1}: pipeline.transforms[1]: Beam cannot build this: SyntaxError" \
+        in error
+    assert not list(org_env.glob("accounts*"))  # nothing ran
