@@ -187,10 +187,10 @@ class PipelineBuildError(RuntimeError):
 
 def _is_config_mistake(cause: BaseException) -> bool:
     """Beam YAML's refusals of a config (not login, API or network failures)."""
-    from auth.errors import ForcebeamError
+    from auth.errors import ConfigError, ForcebeamError
 
-    if isinstance(cause, ForcebeamError):
-        return False
+    if isinstance(cause, ForcebeamError):  # login, secrets, API: the file may well be right
+        return isinstance(cause, ConfigError)
     return isinstance(cause, (SyntaxError, NameError, TypeError, KeyError, ValueError))
 
 
