@@ -6,6 +6,8 @@ each equal it row for row, so they also equal each other.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from stages.salesforce.read import ReadFromSalesforce
@@ -182,3 +184,19 @@ def test_field_removed_since_the_cached_describe_says_how_to_refresh(org, tmp_pa
     with pytest.raises(Exception, match="FORCEBEAM_DESCRIBE_TTL=0"):  # noqa: B017 - Beam wraps
         run_collect(lambda: ReadFromSalesforce(conn, sobject="Case", mode="rest"),
                     out=tmp_path / "out")
+
+
+def test_bulk_jobs_are_polled_until_complete(org_factory, tmp_path):
+    org = org_factory(records=3000)
+    org.admin("PUT", "faults", json={"bulk_job_delay_seconds": 2})
+    conn = connection_mapping(org)
+    truth = {r["Id"] for r in rest_truth(org, "SELECT Id FROM Account")}
+    org.reset_counters()
+    started = time.monotonic()
+    rows, _ = run_collect(lambda: ReadFromSalesforce(conn, sobject="Account", fields=["Id"],
+                                                     mode="bulk", split="none"),
+                          out=tmp_path / "out")
+    assert time.monotonic() - started >= 2
+    assert {r["Id"] for r in rows} == truth and len(rows) == len(truth)
+    calls = org.counters()["api_calls"]
+    assert calls.get("bulk_query", 0) >= 3, f"create + several status polls: {calls}"
