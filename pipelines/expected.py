@@ -1,8 +1,9 @@
 """How many rows a read will produce, for `rows so far / expected` progress lines.
 
 One `SELECT COUNT()` through the process-wide client (shared with in-process workers, so no
-extra login on the default runner), asked lazily by the progress printer only once a read
-has been running for a progress interval: short runs never pay for it. Reads with a custom
+extra login), asked lazily by the progress printer only once a read has been running for a
+progress interval: short runs never pay for it. `forcebeam run` does not ask when workers
+are separate processes (it would cost the driver a login of its own). Reads with a custom
 SOQL or an incremental window are not counted (their size is not a plain COUNT()).
 """
 

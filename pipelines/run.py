@@ -115,7 +115,10 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
         pipeline = construct(spec, beam_spec, options, runner)
         printer = None
         if progress_dir and progress_seconds > 0:
-            expected = ExpectedRows(beam_yaml.read_configs(beam_spec, file))
+            # Counting shares the in-process workers' client; worker processes would make it
+            # an extra login, so two-process runs show rows and rate without "of N".
+            expected = ExpectedRows(beam_yaml.read_configs(beam_spec, file)
+                                    if _in_process(options) else {})
             printer = progress.ProgressPrinter(progress_dir, progress_seconds, stream=stream,
                                                expected=expected)
             printer.start()
@@ -133,6 +136,12 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
         return EXIT_OK
     print(f"pipeline ended in state {state}", file=sys.stderr)
     return EXIT_FAILED
+
+
+def _in_process(options: Any) -> bool:
+    from apache_beam.options.pipeline_options import DirectOptions
+
+    return options.view_as(DirectOptions).direct_running_mode != "multi_processing"
 
 
 def _describe_runner(options: Any, local: bool) -> str:
