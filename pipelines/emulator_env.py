@@ -49,8 +49,8 @@ def use_org(info: Mapping[str, Any], environ: MutableMapping[str, str] | None = 
     """Point this process at the emulated org `info` describes.
 
     Sets the variables of `env_from_info` and forgets secrets and clients resolved for a
-    previous org: every emulator serves the same `gcp-sm://` reference with its own key, and
-    secrets are cached per process by reference.
+    previous org, so nothing this process learnt from one org is used against another
+    (`env://` values, in particular, are cached per process by reference).
     """
     values = env_from_info(info)
     (os.environ if environ is None else environ).update(values)

@@ -164,3 +164,23 @@ def test_secret_manager_payload_failing_crc32c_is_refused(monkeypatch):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_same_secret_name_on_two_endpoints_is_two_secrets(org, org_factory, monkeypatch):
+    """Two emulated orgs in one process each serve their own key under the same name.
+
+    The per-process cache must not hand one endpoint's value to the other: a user switching
+    SECRET_MANAGER_EMULATOR_HOST (or a test using two orgs) gets each endpoint's own secret.
+    """
+    other = org_factory(records=200)
+    reference = org.info["connected_app"]["private_key_secret"]
+    assert reference == other.info["connected_app"]["private_key_secret"]
+    keys = {}
+    for running in (org, other):
+        monkeypatch.setenv("SECRET_MANAGER_EMULATOR_HOST", running.info["secret_manager_host"])
+        keys[running.info["secret_manager_host"]] = secrets.resolve(reference).reveal()
+        with open(running.info["connected_app"]["private_key"], "rb") as handle:
+            on_disk = load_private_key(handle.read()).private_numbers()
+        assert load_private_key(keys[running.info["secret_manager_host"]]).private_numbers() \
+            == on_disk
+    assert len(set(keys.values())) == 2

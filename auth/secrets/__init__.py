@@ -68,14 +68,15 @@ def get_provider(scheme: str) -> SecretProvider:
 
 def resolve(reference: str) -> SecretValue:
     """The value behind ``reference``, fetched once per process and cached."""
+    provider = get_provider(scheme_of(reference))
+    key = provider.cache_key(reference)
     with _lock:
-        cached = _cache.get(reference)
+        cached = _cache.get(key)
     if cached is not None:
         return cached
-    provider = get_provider(scheme_of(reference))
     value = SecretValue(provider.read(reference))
     with _lock:
-        _cache[reference] = value
+        _cache[key] = value
     return value
 
 
@@ -90,7 +91,7 @@ def write_back(reference: str, value: bytes) -> bool:
         return False
     provider.write(reference, value)
     with _lock:
-        _cache[reference] = SecretValue(value)
+        _cache[provider.cache_key(reference)] = SecretValue(value)
     return True
 
 

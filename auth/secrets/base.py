@@ -59,6 +59,15 @@ class SecretProvider:
     scheme: ClassVar[str] = ""
     can_write: ClassVar[bool] = False
 
+    def cache_key(self, reference: str) -> str:
+        """What identifies the value behind ``reference`` in the per-process cache.
+
+        The reference alone is not always enough: the same ``gcp-sm://`` name means a
+        different secret on another Secret Manager endpoint (e.g. two emulated orgs in one
+        process). Providers whose answer depends on more than the reference say so here.
+        """
+        return reference
+
     def read(self, reference: str) -> bytes:
         raise NotImplementedError
 

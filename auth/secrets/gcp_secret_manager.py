@@ -90,6 +90,11 @@ class GcpSecretManagerProvider(SecretProvider):
                 self._clients[emulator_host] = client
             return client
 
+    def cache_key(self, reference: str) -> str:
+        """The endpoint is part of a secret's identity (see SecretProvider.cache_key)."""
+        endpoint = os.environ.get(EMULATOR_HOST_VARIABLE) or "secretmanager.googleapis.com"
+        return f"{endpoint}|{reference}"
+
     def read(self, reference: str) -> bytes:
         project, secret, version = parse_reference(reference)
         name = f"projects/{project}/secrets/{secret}/versions/{version}"
