@@ -114,8 +114,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"forcebeam benchmark ({time.perf_counter() - started:.0f}s; "
           + "; ".join(f"{n}: {PROFILES[n].describe()}" for n in args.profiles) + ")")
     print(render_table(results))
-    if serving:
-        print(f"emulator serving: {serving}")
+    if serving and "error" not in serving:
+        print(f"emulator serving ({serving['records']:,} rows, one job, loopback): job render "
+              f"{serving['job_render_seconds']} s ({serving['job_render_rows_per_second']:,} "
+              "rows/s); pages "
+              + ", ".join(f"{enc} {serving[enc]['mb_per_second']} MB/s = "
+                          f"{serving[enc]['rows_per_second']:,} rows/s"
+                          for enc in ("identity", "gzip") if enc in serving))
+    elif serving:
+        print(f"emulator serving: {serving['error']}")
     print(f"results: {args.output}")
     return 0 if all(r.error is None for r in results) else 1
 
