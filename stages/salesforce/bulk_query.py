@@ -23,8 +23,8 @@ import urllib3
 
 from stages.salesforce.rest_query import ApiClient
 
-__all__ = ["BulkQueryRefusedError", "BulkJobFailedError", "run_query_job", "iter_result_rows",
-           "delete_query_job", "wait_for_job"]
+__all__ = ["BulkQueryRefusedError", "BulkJobFailedError", "create_query_job", "run_query_job",
+           "iter_result_rows", "delete_query_job", "wait_for_job"]
 
 LOG = logging.getLogger(__name__)
 PAGE_MAX_RECORDS = 50_000
@@ -45,9 +45,9 @@ class _TruncatedPageError(Exception):
     pass
 
 
-def run_query_job(client: ApiClient, soql: str, *, include_deleted: bool = False,
-                  timeout_seconds: float = 3600.0) -> str:
-    """Create a query job and wait for JobComplete; returns the job id.
+def create_query_job(client: ApiClient, soql: str, *, include_deleted: bool = False
+                     ) -> dict[str, Any]:
+    """Create a query job without waiting for it; returns its job info.
 
     Raises ``BulkQueryRefusedError`` when job creation is rejected as unsupported (compound
     fields, unsupported object or clause) so the caller can fall back to REST.
@@ -57,13 +57,36 @@ def run_query_job(client: ApiClient, soql: str, *, include_deleted: bool = False
     body = {"operation": "queryAll" if include_deleted else "query", "query": soql,
             "contentType": "CSV", "columnDelimiter": "COMMA", "lineEnding": "LF"}
     try:
-        job = client.request("POST", "jobs/query", json=body).json()
+        return client.request("POST", "jobs/query", json=body).json()
     except SalesforceApiError as error:
         if error.status in (400, 403) and error.error_code not in (
                 "InvalidSessionId", "REQUEST_LIMIT_EXCEEDED", "MAX_API_USAGE_REACHED",
                 "INVALID_FIELD", "INVALID_TYPE", "MALFORMED_QUERY"):
             raise BulkQueryRefusedError(f"{error.error_code}: {error.message}") from error
         raise
+
+
+def run_query_job(client: ApiClient, soql: str, *, include_deleted: bool = False,
+                  timeout_seconds: float = 3600.0, job_id: str | None = None) -> str:
+    """Wait for JobComplete of ``job_id`` (or of a new job for ``soql``); returns the job id.
+
+    ``job_id`` is a job submitted earlier (at planning, so the org runs every unit's job
+    while earlier units are read). If that job is gone (deleted after a previous attempt
+    of the same unit read it), a new one is created.
+    """
+    from auth.errors import SalesforceApiError
+
+    if job_id:
+        path = f"jobs/query/{job_id}"
+        try:
+            return wait_for_job(client, path, client.request("GET", path).json(),
+                                timeout_seconds)["id"]
+        except SalesforceApiError as error:
+            if error.status != 404:
+                raise
+            LOG.info("Bulk job %s is gone (an earlier attempt read it); submitting again",
+                     job_id)
+    job = create_query_job(client, soql, include_deleted=include_deleted)
     return wait_for_job(client, f"jobs/query/{job['id']}", job, timeout_seconds)["id"]
 
 

@@ -36,6 +36,7 @@ class ReadUnit:
     mode: str                      # "bulk" | "rest"
     extra: tuple[str, ...] = ()    # extra SOQL conditions (e.g. watermark)
     seen: tuple[tuple[str, str], ...] = ()   # incremental de-dup pairs (Id, value) in range
+    job_id: str | None = None      # Bulk job submitted at planning (runs while others read)
 
 
 def _to_int(id15: str) -> int:

@@ -250,12 +250,39 @@ class _PlanUnits(_ClientDoFn):
         self._sync()
         LOG.info("planned %d read unit(s) for ~%d %s rows", len(ranges), max(total, 0),
                  query.sobject)
-        for index, (id_from, id_to, rows) in enumerate(ranges):
-            unit_mode = _unit_mode(spec, rows)
-            unit = planner.ReadUnit(index=index, id_from=id_from, id_to=id_to,
-                                    expected_rows=rows, mode=unit_mode, extra=tuple(extra),
-                                    seen=incremental.seen_in_range(seen, id_from, id_to))
+        units = [planner.ReadUnit(index=index, id_from=id_from, id_to=id_to,
+                                  expected_rows=rows, mode=_unit_mode(spec, rows),
+                                  extra=tuple(extra),
+                                  seen=incremental.seen_in_range(seen, id_from, id_to))
+                 for index, (id_from, id_to, rows) in enumerate(ranges)]
+        if len(units) > 1:
+            units = [self._submitted(spec, unit) for unit in units]
+            self._sync()
+        for unit in units:
             yield spec, unit
+
+    def _submitted(self, spec: _ReadSpec, unit: planner.ReadUnit) -> planner.ReadUnit:
+        """Submit a Bulk unit's job now, so the org prepares every unit's results at once.
+
+        Read units run one after another on each worker; without this, each would wait for
+        its own job to complete (seconds on a real org) while nothing else happens. A refusal
+        is left to the reader, which falls back to REST (or explains, in bulk mode).
+        """
+        if unit.mode != "bulk":
+            return unit
+        try:
+            job = bulk_query.create_query_job(self._client, _unit_text(spec, unit),
+                                              include_deleted=spec.include_deleted)
+        except bulk_query.BulkQueryRefusedError:
+            return unit
+        return replace(unit, job_id=job["id"])
+
+
+def _unit_text(spec: _ReadSpec, unit: planner.ReadUnit) -> str:
+    """The SOQL of one unit: the base query bounded to the unit's Id range."""
+    if not spec.query.splittable:
+        return spec.query.text()
+    return spec.query.text(id_from=unit.id_from, id_to=unit.id_to, extra=unit.extra)
 
 
 def _count_range(client: Any, query: soql.BaseQuery, extra: list[str], include_deleted: bool,
@@ -283,9 +310,7 @@ class _ReadUnit(_ClientDoFn):
     def process(self, element: tuple[_ReadSpec, planner.ReadUnit]) -> Iterator[Any]:
         spec, unit = element
         ProgressLog.expect(max(unit.expected_rows, 0))
-        text = spec.query.text(id_from=unit.id_from, id_to=unit.id_to, extra=unit.extra) \
-            if spec.query.splittable else spec.query.text()
-        values = _explained(self._values(spec, unit, text))
+        values = _explained(self._values(spec, unit, _unit_text(spec, unit)))
         make_row = self._row_class._make
         inc = spec.incremental
         seen = dict(unit.seen) if unit.seen else {}
@@ -319,7 +344,8 @@ class _ReadUnit(_ClientDoFn):
             try:
                 job_id = bulk_query.run_query_job(self._client, text,
                                                   include_deleted=spec.include_deleted,
-                                                  timeout_seconds=spec.bulk_timeout_seconds)
+                                                  timeout_seconds=spec.bulk_timeout_seconds,
+                                                  job_id=unit.job_id)
             except bulk_query.BulkQueryRefusedError as refusal:
                 if spec.mode == "bulk":
                     raise ValueError(

@@ -227,6 +227,16 @@ def _currency_decimal(value: Any, scale: int) -> decimal.Decimal:
 
 
 def _currency_text(value: Any, scale: int) -> str:
+    """Exact decimal text with ``scale`` decimals; Bulk CSV usually has it already.
+
+    The fast path (digits, one point, exactly ``scale`` decimals) skips Decimal arithmetic,
+    which dominated the conversion of wide extracts; anything else is normalised exactly.
+    """
+    if isinstance(value, str):
+        whole, point, fraction = value.partition(".")
+        if (point and len(fraction) == scale and fraction.isdigit()
+                and whole.lstrip("-").isdigit()):
+            return value
     return f"{_currency_decimal(value, scale):f}"
 
 
@@ -238,6 +248,14 @@ def _text_of_json(value: Any) -> str:
     return str(value)
 
 
+def _int_of_text(text: str) -> int:
+    """``42`` (Bulk CSV) or ``42.0`` (some REST numbers) as an int; plain ints skip Decimal."""
+    try:
+        return int(text)
+    except ValueError:
+        return int(decimal.Decimal(text))
+
+
 def _bool_of_csv(text: str) -> bool:
     return text.lower() == "true"
 
@@ -247,7 +265,7 @@ def _typed(sf_type: str, scale: int, mode: TypeMode) -> Converter:
     if sf_type in _BOOL_TYPES:
         return _bool_of_csv
     if sf_type in _INT_TYPES:
-        return lambda text: int(decimal.Decimal(text))
+        return _int_of_text
     if sf_type in _FLOAT_TYPES:
         return float
     if sf_type == "currency":
