@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -65,8 +66,9 @@ def run_write_cell(org: EmulatedOrg, profile: NetworkProfile, rows: int, workdir
     session = session_for(org)
     auth = login(org, session)
     results = []
+    run_id = uuid.uuid4().hex[:8].upper()   # the org may keep rows of earlier runs
     for label, mode in WRITE_MODES.items():
-        tag = f"BENCH{profile.name.upper()}{mode.upper()}"
+        tag = f"BENCH{profile.name.upper()}{mode.upper()}{run_id}"
         csv_path = write_accounts_csv(workdir / f"accounts-{mode}.csv", rows, tag)
         log(f"  {profile.name:9} {rows:>9,} rows  write via {label} ...")
         result = measure(org, f"forcebeam write: {label}", profile.name, rows,
