@@ -15,19 +15,16 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli import main
-from pipelines.emulator_env import forget_org, use_org
+from pipelines.emulator_env import use_org
+from tests.support.pipelines import (  # the fixture is autouse
+    JWT_CONNECTION,
+    forget_org_afterwards,  # noqa: F401
+)
 
 PIPELINE = """\
 connections:
   emulated:
-    login_url: ${FORCEBEAM_LOGIN_URL}
-    ca_bundle: ${FORCEBEAM_CA_CERT}
-    auth:
-      type: jwt_bearer
-      username: ${FORCEBEAM_USERNAME}
-      consumer_key: ${FORCEBEAM_CONSUMER_KEY}
-      private_key: ${FORCEBEAM_PRIVATE_KEY_SECRET}
-pipeline:
+""" + JWT_CONNECTION + """pipeline:
   transforms:
     - type: ReadFromSalesforce
       name: R1
@@ -36,13 +33,6 @@ pipeline:
       name: R2
       config: {connection: emulated, sobject: Account, fields: FIELDS}
 """
-
-
-@pytest.fixture(autouse=True)
-def _forget_org_afterwards():
-    """Secrets/clients cached for this module's org must not leak into later tests."""
-    yield
-    forget_org()
 
 
 @pytest.fixture

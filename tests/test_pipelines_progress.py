@@ -6,22 +6,17 @@ from __future__ import annotations
 import io
 import re
 
-import pytest
-
-from pipelines.emulator_env import forget_org, use_org
+from pipelines.emulator_env import use_org
 from pipelines.run import run_file
+from tests.support.pipelines import (  # the fixture is autouse
+    JWT_CONNECTION,
+    forget_org_afterwards,  # noqa: F401
+)
 
 PIPELINE = """\
 connections:
   slow:
-    login_url: ${FORCEBEAM_LOGIN_URL}
-    ca_bundle: ${FORCEBEAM_CA_CERT}
-    auth:
-      type: jwt_bearer
-      username: ${FORCEBEAM_USERNAME}
-      consumer_key: ${FORCEBEAM_CONSUMER_KEY}
-      private_key: ${FORCEBEAM_PRIVATE_KEY_SECRET}
-pipeline:
+""" + JWT_CONNECTION + """pipeline:
   transforms:
     - type: ReadFromSalesforce
       name: ReadAccounts
@@ -30,13 +25,6 @@ pipeline:
       input: ReadAccounts
       config: {path: "${FORCEBEAM_OUT}/accounts"}
 """
-
-
-@pytest.fixture(autouse=True)
-def _forget_org_afterwards():
-    """Secrets/clients cached for this module's org must not leak into later tests."""
-    yield
-    forget_org()
 
 
 def test_progress_lines_while_a_slow_extract_runs(org_factory, tmp_path, monkeypatch):

@@ -16,9 +16,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.cli import main
-from pipelines.emulator_env import forget_org, use_org
+from pipelines.emulator_env import use_org
 from pipelines.run import run_file
 from tests.support.org import EmulatedOrg, start_org
+from tests.support.pipelines import (  # the fixture is autouse
+    JWT_CONNECTION,
+    forget_org_afterwards,  # noqa: F401
+)
 
 RECORDS = 600
 ACCOUNT_FIELDS = ["Id", "Name", "Industry", "NumberOfEmployees", "AnnualRevenue"]
@@ -26,14 +30,7 @@ ACCOUNT_FIELDS = ["Id", "Name", "Industry", "NumberOfEmployees", "AnnualRevenue"
 PIPELINE = """\
 connections:
   emulated:
-    login_url: ${FORCEBEAM_LOGIN_URL}
-    ca_bundle: ${FORCEBEAM_CA_CERT}
-    auth:
-      type: jwt_bearer
-      username: ${FORCEBEAM_USERNAME}
-      consumer_key: ${FORCEBEAM_CONSUMER_KEY}
-      private_key: ${FORCEBEAM_PRIVATE_KEY_SECRET}
-pipeline:
+""" + JWT_CONNECTION + """pipeline:
   transforms:
     - type: ReadFromSalesforce
       name: ReadAccounts
@@ -85,13 +82,6 @@ pipeline:
       config:
         path: ${FORCEBEAM_OUT}/rejected
 """
-
-
-@pytest.fixture(autouse=True)
-def _forget_org_afterwards():
-    """Secrets/clients cached for this module's org must not leak into later tests."""
-    yield
-    forget_org()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import os
 import textwrap
 
 import apache_beam as beam
-import pytest
 from apache_beam.internal.cloudpickle import cloudpickle
 from apache_beam.options.pipeline_options import (
     DirectOptions,
@@ -19,9 +18,10 @@ from apache_beam.options.pipeline_options import (
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from pipelines import beam_yaml
-from pipelines.emulator_env import forget_org, use_org
+from pipelines.emulator_env import use_org
 from pipelines.run import build_options, pick_runner
 from pipelines.spec import PipelineSpec
+from tests.support.pipelines import forget_org_afterwards  # noqa: F401 - autouse fixture
 
 FILE = """\
 connections:
@@ -45,13 +45,6 @@ options:
   direct_num_workers: 3
   setup_file: ./from_file.py
 """
-
-
-@pytest.fixture(autouse=True)
-def _forget_org_afterwards():
-    """Secrets/clients cached for this module's org must not leak into later tests."""
-    yield
-    forget_org()
 
 
 def spec_in(tmp_path, text: str = FILE) -> PipelineSpec:

@@ -86,7 +86,8 @@ async def _write(request: web.Request, session: Session, operation: str,
                                   [{"errorCode": error.code, "message": error.message}]) from None
 
 
-async def create(request: web.Request) -> web.Response:
+async def _write_body_records(request: web.Request, operation: str) -> web.Response:
+    """POST (insert) and PATCH (update) take the same body: typed records, allOrNone."""
     api_version_from(request)
     session = require_session(request, api="rest", kind="composite")
     store = records_store(request)
@@ -94,20 +95,16 @@ async def create(request: web.Request) -> web.Response:
     if (refused := _too_many(len(records))) is not None:
         return refused
     items = [(_type_of(r, store), r) for r in records]
-    results = await _write(request, session, "insert", items, all_or_none)
+    results = await _write(request, session, operation, items, all_or_none)
     return sf_json([_result_json(r, False) for r in results])
+
+
+async def create(request: web.Request) -> web.Response:
+    return await _write_body_records(request, "insert")
 
 
 async def update(request: web.Request) -> web.Response:
-    api_version_from(request)
-    session = require_session(request, api="rest", kind="composite")
-    store = records_store(request)
-    records, all_or_none = _body_records(await read_json(request))
-    if (refused := _too_many(len(records))) is not None:
-        return refused
-    items = [(_type_of(r, store), r) for r in records]
-    results = await _write(request, session, "update", items, all_or_none)
-    return sf_json([_result_json(r, False) for r in results])
+    return await _write_body_records(request, "update")
 
 
 async def delete(request: web.Request) -> web.Response:
