@@ -106,21 +106,32 @@ class TokenResponse:
         return f"TokenResponse(instance_url={self.instance_url!r}, scope={self.scope!r})"
 
 
+def post_to_login_endpoint(http: requests.Session, url: str, purpose: str,
+                           **kwargs: Any) -> requests.Response:
+    """POST to a login endpoint (OAuth token or SOAP login), classifying what can go wrong.
+
+    A certificate that does not verify is permanent (an AuthError saying how to trust the
+    org's CA); an unreachable endpoint is transient. Neither message carries the body sent.
+    """
+    try:
+        return http.post(url, **kwargs)
+    except requests.exceptions.SSLError:
+        raise AuthError(f"TLS verification failed for {url}", code="tls_verification_failed",
+                        fix=TLS_FIX) from None
+    except requests.RequestException as error:
+        raise TransientAuthError(f"could not reach {url} for {purpose}: "
+                                 f"{type(error).__name__}") from None
+
+
 def request_token(http: requests.Session, login_endpoint: str, form: dict[str, str], *,
                   grant: str, basic_auth: tuple[str, str] | None = None,
                   timeout: float = 60) -> TokenResponse:
     """POST a grant to ``{login_endpoint}/services/oauth2/token`` and parse the answer."""
     url = login_endpoint.rstrip("/") + TOKEN_PATH
     log.debug("requesting %s token from %s", grant, url)
-    try:
-        response = http.post(url, data=form, auth=basic_auth, timeout=timeout,
-                             headers={"Accept": "application/json"})
-    except requests.exceptions.SSLError:
-        raise AuthError(f"TLS verification failed for {url}", code="tls_verification_failed",
-                        fix=TLS_FIX) from None
-    except requests.RequestException as error:
-        raise TransientAuthError(f"could not reach {url} for a {grant} login: "
-                                 f"{type(error).__name__}") from None
+    response = post_to_login_endpoint(http, url, f"a {grant} login", data=form,
+                                      auth=basic_auth, timeout=timeout,
+                                      headers={"Accept": "application/json"})
     body = _json(response)
     if response.status_code == 200 and isinstance(body, dict) and body.get("access_token"):
         refresh = body.get("refresh_token")

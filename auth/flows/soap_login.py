@@ -17,9 +17,8 @@ import requests
 from auth.config_types import AuthConfig, SecretRef
 from auth.credentials import Credentials
 from auth.errors import AuthError, TransientAuthError
-from auth.oauth import TokenResponse
+from auth.oauth import TokenResponse, post_to_login_endpoint
 from auth.secrets import SecretValue
-from auth.transport import TLS_FIX
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +68,9 @@ class SoapLoginCredentials(Credentials):
             f"<n1:password>{escape(self.secret('password').text() + token)}</n1:password>"
             "</n1:login></env:Body></env:Envelope>")
         url = f"{self.login_endpoint}/services/Soap/u/{self._version()}"
-        try:
-            response = self.http.post(url, data=envelope.encode("utf-8"), timeout=60, headers={
-                "Content-Type": "text/xml; charset=UTF-8", "SOAPAction": "login"})
-        except requests.exceptions.SSLError:
-            raise AuthError(f"TLS verification failed for {url}", code="tls_verification_failed",
-                            fix=TLS_FIX) from None
-        except requests.RequestException as error:
-            raise TransientAuthError(f"could not reach {url} for a SOAP login: "
-                                     f"{type(error).__name__}") from None
+        response = post_to_login_endpoint(
+            self.http, url, "a SOAP login", data=envelope.encode("utf-8"), timeout=60,
+            headers={"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": "login"})
         return self._parse(response)
 
     def _parse(self, response: requests.Response) -> TokenResponse:
