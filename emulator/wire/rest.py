@@ -460,6 +460,12 @@ async def get_record(request: web.Request) -> web.Response:
         return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
     if state == "deleted":
         return sf_error(404, "ENTITY_IS_DELETED", "entity is deleted", [])
+    return await _record_response(request, store, obj, record_id, version)
+
+
+async def _record_response(request: web.Request, store: RecordStore, obj: ObjectDef, record_id: str,
+                           version: str) -> web.Response:
+    """One record as GET by Id and GET by external id both answer it (`?fields=` honoured)."""
     try:
         fields = _parse_fields(request)
         record = await run_blocking(lambda: _retrieve(store, obj, record_id, fields, version))
@@ -528,12 +534,7 @@ async def get_by_external_id(request: web.Request) -> web.Response:
         return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
     if len(matches) > 1:
         return _multiple_choices(version, obj, matches)
-    try:
-        fields = _parse_fields(request)
-        record = await run_blocking(lambda: _retrieve(store, obj, matches[0], fields, version))
-    except SoqlError as error:
-        return sf_error(400, error.code, error.message)
-    return sf_json(record)
+    return await _record_response(request, store, obj, matches[0], version)
 
 
 async def upsert_by_external_id(request: web.Request) -> web.Response:
