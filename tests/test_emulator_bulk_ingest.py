@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from typing import Any
 
 import pytest
@@ -18,9 +17,8 @@ import requests
 from simple_salesforce import Salesforce
 
 from bench.org import Login, login, session_for
+from tests.support.bulk import wait_until_terminal
 from tests.support.org import EmulatedOrg
-
-TERMINAL = ("JobComplete", "Failed", "Aborted")
 
 
 def simple_salesforce(org: EmulatedOrg) -> Salesforce:
@@ -51,13 +49,8 @@ class IngestClient:
                          headers={"Content-Type": "text/csv"})
 
     def wait(self, job_id: str, timeout: float = 120) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            info = self.call("GET", f"/{job_id}").json()
-            if info["state"] in TERMINAL:
-                return info
-            time.sleep(0.05)
-        raise AssertionError(f"job {job_id} not finished after {timeout}s")
+        return wait_until_terminal(lambda: self.call("GET", f"/{job_id}").json(), job_id,
+                                   timeout)
 
 
 @pytest.fixture

@@ -22,9 +22,9 @@ from simple_salesforce import Salesforce
 
 from bench.org import Login, login, session_for
 from emulator.bulk.results import converters_for, write_result_file
+from tests.support.bulk import wait_until_terminal
 from tests.support.org import EmulatedOrg
 
-TERMINAL = ("JobComplete", "Failed", "Aborted")
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -57,13 +57,8 @@ class BulkClient:
         return self.call("POST", json={"operation": "query", "query": soql, **options})
 
     def wait(self, job_id: str, timeout: float = 120) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            info = self.call("GET", f"/{job_id}").json()
-            if info["state"] in TERMINAL:
-                return info
-            time.sleep(0.05)
-        raise AssertionError(f"job {job_id} not finished after {timeout}s")
+        return wait_until_terminal(lambda: self.call("GET", f"/{job_id}").json(), job_id,
+                                   timeout)
 
     def completed(self, soql: str, **options: Any) -> str:
         created = self.create(soql, **options)
