@@ -14,7 +14,7 @@ export GCE_METADATA_IP := 127.0.0.1:9
 $(STAMP): constraints.txt setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,emulator,dataflow]'
 	touch $(STAMP)
 
 venv: $(STAMP)

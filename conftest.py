@@ -10,12 +10,30 @@ os.environ["NO_GCE_CHECK"] = "true"
 os.environ["GCE_METADATA_HOST"] = "127.0.0.1:9"
 os.environ["GCE_METADATA_IP"] = "127.0.0.1:9"
 
+import sys  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
 from tests.support.org import EmulatedOrg, start_org  # noqa: E402
+
+# The folders install as `forcebeam.<folder>`; the repository root is on sys.path while tests
+# run, so a stray `import auth` would work here and fail in every real install. Refuse it.
+_FOLDERS_INSTALLED_UNDER_FORCEBEAM = frozenset({"auth", "stages", "pipelines", "emulator"})
+
+
+class _RefuseUnnamespacedImports:
+    """A meta path finder that fails `import auth` (etc.) the way an installed wheel would."""
+
+    @staticmethod
+    def find_spec(name: str, path: object = None, target: object = None) -> None:
+        if name.partition(".")[0] in _FOLDERS_INSTALLED_UNDER_FORCEBEAM:
+            raise ModuleNotFoundError(f"No module named {name!r}: import forcebeam.{name}",
+                                      name=name)
+
+
+sys.meta_path.insert(0, _RefuseUnnamespacedImports())
 
 DEFAULT_RECORDS = 5000
 

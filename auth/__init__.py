@@ -8,9 +8,9 @@ The rest of the surface: ``auth.commands`` (check / keygen / authorize for the C
 ``auth.secrets`` (resolve / write_back references), ``auth.factory.reset()`` (tests).
 """
 
-from auth.client import ClientStats, SalesforceClient
-from auth.connection import Connection
-from auth.errors import (
+from forcebeam.auth.client import ClientStats, SalesforceClient
+from forcebeam.auth.connection import Connection
+from forcebeam.auth.errors import (
     ApiQuotaExceeded,
     AuthError,
     ConfigError,
@@ -19,7 +19,7 @@ from auth.errors import (
     SecretError,
     TransientAuthError,
 )
-from auth.factory import get_client
+from forcebeam.auth.factory import get_client
 
 __all__ = ["ApiQuotaExceeded", "AuthError", "ClientStats", "ConfigError", "Connection",
            "ForcebeamError", "SalesforceApiError", "SalesforceClient", "SecretError",

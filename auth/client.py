@@ -21,12 +21,12 @@ from urllib.parse import urlsplit
 import requests
 from simple_salesforce import Salesforce
 
-from auth.errors import ApiQuotaExceeded, SalesforceApiError
-from auth.transport import PinnedTLSAdapter, ThrottleClock
+from forcebeam.auth.errors import ApiQuotaExceeded, SalesforceApiError
+from forcebeam.auth.transport import PinnedTLSAdapter, ThrottleClock
 
 if TYPE_CHECKING:
-    from auth.connection import Connection
-    from auth.tokens import TokenManager
+    from forcebeam.auth.connection import Connection
+    from forcebeam.auth.tokens import TokenManager
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +194,7 @@ class SalesforceClient:
         if self._closed:
             return
         self._closed = True
-        from auth.factory import _forget
+        from forcebeam.auth.factory import _forget
 
         _forget(self)
         self.http.close()
@@ -207,7 +207,7 @@ class SalesforceClient:
         return self._closed
 
     def __reduce__(self) -> tuple[Any, tuple[Connection]]:
-        from auth.factory import get_client
+        from forcebeam.auth.factory import get_client
 
         return (get_client, (self.connection,))
 

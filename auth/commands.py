@@ -25,12 +25,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from auth import secrets
-from auth.connection import Connection
-from auth.errors import ForcebeamError
-from auth.factory import get_client
-from auth.oauth import AUTHORIZE_PATH, request_token
-from auth.transport import ClientCertFiles, build_session, make_retry
+from forcebeam.auth import secrets
+from forcebeam.auth.connection import Connection
+from forcebeam.auth.errors import ForcebeamError
+from forcebeam.auth.factory import get_client
+from forcebeam.auth.oauth import AUTHORIZE_PATH, request_token
+from forcebeam.auth.transport import ClientCertFiles, build_session, make_retry
 
 DEFAULT_CALLBACK_URL = "http://localhost:1717/OauthRedirect"  # the Salesforce CLI's convention
 AUTHORIZE_TIMEOUT_SECONDS = 300

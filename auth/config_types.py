@@ -16,7 +16,7 @@ INLINE_SECRET_HINT = "".join((  # noqa: S105 - help text, not a secret
 
 
 def _check_reference(value: str) -> str:
-    from auth import secrets
+    from forcebeam.auth import secrets
 
     scheme, sep, rest = value.partition(":")
     if not sep or not rest or scheme not in secrets.known_schemes():

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import ValidationError, field_validator
 
-from auth.config_types import INLINE_SECRET_HINT, AuthConfig, FrozenModel, MutualTlsConfig
-from auth.errors import ConfigError
+from forcebeam.auth.config_types import INLINE_SECRET_HINT, AuthConfig, FrozenModel, MutualTlsConfig
+from forcebeam.auth.errors import ConfigError
 
 DEFAULT_API_VERSION = "62.0"
 GENERIC_LOGIN_HOSTS = ("login.salesforce.com", "test.salesforce.com")
@@ -111,7 +111,7 @@ class Connection(FrozenModel):
     def from_mapping(cls, data: Mapping[str, Any], *, source: str = "<config>",
                      path: str = "connection") -> Connection:
         """Validate a YAML-shaped connection dict; raise ConfigError naming file, field, fix."""
-        from auth.flows import get_flow, known_types
+        from forcebeam.auth.flows import get_flow, known_types
 
         if not isinstance(data, Mapping):
             raise ConfigError(f"must be a mapping, got {type(data).__name__}", source=source,

@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, ClassVar, NoReturn
 
 import requests
 
-from auth import secrets
-from auth.config_types import AuthConfig
-from auth.errors import SecretError
-from auth.oauth import TokenResponse
-from auth.secrets import SecretValue
+from forcebeam.auth import secrets
+from forcebeam.auth.config_types import AuthConfig
+from forcebeam.auth.errors import SecretError
+from forcebeam.auth.oauth import TokenResponse
+from forcebeam.auth.secrets import SecretValue
 
 if TYPE_CHECKING:
-    from auth.connection import Connection
+    from forcebeam.auth.connection import Connection
 
 log = logging.getLogger(__name__)
 _warned_legacy: set[str] = set()

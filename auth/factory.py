@@ -10,12 +10,12 @@ from __future__ import annotations
 import atexit
 import threading
 
-from auth.client import ApiAdapter, SalesforceClient
-from auth.connection import Connection
-from auth.errors import AuthError
-from auth.flows import get_flow
-from auth.tokens import TokenManager
-from auth.transport import ClientCertFiles, ThrottleClock, build_session, make_retry
+from forcebeam.auth.client import ApiAdapter, SalesforceClient
+from forcebeam.auth.connection import Connection
+from forcebeam.auth.errors import AuthError
+from forcebeam.auth.flows import get_flow
+from forcebeam.auth.tokens import TokenManager
+from forcebeam.auth.transport import ClientCertFiles, ThrottleClock, build_session, make_retry
 
 _lock = threading.Lock()
 _key_locks: dict[Connection, threading.Lock] = {}

@@ -14,9 +14,9 @@ from typing import Any
 
 import requests
 
-from auth.errors import AuthError, TransientAuthError
-from auth.secrets import SecretValue
-from auth.transport import TLS_FIX
+from forcebeam.auth.errors import AuthError, TransientAuthError
+from forcebeam.auth.secrets import SecretValue
+from forcebeam.auth.transport import TLS_FIX
 
 log = logging.getLogger(__name__)
 

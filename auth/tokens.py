@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from auth.credentials import Credentials
-from auth.errors import AuthError
+from forcebeam.auth.credentials import Credentials
+from forcebeam.auth.errors import AuthError
 
 log = logging.getLogger(__name__)
 

@@ -23,10 +23,10 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
-from auth import secrets
-from auth.config_types import MutualTlsConfig
-from auth.errors import AuthError, ConfigError
-from auth.secrets.pem import normalize_certificates, normalize_private_key
+from forcebeam.auth import secrets
+from forcebeam.auth.config_types import MutualTlsConfig
+from forcebeam.auth.errors import AuthError, ConfigError
+from forcebeam.auth.secrets.pem import normalize_certificates, normalize_private_key
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ class Login:
 
 def start_bench_org(workdir: Path, records: int,
                     extra_args: tuple[str, ...] = ()) -> EmulatedOrg:
-    """Start `python -m emulator` with `records` Accounts (unshaped: cells apply profiles)."""
+    """Start `python -m forcebeam.emulator` with `records` Accounts (no shaping here)."""
     workdir.mkdir(parents=True, exist_ok=True)
     # start_org returns as soon as an info file exists: a stale one from an earlier run in the
     # same --workdir would point at a dead port.

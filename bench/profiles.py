@@ -34,7 +34,7 @@ class NetworkProfile:
     bulk_job_delay_seconds: float = 0.0
 
     def emulator_args(self) -> tuple[str, ...]:
-        """Command-line flags for `python -m emulator` that produce this profile."""
+        """Command-line flags for `python -m forcebeam.emulator` that produce this profile."""
         args: list[str] = []
         if self.latency_ms:
             args += ["--latency-ms", str(self.latency_ms)]

@@ -1,5 +1,5 @@
-"""`python -m emulator` == `forcebeam emulator`."""
+"""`python -m forcebeam.emulator` == `forcebeam emulator`."""
 
-from emulator.cli import main
+from forcebeam.emulator.cli import main
 
 raise SystemExit(main())

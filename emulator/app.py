@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from emulator import faults
-from emulator.state import EmulatorState
-from emulator.tls import mutual_tls_context, server_context
-from emulator.wire import WIRE_MODULES
-from emulator.wire.http import data_api_middleware
+from forcebeam.emulator import faults
+from forcebeam.emulator.state import EmulatorState
+from forcebeam.emulator.tls import mutual_tls_context, server_context
+from forcebeam.emulator.wire import WIRE_MODULES
+from forcebeam.emulator.wire.http import data_api_middleware
 
 MAX_REQUEST_BYTES = 160 * 1024 * 1024  # Bulk ingest uploads may be ~150 MB per request
 
@@ -29,13 +29,13 @@ def build_app(state: EmulatorState) -> web.Application:
     app["state"] = state
     faults.install(app, state)  # C's middleware + /__emulator/faults, bound to the org
     for name in WIRE_MODULES:
-        module = importlib.import_module(f"emulator.wire.{name}")
+        module = importlib.import_module(f"{__package__}.wire.{name}")
         module.register(app, state)
     return app
 
 
 def build_secret_manager_app(state: EmulatorState) -> web.Application:
-    from emulator.wire import secret_manager
+    from forcebeam.emulator.wire import secret_manager
 
     app = web.Application(client_max_size=MAX_REQUEST_BYTES)
     app["state"] = state

@@ -16,17 +16,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from emulator.app import start_listeners
-from emulator.faults import FaultInjector
-from emulator.records.store import RecordStore
-from emulator.state import EmulatorState, Paths, Urls
-from emulator.state.counters import Counters
-from emulator.state.identity import MTLS_USERNAME, ORG_ID, Identity
-from emulator.state.org import OrgSettings
-from emulator.state.secrets import SecretStore
-from emulator.tls import certificate_fingerprint, ensure_pki
+from forcebeam.emulator.app import start_listeners
+from forcebeam.emulator.faults import FaultInjector
+from forcebeam.emulator.records.store import RecordStore
+from forcebeam.emulator.state import EmulatorState, Paths, Urls
+from forcebeam.emulator.state.counters import Counters
+from forcebeam.emulator.state.identity import MTLS_USERNAME, ORG_ID, Identity
+from forcebeam.emulator.state.org import OrgSettings
+from forcebeam.emulator.state.secrets import SecretStore
+from forcebeam.emulator.tls import certificate_fingerprint, ensure_pki
 
-LOG = logging.getLogger("emulator")
+LOG = logging.getLogger("forcebeam.emulator")
 SECRET_PROJECT = "forcebeam-emulator"  # noqa: S105 (a project id)
 APP_KEY_SECRET = "connected-app-private-key"  # noqa: S105 (a secret id)
 CLIENT_TLS_KEY_SECRET = "client-tls-private-key"  # noqa: S105 (a secret id)

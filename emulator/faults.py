@@ -55,7 +55,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from emulator.wire.http import bearer_token, sf_json
+from forcebeam.emulator.wire.http import bearer_token, sf_json
 
 REST_SESSION_EXPIRED = [{"message": "Session expired or invalid",
                          "errorCode": "INVALID_SESSION_ID"}]
@@ -291,7 +291,7 @@ class FaultInjector:
         """
         if self.spec.unable_to_lock_row_rate <= 0:
             return None
-        from emulator.records.store import WriteError
+        from forcebeam.emulator.records.store import WriteError
 
         def fail_row(_index: int) -> Any:
             if self._roll("lock_row", self.spec.unable_to_lock_row_rate):

@@ -14,11 +14,11 @@ from typing import Any
 
 import yaml
 
-from pipelines.catalog import PROVIDERS_FILE, forcebeam_stage_types
-from pipelines.inline_secrets import externalize
-from pipelines.loader import LoadedFile
-from pipelines.spec import PipelineSpec
-from pipelines.validation import CONNECTION_FIELD
+from forcebeam.pipelines.catalog import PROVIDERS_FILE, forcebeam_stage_types
+from forcebeam.pipelines.inline_secrets import externalize
+from forcebeam.pipelines.loader import LoadedFile
+from forcebeam.pipelines.spec import PipelineSpec
+from forcebeam.pipelines.validation import CONNECTION_FIELD
 
 
 def inline_connection(spec: PipelineSpec, name: str) -> dict[str, Any]:

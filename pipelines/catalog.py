@@ -39,7 +39,7 @@ def beam_transform_types() -> frozenset[str]:
 def forcebeam_stage_types() -> frozenset[str]:
     """Our registered stages (ReadFromSalesforce, WriteToSalesforce, plugins)."""
     try:
-        from stages.registry import available_stages
+        from forcebeam.stages.registry import available_stages
     except ImportError:  # registry not importable: the plugin entry points say the same
         from importlib.metadata import entry_points
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 # configured one (Dataflow workers set their own).
 os.environ.setdefault("NO_GCE_CHECK", "true")
 
-from pipelines.problems import EXIT_INVALID, PipelineFileError  # noqa: E402
+from forcebeam.pipelines.problems import EXIT_INVALID, PipelineFileError  # noqa: E402
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="print the approval URL instead of opening a browser")
 
     commands.add_parser("emulator", add_help=False,
-                        help="run the local emulated org (same options as python -m emulator)")
+                        help="run the local emulated org "
+                             "(same options as python -m forcebeam.emulator)")
     demo = commands.add_parser("demo", help="start the emulator and run the example pipeline")
     demo.add_argument("--out", default="out", help="output directory (default ./out)")
     demo.add_argument("--records", type=int, default=2000, help="Accounts in the demo org")
@@ -111,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     # `forcebeam emulator ...` hands every remaining argument to the emulator's own CLI.
     if arguments[:1] == ["emulator"]:
-        from emulator.cli import main as emulator_main
+        from forcebeam.emulator.cli import main as emulator_main
 
         return emulator_main(arguments[1:]) or EXIT_OK
     parser = build_parser()
@@ -146,15 +147,15 @@ def _one_line(error: BaseException) -> str:
 def _dispatch(options: argparse.Namespace, extra: list[str]) -> int:
     command = options.command
     if command == "validate":
-        from pipelines import commands
+        from forcebeam.pipelines import commands
 
         return commands.validate(options.file, online=options.online)
     if command == "run":
-        from pipelines import run
+        from forcebeam.pipelines import run
 
         return run.run_file(options.file, extra, progress_seconds=options.progress_seconds)
     if command in ("check", "describe", "authorize"):
-        from pipelines import commands
+        from forcebeam.pipelines import commands
 
         if command == "check":
             return commands.check(options.file, options.connection)
@@ -164,15 +165,15 @@ def _dispatch(options: argparse.Namespace, extra: list[str]) -> int:
                                   store_refresh_token=options.store_refresh_token,
                                   port=options.port, open_browser=not options.no_browser)
     if command == "keygen":
-        from pipelines import commands
+        from forcebeam.pipelines import commands
 
         return commands.keygen(options.out, options.store)
     if command == "emulator":  # reached as `forcebeam -v emulator ...`
-        from emulator.cli import main as emulator_main
+        from forcebeam.emulator.cli import main as emulator_main
 
         return emulator_main(extra) or EXIT_OK
     if command == "demo":
-        from pipelines import demo
+        from forcebeam.pipelines import demo
 
         return demo.run_demo(out_dir=options.out, records=options.records)
     raise AssertionError(f"unhandled command {command}")  # argparse restricts the choices

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipelines import connections, validation
-from pipelines.problems import EXIT_INVALID, PipelineFileError, suggestion_for
-from pipelines.spec import PipelineSpec
+from forcebeam.pipelines import connections, validation
+from forcebeam.pipelines.problems import EXIT_INVALID, PipelineFileError, suggestion_for
+from forcebeam.pipelines.spec import PipelineSpec
 
 EXIT_OK = 0
 
@@ -41,13 +41,13 @@ def load_connection(file: str, name: str) -> Any:
 
 
 def check(file: str, name: str) -> int:
-    from auth.commands import check_connection
+    from forcebeam.auth.commands import check_connection
 
     return check_connection(load_connection(file, name), out=sys.stdout)
 
 
 def describe(file: str, name: str, sobject: str | None) -> int:
-    from pipelines.online_checks import Describer
+    from forcebeam.pipelines.online_checks import Describer
 
     describer = Describer(load_connection(file, name))
     if sobject is None:
@@ -66,14 +66,14 @@ def describe(file: str, name: str, sobject: str | None) -> int:
 
 
 def keygen(out_dir: str, store: str | None) -> int:
-    from auth.commands import keygen as make_keys
+    from forcebeam.auth.commands import keygen as make_keys
 
     return make_keys(Path(out_dir), store=store, out=sys.stdout)
 
 
 def authorize(file: str, name: str, store_refresh_token: str | None = None, port: int = 0,
               open_browser: bool = True) -> int:
-    from auth.commands import authorize as run_authorization
+    from forcebeam.auth.commands import authorize as run_authorization
 
     return run_authorization(load_connection(file, name),
                              store_refresh_token=store_refresh_token, port=port,

@@ -11,10 +11,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pipelines.inline_secrets import ALLOW_FLAG, externalize
-from pipelines.problems import FieldPath, Problem, closest, suggestion_for
-from pipelines.pydantic_problems import from_validation_error
-from pipelines.spec import PipelineSpec
+from forcebeam.pipelines.inline_secrets import ALLOW_FLAG, externalize
+from forcebeam.pipelines.problems import FieldPath, Problem, closest, suggestion_for
+from forcebeam.pipelines.pydantic_problems import from_validation_error
+from forcebeam.pipelines.spec import PipelineSpec
 
 
 def _split_path(text: str) -> FieldPath:
@@ -28,7 +28,7 @@ def _split_path(text: str) -> FieldPath:
 
 def build(mapping: Mapping[str, Any], source: str = "<config>", name: str = "") -> Any:
     """An `auth.Connection` from a connection mapping (raises auth's ConfigError)."""
-    from auth.connection import Connection
+    from forcebeam.auth.connection import Connection
 
     return Connection.from_mapping(externalize(mapping, name), source=source,
                                    path=f"connections.{name}" if name else "connection")
@@ -43,7 +43,7 @@ def _suggest(error: Any, mapping: Mapping[str, Any], relative: FieldPath) -> str
     if best and best != relative[-1]:
         return f"did you mean '{best}'?"
     if relative[-1] == "type" and relative[:-1] == ("auth",):
-        from auth.flows import known_types
+        from forcebeam.auth.flows import known_types
 
         auth_type = str((mapping.get("auth") or {}).get("type"))
         return suggestion_for(auth_type, known_types())
@@ -52,9 +52,9 @@ def _suggest(error: Any, mapping: Mapping[str, Any], relative: FieldPath) -> str
 
 def _allowed_names(mapping: Mapping[str, Any], parent: FieldPath) -> list[str]:
     """Field names valid at `parent` inside a connection (from auth's own models)."""
-    from auth.config_types import MutualTlsConfig
-    from auth.connection import Connection
-    from auth.flows import get_flow
+    from forcebeam.auth.config_types import MutualTlsConfig
+    from forcebeam.auth.connection import Connection
+    from forcebeam.auth.flows import get_flow
 
     if parent == ():
         return [*Connection.model_fields, ALLOW_FLAG]
@@ -70,7 +70,7 @@ def _allowed_names(mapping: Mapping[str, Any], parent: FieldPath) -> list[str]:
 
 def _auth_problems(mapping: Mapping[str, Any]) -> list[tuple[FieldPath, str, str]]:
     """All problems of the `auth:` block, through the flow's own config model."""
-    from auth.flows import get_flow
+    from forcebeam.auth.flows import get_flow
 
     auth = mapping.get("auth")
     if not isinstance(auth, Mapping):
@@ -89,7 +89,7 @@ def _auth_problems(mapping: Mapping[str, Any]) -> list[tuple[FieldPath, str, str
 
 def problems(spec: PipelineSpec) -> list[Problem]:
     """Every problem in every connection, each at its own line."""
-    from auth.errors import ConfigError
+    from forcebeam.auth.errors import ConfigError
 
     file = spec.file
     found: list[Problem] = []

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from pipelines.emulator_env import OFFLINE_GOOGLE_ENV, use_org
+from forcebeam.pipelines.emulator_env import OFFLINE_GOOGLE_ENV, use_org
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 DEMO_FILE = EXAMPLES_DIR / "demo.yaml"
@@ -36,10 +36,10 @@ class EmulatorStartError(RuntimeError):
 
 @contextmanager
 def running_emulator(workdir: Path, records: int) -> Iterator[dict[str, Any]]:
-    """Run `python -m emulator` on ephemeral ports; yield its info; always stop it."""
+    """Run `python -m forcebeam.emulator` on ephemeral ports; yield its info; always stop it."""
     info_file = workdir / "info.json"
     log_path = workdir / "emulator.log"
-    command = [sys.executable, "-m", "emulator", "--port", "0", "--mtls-port", "0",
+    command = [sys.executable, "-m", "forcebeam.emulator", "--port", "0", "--mtls-port", "0",
                "--secret-manager-port", "0", "--records", str(records),
                "--data-dir", str(workdir / "data"), "--info-file", str(info_file)]
     with log_path.open("wb") as log:
@@ -102,7 +102,7 @@ def run_demo(out_dir: str = "out", records: int = 2000, stream: TextIO | None = 
             os.environ["FORCEBEAM_EXAMPLES_DIR"] = str(EXAMPLES_DIR)
             # The demo's describe cache lives and dies with its org.
             os.environ["FORCEBEAM_CACHE_DIR"] = str(workdir / "cache")
-            from pipelines.run import run_file
+            from forcebeam.pipelines.run import run_file
 
             code = run_file(str(DEMO_FILE), beam_args or [], stream=stream)
         if code == 0:

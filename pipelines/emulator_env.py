@@ -60,14 +60,14 @@ def use_org(info: Mapping[str, Any], environ: MutableMapping[str, str] | None = 
 
 def forget_org() -> None:
     """Drop this process's resolved secrets and shared clients (see `use_org`)."""
-    from auth import factory, secrets
+    from forcebeam.auth import factory, secrets
 
     secrets.clear_cache()
     factory.reset()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m pipelines.emulator_env INFO_FILE`: print `export` lines for a shell.
+    """`python -m forcebeam.pipelines.emulator_env INFO_FILE`: print `export` lines for a shell.
 
     For the emulator's throwaway test credentials only (they are in its info file anyway);
     never point this at anything holding real secrets.
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
     arguments = sys.argv[1:] if argv is None else argv
     if len(arguments) != 1:
-        print("usage: python -m pipelines.emulator_env INFO_FILE", file=sys.stderr)
+        print("usage: python -m forcebeam.pipelines.emulator_env INFO_FILE", file=sys.stderr)
         return 2
     with open(arguments[0], encoding="utf-8") as handle:
         info = json.load(handle)

@@ -26,9 +26,9 @@ def count_for(config: Mapping[str, Any]) -> int | None:
         return None
     if not _API_NAME.fullmatch(sobject):  # only a plain API name goes into the query text
         return None
-    from auth import get_client
-    from stages.salesforce.config import as_connection
-    from stages.salesforce.rest_query import count_rows
+    from forcebeam.auth import get_client
+    from forcebeam.stages.salesforce.config import as_connection
+    from forcebeam.stages.salesforce.rest_query import count_rows
 
     client = get_client(as_connection(config["connection"]))
     return count_rows(client, f"SELECT COUNT() FROM {sobject}",  # noqa: S608 - API name

@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from pipelines.problems import FieldPath
+from forcebeam.pipelines.problems import FieldPath
 
 ALLOW_FLAG = "allow_inline_secrets"
 _VARIABLE_PREFIX = "FORCEBEAM_INLINE_SECRET_"
@@ -27,8 +27,8 @@ def allows_inline(mapping: Mapping[str, Any]) -> bool:
 
 def secret_paths(mapping: Mapping[str, Any]) -> list[FieldPath]:
     """Where a connection holds secrets, from auth's own models (flow + mutual TLS)."""
-    from auth.config_types import MutualTlsConfig
-    from auth.flows import get_flow
+    from forcebeam.auth.config_types import MutualTlsConfig
+    from forcebeam.auth.flows import get_flow
 
     paths: list[FieldPath] = []
     auth = mapping.get("auth")
@@ -45,7 +45,7 @@ def secret_paths(mapping: Mapping[str, Any]) -> list[FieldPath]:
 
 
 def is_reference(value: str) -> bool:
-    from auth.secrets import known_schemes
+    from forcebeam.auth.secrets import known_schemes
 
     scheme, separator, rest = value.partition(":")
     return bool(separator and rest) and scheme in known_schemes()

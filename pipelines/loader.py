@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from pipelines.problems import FieldPath, PipelineFileError, Problem
+from forcebeam.pipelines.problems import FieldPath, PipelineFileError, Problem
 
 # ${NAME} or ${NAME:-default}; `$${` writes a literal `${`.
 _PLACEHOLDER = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

@@ -10,10 +10,10 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from pipelines import connections
-from pipelines.problems import Problem, suggestion_for
-from pipelines.spec import PipelineSpec
-from pipelines.validation import CONNECTION_FIELD
+from forcebeam.pipelines import connections
+from forcebeam.pipelines.problems import Problem, suggestion_for
+from forcebeam.pipelines.spec import PipelineSpec
+from forcebeam.pipelines.validation import CONNECTION_FIELD
 
 
 class Describer:
@@ -24,7 +24,7 @@ class Describer:
 
     @functools.cached_property
     def _client(self) -> Any:
-        from auth import get_client
+        from forcebeam.auth import get_client
 
         return get_client(self.connection)
 
@@ -35,8 +35,8 @@ class Describer:
 
     @functools.lru_cache(maxsize=64)  # noqa: B019
     def describe(self, sobject: str) -> dict[str, Any] | None:
-        from auth.errors import SalesforceApiError
-        from stages.salesforce.describe import cached_describe
+        from forcebeam.auth.errors import SalesforceApiError
+        from forcebeam.stages.salesforce.describe import cached_describe
 
         if sobject not in self.sobject_names():
             return None
@@ -63,7 +63,7 @@ class Describer:
 def problems(spec: PipelineSpec,
              describer_for: Callable[[Any], Describer] | None = None) -> list[Problem]:
     """Unknown sobjects and fields in our transforms, each with the closest valid name."""
-    from pipelines import catalog
+    from forcebeam.pipelines import catalog
 
     make = describer_for or Describer
     describers: dict[str, Describer] = {}
@@ -111,9 +111,9 @@ def build_problems(spec: PipelineSpec) -> list[Problem]:
     """Build (never run) the whole Beam pipeline: Beam's own config errors, at their line."""
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-    from pipelines import beam_yaml
-    from pipelines.problems import PipelineFileError
-    from pipelines.run import PipelineBuildError, build_options, construct
+    from forcebeam.pipelines import beam_yaml
+    from forcebeam.pipelines.problems import PipelineFileError
+    from forcebeam.pipelines.run import PipelineBuildError, build_options, construct
 
     try:
         construct(spec, beam_yaml.to_beam_spec(spec), build_options(spec, []), FnApiRunner())

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from pipelines.problems import FieldPath, suggestion_for
+from forcebeam.pipelines.problems import FieldPath, suggestion_for
 
 # (path relative to the checked mapping, message, suggestion)
 RelativeProblem = tuple[FieldPath, str, str]

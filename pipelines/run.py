@@ -20,12 +20,12 @@ from typing import Any, TextIO
 
 import yaml
 
-from pipelines import beam_yaml, progress, summary
-from pipelines.expected import ExpectedRows
-from pipelines.inline_secrets import ALLOW_FLAG, allows_inline
-from pipelines.problems import PipelineFileError
-from pipelines.spec import PipelineSpec
-from pipelines.validation import validate_or_raise
+from forcebeam.pipelines import beam_yaml, dataflow_dry_run, progress, summary
+from forcebeam.pipelines.expected import ExpectedRows
+from forcebeam.pipelines.inline_secrets import ALLOW_FLAG, allows_inline
+from forcebeam.pipelines.problems import PipelineFileError
+from forcebeam.pipelines.spec import PipelineSpec
+from forcebeam.pipelines.validation import validate_or_raise
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -47,6 +47,7 @@ def build_options(spec: PipelineSpec, beam_args: Sequence[str]) -> Any:
     """The file's `options:` with the command line's flags on top (flags win)."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
+    beam_args = dataflow_dry_run.normalise_flags(beam_args)
     given = {arg[2:].split("=", 1)[0] for arg in beam_args if arg.startswith("--")}
     # PipelineOptions lets keyword values override flags; keep only what flags don't set.
     from_file = {key: value for key, value in spec.options.items() if key not in given}
@@ -129,6 +130,12 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
             if printer:
                 printer.stop()
         counts = progress.read_progress(progress_dir) if progress_dir else {}
+    if not local and dataflow_dry_run.is_dry_run(options):
+        for path in dataflow_dry_run.write_job_files(result, options):
+            print(f"wrote {path}", file=stream)
+        print(f"{_runner_name(options)}: the job was built and not submitted (--dry_run)",
+              file=stream)
+        return EXIT_OK
     print(summary.render(summary.collect(result, beam_yaml.stage_names(spec), counts,
                                          started, time.time())), file=stream)
     if str(state).upper().endswith("DONE"):
@@ -196,7 +203,7 @@ class PipelineBuildError(RuntimeError):
 
 def _is_config_mistake(cause: BaseException) -> bool:
     """Beam YAML's refusals of a config (not login, API or network failures)."""
-    from auth.errors import ConfigError, ForcebeamError
+    from forcebeam.auth.errors import ConfigError, ForcebeamError
 
     if isinstance(cause, ForcebeamError):  # login, secrets, API: the file may well be right
         return isinstance(cause, ConfigError)
@@ -207,7 +214,7 @@ def _commit(spec: PipelineSpec, stream: TextIO) -> None:
     paths = incremental_states(spec)
     if not paths:
         return
-    from stages.salesforce.incremental import commit_pending
+    from forcebeam.stages.salesforce.incremental import commit_pending
 
     for path in paths:
         if commit_pending(path):

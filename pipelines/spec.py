@@ -11,8 +11,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.loader import LoadedFile, load_file
-from pipelines.problems import FieldPath
+from forcebeam.pipelines.loader import LoadedFile, load_file
+from forcebeam.pipelines.problems import FieldPath
 
 TOP_LEVEL_KEYS = ("connections", "pipeline", "options", "providers")
 # Beam YAML's structural transform types (not provided by any provider).

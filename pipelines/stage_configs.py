@@ -11,12 +11,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from pipelines.pydantic_problems import RelativeProblem, from_validation_error
+from forcebeam.pipelines.pydantic_problems import RelativeProblem, from_validation_error
 
 
 def config_model(stage_type: str) -> type[BaseModel] | None:
     """The pydantic model of a registered stage's config, if it declares one."""
-    from stages.registry import get_stage
+    from forcebeam.stages.registry import get_stage
 
     stage = get_stage(stage_type)  # a StageInfo: its config_model is the stage's own
     for attribute in ("config_model", "Config", "config"):

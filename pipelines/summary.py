@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipelines.progress import StageProgress
+from forcebeam.pipelines.progress import StageProgress
 
 NAMESPACE = "forcebeam"
 COUNTERS = ("records_read", "records_written", "records_failed", "api_calls",

@@ -13,9 +13,9 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pipelines import catalog, connections, stage_configs
-from pipelines.problems import FieldPath, PipelineFileError, Problem, suggestion_for
-from pipelines.spec import STRUCTURAL_TYPES, TOP_LEVEL_KEYS, PipelineSpec, TransformRef
+from forcebeam.pipelines import catalog, connections, stage_configs
+from forcebeam.pipelines.problems import FieldPath, PipelineFileError, Problem, suggestion_for
+from forcebeam.pipelines.spec import STRUCTURAL_TYPES, TOP_LEVEL_KEYS, PipelineSpec, TransformRef
 
 CONNECTION_FIELD = "connection"
 
@@ -30,7 +30,7 @@ def validate(spec: PipelineSpec, online: bool = False,
     problems += _inputs(spec)
     problems += connections.problems(spec)
     if online and not problems:
-        from pipelines import online_checks
+        from forcebeam.pipelines import online_checks
 
         problems += online_checks.problems(spec, describer_for)
         if not problems:

@@ -15,9 +15,9 @@ from typing import Any
 
 import apache_beam as beam
 
-from pipelines import progress
-from stages.salesforce.read import ReadFromSalesforce as _Read
-from stages.salesforce.write import WriteToSalesforce as _Write
+from forcebeam.pipelines import progress
+from forcebeam.stages.salesforce.read import ReadFromSalesforce as _Read
+from forcebeam.stages.salesforce.write import WriteToSalesforce as _Write
 
 __all__ = ["ReadFromSalesforce", "WriteToSalesforce", "RejectedRecordError"]
 

@@ -4,7 +4,7 @@
 ``stages.salesforce`` holds ``ReadFromSalesforce`` and ``WriteToSalesforce``.
 """
 
-from stages.registry import (
+from forcebeam.stages.registry import (
     ENTRY_POINT_GROUP,
     StageConfigError,
     StageInfo,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from auth import AuthError, factory, get_client, secrets
-from auth.commands import authorize, check_connection, keygen
+from forcebeam.auth import AuthError, factory, get_client, secrets
+from forcebeam.auth.commands import authorize, check_connection, keygen
 from tests.support.org import trusting_session
 from tests.test_auth_fixtures import (
     auth_section,

@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from auth import ConfigError, Connection
+from forcebeam.auth import ConfigError, Connection
 
 JWT = {"type": "jwt_bearer", "username": "etl@acme.com", "consumer_key": "3MVG9abc",
        "private_key": "gcp-sm://projects/acme/secrets/sf-key/versions/latest"}
@@ -151,6 +151,6 @@ def test_client_credentials_on_the_generic_login_host_is_caught_before_any_call(
     ("https://127.0.0.1:8443", "https://127.0.0.1:8443"),
 ])
 def test_jwt_audience_defaults_from_the_login_url(login_url, audience):
-    from auth.flows.jwt_bearer import default_audience
+    from forcebeam.auth.flows.jwt_bearer import default_audience
 
     assert default_audience(login_url) == audience

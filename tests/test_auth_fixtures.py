@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from auth import Connection, factory, secrets
+from forcebeam.auth import Connection, factory, secrets
 from tests.support.org import EmulatedOrg, trusting_session
 
 AUTH_TYPES = ("jwt_bearer", "client_credentials", "refresh_token", "password", "basic",

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from auth import AuthError, get_client
+from forcebeam.auth import AuthError, get_client
 from tests.test_auth_fixtures import (
     AUTH_TYPES,
     auth_section,
@@ -66,11 +66,11 @@ def test_mutual_tls_user_without_client_certificate_gets_actionable_error(org, m
 @pytest.mark.parametrize("auth_type", ["password", "basic"])
 def test_legacy_flows_warn_once_that_salesforce_retires_them(org, monkeypatch, tmp_path, caplog,
                                                              auth_type):
-    from auth import credentials
+    from forcebeam.auth import credentials
 
     credentials._warned_legacy.discard(auth_type)
     connection = connection_for(org, auth_section(org, auth_type, monkeypatch, tmp_path))
-    with caplog.at_level(logging.WARNING, logger="auth"):
+    with caplog.at_level(logging.WARNING, logger="forcebeam.auth"):
         client = get_client(connection)
         client._tokens.renew(client._tokens.current_token())  # a second login
     warnings = [r for r in caplog.records if "retiring" in r.getMessage()]

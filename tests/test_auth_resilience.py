@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from auth import ApiQuotaExceeded, AuthError, SalesforceApiError, get_client
+from forcebeam.auth import ApiQuotaExceeded, AuthError, SalesforceApiError, get_client
 from tests.support.org import trusting_session
 from tests.test_auth_fixtures import (
     auth_section,
@@ -141,7 +141,7 @@ def _unapproved(org, monkeypatch, tmp_path):
 
 
 def _bad_key(org, monkeypatch, tmp_path):
-    from auth.commands import keygen
+    from forcebeam.auth.commands import keygen
 
     keygen(tmp_path / "other", out=io.StringIO())
     auth = auth_section(org, "jwt_bearer", monkeypatch, tmp_path)

@@ -13,8 +13,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from auth import SecretError, secrets
-from auth.secrets.pem import load_certificates, load_private_key, normalize_private_key
+from forcebeam.auth import SecretError, secrets
+from forcebeam.auth.secrets.pem import load_certificates, load_private_key, normalize_private_key
 
 
 @pytest.fixture(autouse=True)
@@ -122,7 +122,7 @@ def test_garbage_key_error_holds_no_key_bytes():
 
 
 def test_certificate_chain_with_escaped_newlines(tmp_path):
-    from auth.commands import keygen
+    from forcebeam.auth.commands import keygen
 
     keygen(tmp_path, out=io.StringIO())
     pem = (tmp_path / "server.crt").read_bytes()

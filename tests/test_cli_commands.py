@@ -1,5 +1,5 @@
 """The small `forcebeam` subcommands against the emulated org: validate --online, check,
-describe, keygen, and `forcebeam emulator` (the same CLI as `python -m emulator`)."""
+describe, keygen, and `forcebeam emulator` (the same CLI as `python -m forcebeam.emulator`)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.cli import main
-from pipelines.emulator_env import use_org
+from forcebeam.pipelines.cli import main
+from forcebeam.pipelines.emulator_env import use_org
 from tests.support.pipelines import (  # the fixture is autouse
     JWT_CONNECTION,
     forget_org_afterwards,  # noqa: F401
@@ -117,7 +117,8 @@ def test_forcebeam_emulator_is_the_emulator_cli(tmp_path):
     info_file = tmp_path / "info.json"
     log = (tmp_path / "emulator.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", "emulator", "--port", "0", "--mtls-port", "0",
+        [sys.executable, "-m", "forcebeam.pipelines.cli", "emulator", "--port", "0",
+         "--mtls-port", "0",
          "--secret-manager-port", "0", "--records", "50", "--data-dir", str(tmp_path / "d"),
          "--info-file", str(info_file)], stdout=log, stderr=subprocess.STDOUT,
         env={**os.environ, "NO_GCE_CHECK": "true"})

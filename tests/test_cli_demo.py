@@ -20,7 +20,8 @@ def test_forcebeam_demo_end_to_end(tmp_path):
     env = {**os.environ, "FORCEBEAM_CACHE_DIR": str(tmp_path / "cache")}
     for name in ("NO_GCE_CHECK", "GCE_METADATA_HOST", "GCE_METADATA_IP"):
         env.pop(name, None)  # the demo must set these itself
-    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "demo", "--out", str(out),
+    result = subprocess.run([sys.executable, "-m", "forcebeam.pipelines.cli", "demo",
+                             "--out", str(out),
                              "--records", "500"],
                             capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

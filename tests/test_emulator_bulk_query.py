@@ -21,7 +21,7 @@ import requests
 from simple_salesforce import Salesforce
 
 from bench.org import Login, login, session_for
-from emulator.bulk.results import converters_for, write_result_file
+from forcebeam.emulator.bulk.results import converters_for, write_result_file
 from tests.support.bulk import wait_until_terminal
 from tests.support.org import EmulatedOrg
 

@@ -85,7 +85,7 @@ def test_sigterm_exits_zero_and_restart_keeps_the_ca(tmp_path: Path) -> None:
 
 def test_refuses_non_loopback_host(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "emulator", "--host", "0.0.0.0", "--data-dir",  # noqa: S104
+        [sys.executable, "-m", "forcebeam.emulator", "--host", "0.0.0.0", "--data-dir",  # noqa: S104
          str(tmp_path / "d"), "--info-file", str(tmp_path / "info.json")],
         capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[1])
     assert result.returncode == 2

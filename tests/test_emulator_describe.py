@@ -13,7 +13,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceResourceNotFound
 
 from bench.org import login, session_for
-from emulator.records.schema import SCHEMA, SOAP_TYPES
+from forcebeam.emulator.records.schema import SCHEMA, SOAP_TYPES
 from tests.support.org import EmulatedOrg
 
 FIELD_KEYS = {

@@ -10,9 +10,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from emulator.records.generator import DELETED_EVERY
-from emulator.records.store import RecordStore, database_file
-from emulator.state.identity import INTEGRATION_USER_ID, MTLS_USER_ID
+from forcebeam.emulator.records.generator import DELETED_EVERY
+from forcebeam.emulator.records.store import RecordStore, database_file
+from forcebeam.emulator.state.identity import INTEGRATION_USER_ID, MTLS_USER_ID
 
 RECORDS = 2000
 

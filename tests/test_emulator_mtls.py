@@ -14,7 +14,7 @@ import pytest
 import requests
 from simple_salesforce import Salesforce
 
-from emulator.tls import self_signed_rsa
+from forcebeam.emulator.tls import self_signed_rsa
 from tests.support.org import EmulatedOrg, trusting_session
 from tests.support.routing import routed_session
 

@@ -210,7 +210,7 @@ def test_jwt_prn_wins_over_sub(org: EmulatedOrg) -> None:
 
 
 def test_uploaded_certificate_makes_a_new_key_work(private_org: EmulatedOrg) -> None:
-    from emulator.tls import self_signed_rsa
+    from forcebeam.emulator.tls import self_signed_rsa
 
     certificate, key = self_signed_rsa("rotated-key")
     signed = assertion(private_org, key=key)

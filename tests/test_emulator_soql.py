@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from emulator.records.soql import SoqlError, parse
-from emulator.records.soql.dates import relative_range
-from emulator.records.store import RecordStore
+from forcebeam.emulator.records.soql import SoqlError, parse
+from forcebeam.emulator.records.soql.dates import relative_range
+from forcebeam.emulator.records.store import RecordStore
 
 TODAY = date(2026, 5, 20)  # a Wednesday in Q2
 NOW = datetime(2026, 5, 20, 12, 0, tzinfo=timezone.utc)

@@ -102,7 +102,7 @@ def run_read(out_dir: Path, connection: Mapping[str, Any], **read_args: Any) -> 
     """ReadFromSalesforce -> JSON lines on disk (as a user's pipeline would), read back."""
     import apache_beam as beam
 
-    from stages.salesforce.read import ReadFromSalesforce
+    from forcebeam.stages.salesforce.read import ReadFromSalesforce
 
     out_dir.mkdir(parents=True, exist_ok=True)
     with beam.Pipeline(options=beam_options()) as pipeline:
@@ -118,7 +118,7 @@ def run_write(out_dir: Path, connection: Mapping[str, Any], records: list[dict[s
     """Create(records) -> WriteToSalesforce; its `written` and `failed` outputs, read back."""
     import apache_beam as beam
 
-    from stages.salesforce.write import WriteToSalesforce
+    from forcebeam.stages.salesforce.write import WriteToSalesforce
 
     out_dir.mkdir(parents=True, exist_ok=True)
     with beam.Pipeline(options=beam_options()) as pipeline:

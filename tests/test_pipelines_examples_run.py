@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.emulator_env import env_from_info
+from forcebeam.pipelines.emulator_env import env_from_info
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "pipelines" / "examples"
 AUTH_EXAMPLES = ["jwt_bearer", "client_credentials", "refresh_token", "password", "basic",
@@ -39,7 +39,7 @@ def test_auth_example_runs(org, tmp_path, example):
     out = tmp_path / "out"
     env = {**os.environ, **env_from_info(org.info), **extra_env(org, example),
            "FORCEBEAM_OUT": str(out), "FORCEBEAM_CACHE_DIR": str(tmp_path / "cache")}
-    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "run",
+    result = subprocess.run([sys.executable, "-m", "forcebeam.pipelines.cli", "run",
                              str(EXAMPLES / f"{example}.yaml")],
                             capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     printed = result.stdout + result.stderr

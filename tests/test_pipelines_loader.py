@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.loader import parse_text
-from pipelines.problems import PipelineFileError
+from forcebeam.pipelines.loader import parse_text
+from forcebeam.pipelines.problems import PipelineFileError
 
 TEXT = """\
 defaults: &defaults

@@ -6,8 +6,8 @@ from __future__ import annotations
 import io
 import re
 
-from pipelines.emulator_env import use_org
-from pipelines.run import run_file
+from forcebeam.pipelines.emulator_env import use_org
+from forcebeam.pipelines.run import run_file
 from tests.support.pipelines import (  # the fixture is autouse
     JWT_CONNECTION,
     forget_org_afterwards,  # noqa: F401

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from pipelines.catalog import PROVIDERS_FILE
-from pipelines.emulator_env import env_from_info
+from forcebeam.pipelines.catalog import PROVIDERS_FILE
+from forcebeam.pipelines.emulator_env import env_from_info
 
 
 def test_apache_beam_yaml_main_runs_our_stages(org, tmp_path):

@@ -15,9 +15,9 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.cli import main
-from pipelines.emulator_env import use_org
-from pipelines.run import run_file
+from forcebeam.pipelines.cli import main
+from forcebeam.pipelines.emulator_env import use_org
+from forcebeam.pipelines.run import run_file
 from tests.support.org import EmulatedOrg, start_org
 from tests.support.pipelines import (  # the fixture is autouse
     JWT_CONNECTION,

@@ -17,10 +17,10 @@ from apache_beam.options.pipeline_options import (
 )
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-from pipelines import beam_yaml
-from pipelines.emulator_env import use_org
-from pipelines.run import build_options, pick_runner
-from pipelines.spec import PipelineSpec
+from forcebeam.pipelines import beam_yaml
+from forcebeam.pipelines.emulator_env import use_org
+from forcebeam.pipelines.run import build_options, pick_runner
+from forcebeam.pipelines.spec import PipelineSpec
 from tests.support.pipelines import forget_org_afterwards  # noqa: F401 - autouse fixture
 
 FILE = """\
@@ -132,7 +132,7 @@ pipeline:
 
 def test_opted_in_inline_secrets_run_locally_without_entering_the_graph(org, tmp_path,
                                                                          monkeypatch, capsys):
-    from pipelines.cli import main
+    from forcebeam.pipelines.cli import main
 
     for name, value in use_org(org.info, environ={}).items():
         monkeypatch.setenv(name, value)

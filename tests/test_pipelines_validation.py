@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.cli import main
-from pipelines.problems import EXIT_INVALID
+from forcebeam.pipelines.cli import main
+from forcebeam.pipelines.problems import EXIT_INVALID
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "pipelines" / "examples"
 
@@ -201,7 +201,7 @@ def test_cli_exit_status_is_2_and_nothing_runs(tmp_path):
     path = write(tmp_path, GOOD_CONNECTION + GOOD_PIPELINE.replace("out/accounts",
                                                                    f"{out_dir}/accounts")
                  .replace("sobject:", "sobjct:"))
-    command = [sys.executable, "-m", "pipelines.cli", "run", str(path)]
+    command = [sys.executable, "-m", "forcebeam.pipelines.cli", "run", str(path)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120,
                             env={**os.environ, "NO_GCE_CHECK": "true"})
     assert result.returncode == EXIT_INVALID, result.stderr
@@ -230,7 +230,7 @@ def test_every_example_validates(example, capsys, monkeypatch):
 
 
 def test_there_is_an_example_per_auth_type():
-    from auth.flows import known_types
+    from forcebeam.auth.flows import known_types
 
     texts = "\n".join(p.read_text() for p in EXAMPLES.glob("*.yaml"))
     for auth_type in known_types():

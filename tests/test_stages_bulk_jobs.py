@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from auth import Connection, get_client
-from stages.salesforce import bulk_query
-from stages.salesforce.read import ReadFromSalesforce, _PlanUnits, _ReadUnit
+from forcebeam.auth import Connection, get_client
+from forcebeam.stages.salesforce import bulk_query
+from forcebeam.stages.salesforce.read import ReadFromSalesforce, _PlanUnits, _ReadUnit
 from tests.test_stages_support import connection_mapping, rest_truth
 
 

@@ -8,8 +8,8 @@ import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from stages.salesforce.incremental import commit_pending, load_state, pending_path
-from stages.salesforce.read import ReadFromSalesforce
+from forcebeam.stages.salesforce.incremental import commit_pending, load_state, pending_path
+from forcebeam.stages.salesforce.read import ReadFromSalesforce
 from tests.test_stages_support import FNAPI, connection_mapping, run_collect
 
 

@@ -11,8 +11,8 @@ from apache_beam.internal import pickler
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from stages.salesforce.read import ReadFromSalesforce
-from stages.salesforce.write import WriteToSalesforce
+from forcebeam.stages.salesforce.read import ReadFromSalesforce
+from forcebeam.stages.salesforce.write import WriteToSalesforce
 from tests.test_stages_support import FNAPI, connection_mapping
 
 

@@ -14,7 +14,7 @@ import threading
 import pytest
 
 from bench.org import login
-from stages.salesforce.read import ReadFromSalesforce
+from forcebeam.stages.salesforce.read import ReadFromSalesforce
 from tests.test_stages_support import rest_truth, run_collect
 
 CUT_AFTER_BYTES = 40_000

@@ -9,9 +9,9 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from auth import Connection
-from stages.salesforce.describe import warm_describe_cache
-from stages.salesforce.read import ReadFromSalesforce
+from forcebeam.auth import Connection
+from forcebeam.stages.salesforce.describe import warm_describe_cache
+from forcebeam.stages.salesforce.read import ReadFromSalesforce
 from tests.test_stages_support import connection_mapping, rest_truth
 
 RECORDS = 200_000

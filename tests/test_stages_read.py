@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from stages.salesforce.read import ReadFromSalesforce
+from forcebeam.stages.salesforce.read import ReadFromSalesforce
 from tests.test_stages_support import (
     by_id,
     connection_mapping,
@@ -173,8 +173,8 @@ def test_rest_and_bulk_agree_on_every_object(org, tmp_path, sobject):
 def test_field_removed_since_the_cached_describe_says_how_to_refresh(org, tmp_path):
     import json
 
-    from auth import Connection
-    from stages.salesforce import describe as describe_cache
+    from forcebeam.auth import Connection
+    from forcebeam.stages.salesforce import describe as describe_cache
 
     conn = connection_mapping(org)
     connection = Connection.from_mapping(conn, source="test", path="connection")

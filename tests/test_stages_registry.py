@@ -9,7 +9,13 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 
-from stages import StageConfigError, UnknownStageError, available_stages, get_stage, validate_config
+from forcebeam.stages import (
+    StageConfigError,
+    UnknownStageError,
+    available_stages,
+    get_stage,
+    validate_config,
+)
 
 PLUGIN = textwrap.dedent('''
     """A third-party stage: multiplies numbers (no forcebeam imports needed)."""

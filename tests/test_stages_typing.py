@@ -12,10 +12,10 @@ import decimal
 import pytest
 from apache_beam.utils.timestamp import Timestamp
 
-from stages.salesforce import planner
-from stages.salesforce.schema import schema_from_describe
-from stages.salesforce.soql import parse_custom_soql
-from stages.salesforce.write_paths import csv_text, parse_bulk_error
+from forcebeam.stages.salesforce import planner
+from forcebeam.stages.salesforce.schema import schema_from_describe
+from forcebeam.stages.salesforce.soql import parse_custom_soql
+from forcebeam.stages.salesforce.write_paths import csv_text, parse_bulk_error
 
 DESCRIBE = {"name": "Account", "fields": [
     {"name": "Id", "type": "id"},

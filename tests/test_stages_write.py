@@ -14,7 +14,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from stages.salesforce.write import WriteToSalesforce
+from forcebeam.stages.salesforce.write import WriteToSalesforce
 from tests.test_stages_support import FNAPI, connection_mapping, rest_truth
 
 
@@ -174,7 +174,7 @@ def test_row_lock_contention_is_retried_not_dead_lettered(org_factory, tmp_path,
 
 @pytest.mark.parametrize("mode", ["rest", "bulk"])
 def test_rows_read_in_portable_types_write_back_unchanged(org_factory, tmp_path, mode):
-    from stages.salesforce.read import ReadFromSalesforce
+    from forcebeam.stages.salesforce.read import ReadFromSalesforce
 
     org = org_factory(records=50)
     conn = connection_mapping(org)

@@ -52,7 +52,7 @@ def test_portable_rows_write_exactly_to_parquet_json_and_csv(org, tmp_path, monk
         {"type": "WriteToCsv", "input": "Read", "config": {"path": str(tmp_path / "csv")}},
     ]}, "providers": [{"type": "python", "config": {},
                        "transforms": {"ReadFromSalesforce":
-                                      "stages.salesforce.read.ReadFromSalesforce"}}]}
+                                      "forcebeam.stages.salesforce.read.ReadFromSalesforce"}}]}
     yaml_main.run(argv=[f"--yaml_pipeline={yaml.safe_dump(pipeline)}",
                         "--runner=FnApiRunner"])
 

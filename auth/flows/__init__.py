@@ -9,17 +9,17 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from auth.credentials import Credentials
+    from forcebeam.auth.credentials import Credentials
 
 ENTRY_POINT_GROUP = "forcebeam.auth_flows"
 
 _BUILTIN_FLOWS = {
-    "jwt_bearer": "auth.flows.jwt_bearer:JwtBearerCredentials",
-    "client_credentials": "auth.flows.client_credentials:ClientCredentials",
-    "refresh_token": "auth.flows.refresh_token:RefreshTokenCredentials",
-    "password": "auth.flows.password:PasswordCredentials",
-    "basic": "auth.flows.soap_login:SoapLoginCredentials",
-    "access_token": "auth.flows.access_token:AccessTokenCredentials",
+    "jwt_bearer": "forcebeam.auth.flows.jwt_bearer:JwtBearerCredentials",
+    "client_credentials": "forcebeam.auth.flows.client_credentials:ClientCredentials",
+    "refresh_token": "forcebeam.auth.flows.refresh_token:RefreshTokenCredentials",
+    "password": "forcebeam.auth.flows.password:PasswordCredentials",
+    "basic": "forcebeam.auth.flows.soap_login:SoapLoginCredentials",
+    "access_token": "forcebeam.auth.flows.access_token:AccessTokenCredentials",
 }
 
 _lock = threading.Lock()

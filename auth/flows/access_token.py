@@ -6,10 +6,10 @@ from typing import Literal
 
 from pydantic import field_validator
 
-from auth.config_types import AuthConfig, SecretRef
-from auth.credentials import Credentials
-from auth.errors import AuthError
-from auth.oauth import TokenResponse
+from forcebeam.auth.config_types import AuthConfig, SecretRef
+from forcebeam.auth.credentials import Credentials
+from forcebeam.auth.errors import AuthError
+from forcebeam.auth.oauth import TokenResponse
 
 
 class AccessTokenConfig(AuthConfig):

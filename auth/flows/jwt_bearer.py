@@ -8,11 +8,11 @@ from urllib.parse import urlsplit
 
 import jwt
 
-from auth.config_types import AuthConfig, SecretRef
-from auth.credentials import Credentials
-from auth.errors import AuthError
-from auth.oauth import TokenResponse, request_token
-from auth.secrets.pem import load_private_key
+from forcebeam.auth.config_types import AuthConfig, SecretRef
+from forcebeam.auth.credentials import Credentials
+from forcebeam.auth.errors import AuthError
+from forcebeam.auth.oauth import TokenResponse, request_token
+from forcebeam.auth.secrets.pem import load_private_key
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ASSERTION_LIFETIME_SECONDS = 180  # Salesforce: "expiration time of the assertion within 3 min"

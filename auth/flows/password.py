@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from auth.config_types import AuthConfig, SecretRef
-from auth.credentials import Credentials
-from auth.oauth import TokenResponse, request_token
+from forcebeam.auth.config_types import AuthConfig, SecretRef
+from forcebeam.auth.credentials import Credentials
+from forcebeam.auth.oauth import TokenResponse, request_token
 
 
 class PasswordConfig(AuthConfig):

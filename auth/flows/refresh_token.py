@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
-from auth import secrets
-from auth.config_types import AuthConfig, SecretRef
-from auth.credentials import Credentials
-from auth.errors import SecretError
-from auth.oauth import TokenResponse, request_token
-from auth.secrets import SecretValue
+from forcebeam.auth import secrets
+from forcebeam.auth.config_types import AuthConfig, SecretRef
+from forcebeam.auth.credentials import Credentials
+from forcebeam.auth.errors import SecretError
+from forcebeam.auth.oauth import TokenResponse, request_token
+from forcebeam.auth.secrets import SecretValue
 
 log = logging.getLogger(__name__)
 

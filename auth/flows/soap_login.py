@@ -14,11 +14,11 @@ from xml.sax.saxutils import escape
 
 import requests
 
-from auth.config_types import AuthConfig, SecretRef
-from auth.credentials import Credentials
-from auth.errors import AuthError, TransientAuthError
-from auth.oauth import TokenResponse, post_to_login_endpoint
-from auth.secrets import SecretValue
+from forcebeam.auth.config_types import AuthConfig, SecretRef
+from forcebeam.auth.credentials import Credentials
+from forcebeam.auth.errors import AuthError, TransientAuthError
+from forcebeam.auth.oauth import TokenResponse, post_to_login_endpoint
+from forcebeam.auth.secrets import SecretValue
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ import importlib
 import threading
 from importlib.metadata import entry_points
 
-from auth.errors import SecretError
-from auth.secrets.base import SecretProvider, SecretValue, scheme_of
+from forcebeam.auth.errors import SecretError
+from forcebeam.auth.secrets.base import SecretProvider, SecretValue, scheme_of
 
 __all__ = ["SecretProvider", "SecretValue", "get_provider", "known_schemes", "resolve",
            "write_back", "clear_cache", "scheme_of"]
@@ -24,9 +24,9 @@ ENTRY_POINT_GROUP = "forcebeam.secret_providers"
 # Used when the distribution metadata is missing (e.g. code shipped to a worker without
 # `pip install`); entry points registered by plugins still win for their own schemes.
 _BUILTIN_PROVIDERS = {
-    "gcp-sm": "auth.secrets.gcp_secret_manager:GcpSecretManagerProvider",
-    "env": "auth.secrets.env:EnvProvider",
-    "file": "auth.secrets.file:FileProvider",
+    "gcp-sm": "forcebeam.auth.secrets.gcp_secret_manager:GcpSecretManagerProvider",
+    "env": "forcebeam.auth.secrets.env:EnvProvider",
+    "file": "forcebeam.auth.secrets.file:FileProvider",
 }
 
 _lock = threading.RLock()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, NoReturn
 
-from auth.errors import SecretError
+from forcebeam.auth.errors import SecretError
 
 
 def scheme_of(reference: str) -> str:

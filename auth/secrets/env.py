@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from auth.errors import SecretError
-from auth.secrets.base import SecretProvider
+from forcebeam.auth.errors import SecretError
+from forcebeam.auth.secrets.base import SecretProvider
 
 
 class EnvProvider(SecretProvider):

@@ -9,8 +9,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from auth.errors import SecretError
-from auth.secrets.base import SecretProvider
+from forcebeam.auth.errors import SecretError
+from forcebeam.auth.secrets.base import SecretProvider
 
 
 def path_of(reference: str) -> Path:

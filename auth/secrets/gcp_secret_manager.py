@@ -16,8 +16,8 @@ from typing import Any
 
 import google_crc32c
 
-from auth.errors import SecretError
-from auth.secrets.base import SecretProvider
+from forcebeam.auth.errors import SecretError
+from forcebeam.auth.secrets.base import SecretProvider
 
 EMULATOR_HOST_VARIABLE = "SECRET_MANAGER_EMULATOR_HOST"
 

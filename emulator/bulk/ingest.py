@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from emulator.bulk.jobs import ABORTED, IngestJob
-from emulator.bulk.results import COLUMN_DELIMITERS, LINE_ENDINGS, csv_line
+from forcebeam.emulator.bulk.jobs import ABORTED, IngestJob
+from forcebeam.emulator.bulk.results import COLUMN_DELIMITERS, LINE_ENDINGS, csv_line
 
 #: Largest accepted body of one upload request (Salesforce: 150 MB).
 MAX_UPLOAD_BYTES = 150 * 1024 * 1024

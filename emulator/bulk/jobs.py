@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emulator.bulk.results import ResultFile
+from forcebeam.emulator.bulk.results import ResultFile
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from emulator.bulk.jobs import QueryJob
-from emulator.bulk.results import (
+from forcebeam.emulator.bulk.jobs import QueryJob
+from forcebeam.emulator.bulk.results import (
     COLUMN_DELIMITERS,
     LINE_ENDINGS,
     converters_for,

@@ -1,8 +1,8 @@
 """The emulated org's records: schema + describe, generated data, SQLite store, SOQL."""
 
-from emulator.records.schema import SCHEMA, FieldDef, ObjectDef, Schema
-from emulator.records.soql import ParsedQuery, SoqlError, parse
-from emulator.records.store import (
+from forcebeam.emulator.records.schema import SCHEMA, FieldDef, ObjectDef, Schema
+from forcebeam.emulator.records.soql import ParsedQuery, SoqlError, parse
+from forcebeam.emulator.records.store import (
     Column,
     QueryResult,
     RecordStore,

@@ -17,8 +17,8 @@ from datetime import datetime, timedelta, timezone
 from itertools import repeat
 from typing import Any
 
-from emulator.records import ids
-from emulator.records.schema import (
+from forcebeam.emulator.records import ids
+from forcebeam.emulator.records.schema import (
     ACCOUNT_TYPES,
     CASE_STATUSES,
     INDUSTRIES,
@@ -32,8 +32,8 @@ from emulator.records.schema import (
     ObjectDef,
     Schema,
 )
-from emulator.records.values import datetime_to_ms
-from emulator.state.identity import (
+from forcebeam.emulator.records.values import datetime_to_ms
+from forcebeam.emulator.state.identity import (
     INTEGRATION_USER_ID,
     INTEGRATION_USERNAME,
     MTLS_USER_ID,

@@ -21,12 +21,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from emulator.records import ids
-from emulator.records.generator import populate
-from emulator.records.schema import SCHEMA, SCHEMA_VERSION, FieldDef, ObjectDef, Schema
-from emulator.records.soql import ParsedQuery, SoqlError, parse
-from emulator.records.soql.compiler import Column, CompiledQuery, compile_query
-from emulator.records.validation import (
+from forcebeam.emulator.records import ids
+from forcebeam.emulator.records.generator import populate
+from forcebeam.emulator.records.schema import SCHEMA, SCHEMA_VERSION, FieldDef, ObjectDef, Schema
+from forcebeam.emulator.records.soql import ParsedQuery, SoqlError, parse
+from forcebeam.emulator.records.soql.compiler import Column, CompiledQuery, compile_query
+from forcebeam.emulator.records.validation import (
     RowRefusedError,
     WriteError,
     check_id,
@@ -35,8 +35,8 @@ from emulator.records.validation import (
     missing_required,
     refuse,
 )
-from emulator.records.values import datetime_to_ms, decoder, sql_type
-from emulator.state.identity import INTEGRATION_USER_ID
+from forcebeam.emulator.records.values import datetime_to_ms, decoder, sql_type
+from forcebeam.emulator.state.identity import INTEGRATION_USER_ID
 
 __all__ = ["Column", "ParsedQuery", "QueryResult", "RecordStore", "SoqlError", "StoreError",
            "WriteError", "WriteResult", "parse"]

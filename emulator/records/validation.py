@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
-from emulator.records import ids
-from emulator.records.schema import FieldDef, ObjectDef
-from emulator.records.soql.parser import parse_datetime_literal
-from emulator.records.values import datetime_to_ms
+from forcebeam.emulator.records import ids
+from forcebeam.emulator.records.schema import FieldDef, ObjectDef
+from forcebeam.emulator.records.soql.parser import parse_datetime_literal
+from forcebeam.emulator.records.values import datetime_to_ms
 
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TRUE = frozenset({"true", "1", "yes", "y"})

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emulator.state.counters import Counters
-from emulator.state.identity import Identity
-from emulator.state.org import OrgSettings
-from emulator.tls import PkiPaths
+from forcebeam.emulator.state.counters import Counters
+from forcebeam.emulator.state.identity import Identity
+from forcebeam.emulator.state.org import OrgSettings
+from forcebeam.emulator.tls import PkiPaths
 
 
 @dataclass

@@ -14,8 +14,8 @@ from typing import Any
 from aiohttp import web
 from cryptography import x509
 
-from emulator.state import EmulatorState
-from emulator.tls import certificate_fingerprint
+from forcebeam.emulator.state import EmulatorState
+from forcebeam.emulator.tls import certificate_fingerprint
 
 PREFIX = "/__emulator"
 

@@ -18,9 +18,9 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from emulator import faults
-from emulator.bulk.ingest import MAX_UPLOAD_BYTES, process_ingest_job
-from emulator.bulk.jobs import (
+from forcebeam.emulator import faults
+from forcebeam.emulator.bulk.ingest import MAX_UPLOAD_BYTES, process_ingest_job
+from forcebeam.emulator.bulk.jobs import (
     ABORTED,
     INGEST,
     OPEN,
@@ -28,7 +28,7 @@ from emulator.bulk.jobs import (
     IngestJob,
     InvalidJobStateError,
 )
-from emulator.wire.bulk_query import (
+from forcebeam.emulator.wire.bulk_query import (
     bulk_error,
     bulk_jobs,
     find_job,
@@ -38,7 +38,7 @@ from emulator.wire.bulk_query import (
     read_json_object,
     stream_range,
 )
-from emulator.wire.http import (
+from forcebeam.emulator.wire.http import (
     api_version_from,
     data_path,
     require_session,

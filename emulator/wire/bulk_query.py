@@ -14,8 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator import faults
-from emulator.bulk.jobs import (
+from forcebeam.emulator import faults
+from forcebeam.emulator.bulk.jobs import (
     ABORTED,
     JOB_COMPLETE,
     QUERY,
@@ -25,17 +25,17 @@ from emulator.bulk.jobs import (
     JobNotFoundError,
     QueryJob,
 )
-from emulator.bulk.query import BulkQueryRefusedError, check_bulk_query, render_query_job
-from emulator.bulk.results import (
+from forcebeam.emulator.bulk.query import BulkQueryRefusedError, check_bulk_query, render_query_job
+from forcebeam.emulator.bulk.results import (
     COLUMN_DELIMITERS,
     LINE_ENDINGS,
     READ_CHUNK_BYTES,
     decode_locator,
     encode_locator,
 )
-from emulator.records.soql import SoqlError
-from emulator.records.soql import parse as soql_parse
-from emulator.wire.http import (
+from forcebeam.emulator.records.soql import SoqlError
+from forcebeam.emulator.records.soql import parse as soql_parse
+from forcebeam.emulator.wire.http import (
     NOT_FOUND,
     SalesforceHTTPError,
     api_version_from,

@@ -10,12 +10,12 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.records import ids as ids_
-from emulator.records.soql import SoqlError
-from emulator.records.store import RecordStore, StoreError, WriteResult
-from emulator.state import EmulatorState
-from emulator.state.identity import Session
-from emulator.wire.http import (
+from forcebeam.emulator.records import ids as ids_
+from forcebeam.emulator.records.soql import SoqlError
+from forcebeam.emulator.records.store import RecordStore, StoreError, WriteResult
+from forcebeam.emulator.state import EmulatorState
+from forcebeam.emulator.state.identity import Session
+from forcebeam.emulator.wire.http import (
     NOT_FOUND,
     SalesforceHTTPError,
     api_version_from,
@@ -24,7 +24,7 @@ from emulator.wire.http import (
     sf_error,
     sf_json,
 )
-from emulator.wire.rest import (
+from forcebeam.emulator.wire.rest import (
     FIELD_NAME_RE,
     RecordShaper,
     lock_failure_hook,

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from emulator.tls import certificate_fingerprint
+from forcebeam.emulator.tls import certificate_fingerprint
 
 if TYPE_CHECKING:
-    from emulator.state import EmulatorState
-    from emulator.state.identity import Session
+    from forcebeam.emulator.state import EmulatorState
+    from forcebeam.emulator.state.identity import Session
 
 MIN_API_VERSION = 31
 MAX_API_VERSION = 66

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from emulator.state import EmulatorState
-from emulator.wire.http import (
+from forcebeam.emulator.state import EmulatorState
+from forcebeam.emulator.wire.http import (
     MAX_API_VERSION,
     MIN_API_VERSION,
     data_path,
@@ -14,7 +14,7 @@ from emulator.wire.http import (
     sf_json,
     state_of,
 )
-from emulator.wire.oauth import session_from_bearer, user_info
+from forcebeam.emulator.wire.oauth import session_from_bearer, user_info
 
 RELEASES = {62: "Winter '25", 63: "Spring '25", 64: "Summer '25", 65: "Winter '26",
             66: "Spring '26"}

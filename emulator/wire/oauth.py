@@ -21,9 +21,9 @@ import jwt
 from aiohttp import web
 from cryptography import x509
 
-from emulator.state import EmulatorState
-from emulator.state.identity import ConnectedApp, Session, User, pkce_challenge
-from emulator.wire.http import (
+from forcebeam.emulator.state import EmulatorState
+from forcebeam.emulator.state.identity import ConnectedApp, Session, User, pkce_challenge
+from forcebeam.emulator.wire.http import (
     bearer_token,
     listener_url,
     mutual_tls_satisfied,

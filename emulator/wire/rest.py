@@ -22,15 +22,15 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator.records import ids
-from emulator.records.ids import BASE62
-from emulator.records.schema import ObjectDef, Schema
-from emulator.records.soql import SoqlError
-from emulator.records.store import Column, QueryResult, RecordStore, StoreError
-from emulator.records.validation import WriteError
-from emulator.state import EmulatorState
-from emulator.state.identity import Session
-from emulator.wire.http import (
+from forcebeam.emulator.records import ids
+from forcebeam.emulator.records.ids import BASE62
+from forcebeam.emulator.records.schema import ObjectDef, Schema
+from forcebeam.emulator.records.soql import SoqlError
+from forcebeam.emulator.records.store import Column, QueryResult, RecordStore, StoreError
+from forcebeam.emulator.records.validation import WriteError
+from forcebeam.emulator.state import EmulatorState
+from forcebeam.emulator.state.identity import Session
+from forcebeam.emulator.wire.http import (
     MAX_API_VERSION,
     NOT_FOUND,
     SalesforceHTTPError,

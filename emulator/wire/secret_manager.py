@@ -17,8 +17,8 @@ from typing import Any
 import google_crc32c
 from aiohttp import web
 
-from emulator.state import EmulatorState
-from emulator.state.secrets import Secret, SecretStore, SecretVersion
+from forcebeam.emulator.state import EmulatorState
+from forcebeam.emulator.state.secrets import Secret, SecretStore, SecretVersion
 
 SECRET = "/v1/projects/{project}/secrets/{secret:[^/:]+}"  # noqa: S105 (a route)
 VERSION = SECRET + "/versions/{version:[^/:]+}"

@@ -13,8 +13,13 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from emulator.state import EmulatorState
-from emulator.wire.http import MIN_API_VERSION, listener_url, mutual_tls_satisfied, state_of
+from forcebeam.emulator.state import EmulatorState
+from forcebeam.emulator.wire.http import (
+    MIN_API_VERSION,
+    listener_url,
+    mutual_tls_satisfied,
+    state_of,
+)
 
 LAST_LOGIN_VERSION = 64  # SOAP login() is not available in API 65.0+
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"

@@ -4,8 +4,8 @@ Incremental reads promote their watermark with ``stages.salesforce.incremental.c
 after the pipeline succeeded.
 """
 
-from stages.salesforce.incremental import commit_pending
-from stages.salesforce.read import ReadFromSalesforce
-from stages.salesforce.write import WriteToSalesforce
+from forcebeam.stages.salesforce.incremental import commit_pending
+from forcebeam.stages.salesforce.read import ReadFromSalesforce
+from forcebeam.stages.salesforce.write import WriteToSalesforce
 
 __all__ = ["ReadFromSalesforce", "WriteToSalesforce", "commit_pending"]

@@ -21,7 +21,7 @@ from typing import Any
 import requests
 import urllib3
 
-from stages.salesforce.rest_query import ApiClient
+from forcebeam.stages.salesforce.rest_query import ApiClient
 
 __all__ = ["BulkQueryRefusedError", "BulkJobFailedError", "create_query_job", "run_query_job",
            "iter_result_rows", "delete_query_job", "wait_for_job"]
@@ -52,7 +52,7 @@ def create_query_job(client: ApiClient, soql: str, *, include_deleted: bool = Fa
     Raises ``BulkQueryRefusedError`` when job creation is rejected as unsupported (compound
     fields, unsupported object or clause) so the caller can fall back to REST.
     """
-    from auth.errors import SalesforceApiError
+    from forcebeam.auth.errors import SalesforceApiError
 
     body = {"operation": "queryAll" if include_deleted else "query", "query": soql,
             "contentType": "CSV", "columnDelimiter": "COMMA", "lineEnding": "LF"}
@@ -74,7 +74,7 @@ def run_query_job(client: ApiClient, soql: str, *, include_deleted: bool = False
     while earlier units are read). If that job is gone (deleted after a previous attempt
     of the same unit read it), a new one is created.
     """
-    from auth.errors import SalesforceApiError
+    from forcebeam.auth.errors import SalesforceApiError
 
     if job_id:
         path = f"jobs/query/{job_id}"

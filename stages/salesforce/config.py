@@ -17,7 +17,7 @@ __all__ = ["ReadConfig", "WriteConfig", "as_connection"]
 
 def as_connection(connection: Any) -> Any:
     """A ``auth.Connection`` from a Connection or its mapping (validated eagerly)."""
-    from auth.connection import Connection
+    from forcebeam.auth.connection import Connection
 
     if isinstance(connection, Connection):
         return connection
@@ -61,7 +61,7 @@ class ReadConfig(_StageConfig):
     @classmethod
     def _incremental_keys(cls, value: Any) -> Any:
         if value is not None:
-            from stages.salesforce.incremental import IncrementalSpec
+            from forcebeam.stages.salesforce.incremental import IncrementalSpec
 
             IncrementalSpec.from_mapping(value)      # unknown keys, bad start/lookback
         return value

@@ -64,7 +64,7 @@ def cached_describe(connection: Any, sobject: str) -> dict[str, Any]:
 
 def warm_describe_cache(connection: Any, sobject: str) -> dict[str, Any]:
     """Describe now (one login in this process if none yet) and store the result."""
-    from auth import get_client
+    from forcebeam.auth import get_client
 
     describe = describe_sobject(get_client(connection), sobject)
     path = _cache_file(connection, sobject)

@@ -30,7 +30,7 @@ from typing import Any
 
 import apache_beam as beam
 
-from stages.salesforce.schema import format_datetime, parse_datetime
+from forcebeam.stages.salesforce.schema import format_datetime, parse_datetime
 
 __all__ = ["IncrementalSpec", "commit_pending", "load_state", "pending_path", "WatermarkFn"]
 

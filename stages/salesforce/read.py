@@ -3,7 +3,7 @@
 Usage::
 
     import apache_beam as beam
-    from stages.salesforce.read import ReadFromSalesforce
+    from forcebeam.stages.salesforce.read import ReadFromSalesforce
 
     with beam.Pipeline() as p:
         accounts = p | ReadFromSalesforce(
@@ -38,10 +38,10 @@ from typing import Any, Literal
 
 import apache_beam as beam
 
-from stages.salesforce import bulk_query, incremental, planner, rest_query, soql
-from stages.salesforce.config import ReadConfig, as_connection
-from stages.salesforce.metrics import ProgressLog, StageCounters
-from stages.salesforce.schema import (
+from forcebeam.stages.salesforce import bulk_query, incremental, planner, rest_query, soql
+from forcebeam.stages.salesforce.config import ReadConfig, as_connection
+from forcebeam.stages.salesforce.metrics import ProgressLog, StageCounters
+from forcebeam.stages.salesforce.schema import (
     COMPOUND_TYPES,
     RowSchema,
     converters,
@@ -138,7 +138,7 @@ class ReadFromSalesforce(beam.PTransform):
     # ----------------------------------------------------------------- construction
 
     def _spec(self) -> _ReadSpec:
-        from stages.salesforce.describe import cached_describe
+        from forcebeam.stages.salesforce.describe import cached_describe
 
         cfg = self._config
         if cfg.soql:
@@ -200,7 +200,7 @@ class _ClientDoFn(beam.DoFn):
         self._counters: StageCounters | None = None
 
     def setup(self) -> None:
-        from auth import get_client
+        from forcebeam.auth import get_client
 
         self._client = get_client(self._connection)
         self._counters = StageCounters()
@@ -379,7 +379,7 @@ def _bulk_values(client: Any, job_id: str, schema: RowSchema, page_size: int
 
 def _explained(values: Iterator[Sequence[Any]]) -> Iterator[Sequence[Any]]:
     """Add the likely cause to a field error: a describe cached before the org changed."""
-    from auth.errors import SalesforceApiError
+    from forcebeam.auth.errors import SalesforceApiError
 
     try:
         yield from values

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from stages.salesforce.schema import RowSchema, converters
+from forcebeam.stages.salesforce.schema import RowSchema, converters
 
 __all__ = ["ApiClient", "count_rows", "edge_id", "iter_rest_rows", "query_pages"]
 

@@ -30,9 +30,9 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.typehints.row_type import RowTypeConstraint
 
-from stages.salesforce.config import WriteConfig, as_connection
-from stages.salesforce.metrics import StageCounters
-from stages.salesforce.write_paths import RecordResult, write_bulk, write_collections
+from forcebeam.stages.salesforce.config import WriteConfig, as_connection
+from forcebeam.stages.salesforce.metrics import StageCounters
+from forcebeam.stages.salesforce.write_paths import RecordResult, write_bulk, write_collections
 
 __all__ = ["WriteToSalesforce"]
 
@@ -127,7 +127,7 @@ class _WriteBatches(beam.DoFn):
         self._counters: StageCounters | None = None
 
     def setup(self) -> None:
-        from auth import get_client
+        from forcebeam.auth import get_client
 
         self._client = get_client(self._connection)
         self._counters = StageCounters()

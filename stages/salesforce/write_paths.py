@@ -21,8 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from stages.salesforce.bulk_query import BulkJobFailedError, wait_for_job
-from stages.salesforce.rest_query import ApiClient
+from forcebeam.stages.salesforce.bulk_query import BulkJobFailedError, wait_for_job
+from forcebeam.stages.salesforce.rest_query import ApiClient
 
 __all__ = ["RecordError", "RecordResult", "write_collections", "write_bulk",
            "COLLECTION_LIMIT", "BULK_OPERATIONS"]

@@ -91,11 +91,11 @@ class EmulatedOrg:
 
 def start_org(workdir: Path, records: int = 1000,
               extra_args: tuple[str, ...] | list[str] = ()) -> EmulatedOrg:
-    """Run `python -m emulator` on ephemeral ports and wait for its info file."""
+    """Run `python -m forcebeam.emulator` on ephemeral ports and wait for its info file."""
     data_dir = workdir / "data"
     info_file = workdir / "info.json"
     log_file = (workdir / "emulator.log").open("wb")
-    command = [sys.executable, "-m", "emulator", "--port", "0", "--mtls-port", "0",
+    command = [sys.executable, "-m", "forcebeam.emulator", "--port", "0", "--mtls-port", "0",
                "--secret-manager-port", "0", "--records", str(records),
                "--data-dir", str(data_dir), "--info-file", str(info_file), *extra_args]
     process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT,

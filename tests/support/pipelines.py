@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.emulator_env import forget_org
+from forcebeam.pipelines.emulator_env import forget_org
 
 # A JWT-bearer connection as users write it, filled from the emulator's info file by
 # `pipelines.emulator_env.use_org` (the key is read from the emulator's Secret Manager).

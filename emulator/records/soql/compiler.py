@@ -10,17 +10,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from typing import Any
 
-from emulator.records import ids
-from emulator.records.schema import TEXT_TYPES, FieldDef, ObjectDef, Schema
-from emulator.records.soql.dates import relative_range
-from emulator.records.soql.errors import (
+from forcebeam.emulator.records import ids
+from forcebeam.emulator.records.schema import TEXT_TYPES, FieldDef, ObjectDef, Schema
+from forcebeam.emulator.records.soql.dates import relative_range
+from forcebeam.emulator.records.soql.errors import (
     SoqlError,
     bad_relationship,
     located,
     no_such_column,
     unsupported_sobject,
 )
-from emulator.records.soql.parser import (
+from forcebeam.emulator.records.soql.parser import (
     BoolExpr,
     Condition,
     CountCall,
@@ -29,7 +29,7 @@ from emulator.records.soql.parser import (
     Literal,
     ParsedQuery,
 )
-from emulator.records.values import datetime_to_ms
+from forcebeam.emulator.records.values import datetime_to_ms
 
 FIELDS_FUNCTION_MAX_LIMIT = 200
 MAX_OFFSET = 2000

@@ -16,7 +16,7 @@ from typing import Any
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from emulator.records.soql.errors import SoqlError, located
+from forcebeam.emulator.records.soql.errors import SoqlError, located
 
 
 @dataclass(frozen=True)
