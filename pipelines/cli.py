@@ -112,9 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     # `forcebeam emulator ...` hands every remaining argument to the emulator's own CLI.
     if arguments[:1] == ["emulator"]:
-        from forcebeam.emulator.cli import main as emulator_main
-
-        return emulator_main(arguments[1:]) or EXIT_OK
+        return _run_emulator(arguments[1:])
     parser = build_parser()
     options, extra = parser.parse_known_args(arguments)
     if extra and options.command not in ("run", "emulator"):
@@ -144,6 +142,18 @@ def _one_line(error: BaseException) -> str:
     return "\n".join(lines)
 
 
+def _run_emulator(arguments: list[str]) -> int:
+    from forcebeam.pipelines.emulator_env import missing_emulator_stack
+
+    missing = missing_emulator_stack()
+    if missing:
+        print(f"forcebeam emulator: {missing}", file=sys.stderr)
+        return EXIT_FAILED
+    from forcebeam.emulator.cli import main as emulator_main
+
+    return emulator_main(arguments) or EXIT_OK
+
+
 def _dispatch(options: argparse.Namespace, extra: list[str]) -> int:
     command = options.command
     if command == "validate":
@@ -169,9 +179,7 @@ def _dispatch(options: argparse.Namespace, extra: list[str]) -> int:
 
         return commands.keygen(options.out, options.store)
     if command == "emulator":  # reached as `forcebeam -v emulator ...`
-        from forcebeam.emulator.cli import main as emulator_main
-
-        return emulator_main(extra) or EXIT_OK
+        return _run_emulator(extra)
     if command == "demo":
         from forcebeam.pipelines import demo
 

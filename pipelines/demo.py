@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from forcebeam.pipelines.emulator_env import OFFLINE_GOOGLE_ENV, use_org
+from forcebeam.pipelines.emulator_env import OFFLINE_GOOGLE_ENV, missing_emulator_stack, use_org
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 DEMO_FILE = EXAMPLES_DIR / "demo.yaml"
@@ -86,6 +86,10 @@ def run_demo(out_dir: str = "out", records: int = 2000, stream: TextIO | None = 
              beam_args: list[str] | None = None) -> int:
     """The whole demo; returns the exit code of the pipeline run (0 on success)."""
     stream = stream or sys.stdout
+    missing = missing_emulator_stack()
+    if missing:
+        print(f"forcebeam demo: {missing}", file=sys.stderr)
+        return 1
     # Before anything imports google-auth: never look for a GCE metadata server.
     os.environ.update(OFFLINE_GOOGLE_ENV)
     out = Path(out_dir).resolve()

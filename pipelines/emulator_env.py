@@ -8,6 +8,7 @@ emulator's info file (ARCHITECTURE §6). Values a pipeline treats as secrets are
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Mapping, MutableMapping
 from typing import Any
@@ -16,6 +17,18 @@ from urllib.parse import urlsplit
 # google-auth reads these at import time: offline, never probe a metadata server.
 OFFLINE_GOOGLE_ENV = {"NO_GCE_CHECK": "true", "GCE_METADATA_HOST": "127.0.0.1:9",
                       "GCE_METADATA_IP": "127.0.0.1:9"}
+
+# The emulated org's server stack is an extra: a Beam worker never installs it.
+EMULATOR_STACK = ("aiohttp", "lark")
+
+
+def missing_emulator_stack() -> str | None:
+    """What to install before the emulator can start, or None when it can."""
+    missing = [name for name in EMULATOR_STACK if importlib.util.find_spec(name) is None]
+    if not missing:
+        return None
+    return (f"the emulated org needs {', '.join(missing)} (the emulator extra): "
+            "pip install 'forcebeam[emulator]'")
 
 
 def env_from_info(info: Mapping[str, Any]) -> dict[str, str]:

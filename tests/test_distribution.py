@@ -127,6 +127,10 @@ def test_the_wheel_runs_the_demo_in_a_fresh_venv_outside_the_checkout(built, tmp
     tops = {path.name for path in site.iterdir()}
     assert not tops & GENERIC_NAMES, tops & GENERIC_NAMES
     assert (site / "forcebeam" / "pipelines" / "providers.yaml").is_file()
+    without_extra = subprocess.run([str(venv / "bin" / "forcebeam"), "demo"], cwd=tmp_path,
+                                   env=env, capture_output=True, text=True, timeout=300)
+    assert without_extra.returncode == 1
+    assert "pip install 'forcebeam[emulator]'" in without_extra.stderr
 
     pip(f"forcebeam[emulator] @ {wheel.as_uri()}")
     workdir = tmp_path / "elsewhere"
