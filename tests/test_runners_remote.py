@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from apache_beam.portability import common_urns
 from apache_beam.portability.api import beam_runner_api_pb2
 
@@ -38,31 +39,25 @@ DATAFLOW_FLAGS = ["--runner", "DataflowRunner", "--project", "acme-data",
                   "--dry_run"]
 
 
-def _dry_run_file(connection_yaml: str) -> str:
-    """Read, reshape, write back and to GCS: both our DoFns and Beam's sinks are pickled."""
-    return textwrap.dedent("""\
-        connections:
-          org:
-        CONNECTION
-        pipeline:
-          transforms:
-            - type: ReadFromSalesforce
-              name: ReadContacts
-              config: {connection: org, sobject: Contact, fields: [Id, LastName]}
-            - type: WriteToJson
-              input: ReadContacts
-              config: {path: gs://acme-lake/contacts}
-            - type: WriteToSalesforce
-              name: TouchContacts
-              input: ReadContacts
-              config: {connection: org, sobject: Contact, operation: update}
-        """).replace("CONNECTION", textwrap.indent(connection_yaml, "    "))
+def _pipeline_text(connection_yaml: str, transforms: str) -> str:
+    """A pipeline file with one connection named `org` and the given transforms."""
+    return (f"connections:\n  org:\n{textwrap.indent(connection_yaml, '    ')}"
+            f"pipeline:\n  transforms:\n{textwrap.indent(textwrap.dedent(transforms), '    ')}")
 
 
-def _yaml_block(mapping: dict, indent: int) -> str:
-    import yaml
-
-    return textwrap.indent(yaml.safe_dump(mapping, sort_keys=False), " " * indent)
+# Read, write to GCS, write back: both our DoFns and Beam's sinks are pickled into the job.
+DRY_RUN_TRANSFORMS = """\
+    - type: ReadFromSalesforce
+      name: ReadContacts
+      config: {connection: org, sobject: Contact, fields: [Id, LastName]}
+    - type: WriteToJson
+      input: ReadContacts
+      config: {path: gs://acme-lake/contacts}
+    - type: WriteToSalesforce
+      name: TouchContacts
+      input: ReadContacts
+      config: {connection: org, sobject: Contact, operation: update}
+"""
 
 
 def _pem_body_lines(path: str) -> list[bytes]:
@@ -121,7 +116,8 @@ def test_dataflow_dry_run_builds_the_job_with_references_only(org, tmp_path, mon
                                     "private_key": client_tls["private_key_secret"],
                                     "port": int(org.info["mtls_url"].rsplit(":", 1)[1])}
     path = tmp_path / "to_dataflow.yaml"
-    path.write_text(_dry_run_file(_yaml_block(connection, 0)))
+    path.write_text(_pipeline_text(yaml.safe_dump(connection, sort_keys=False),
+                                   DRY_RUN_TRANSFORMS))
     job_file = tmp_path / "job" / "dataflow_job.json"
 
     code = main(["run", str(path), *DATAFLOW_FLAGS, "--dataflow_job_file", str(job_file)])
@@ -221,12 +217,7 @@ def portable_services(tmp_path, org) -> Iterator[tuple[int, int, Path]]:
                     process.wait(timeout=10)
 
 
-PORTABLE_FILE = """\
-connections:
-  org:
-CONNECTION
-pipeline:
-  transforms:
+PORTABLE_TRANSFORMS = """\
     - type: ReadFromSalesforce
       name: ReadAccounts
       config: {connection: org, sobject: Account, fields: [Id, Name, AnnualRevenue]}
@@ -244,8 +235,8 @@ def test_portable_runner_with_an_external_worker_process(org, tmp_path, monkeypa
     monkeypatch.setenv("FORCEBEAM_CACHE_DIR", str(tmp_path / "launcher-cache"))
     out = tmp_path / "out"
     path = tmp_path / "portable.yaml"
-    path.write_text(PORTABLE_FILE.replace("CONNECTION", JWT_CONNECTION)
-                    .replace("OUT", str(out)))
+    path.write_text(_pipeline_text(textwrap.dedent(JWT_CONNECTION),
+                                   PORTABLE_TRANSFORMS.replace("OUT", str(out))))
 
     logins_before = org.counters()["logins"].get("jwt_bearer", 0)
 
