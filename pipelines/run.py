@@ -108,6 +108,7 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
     local = runner is not None
     if not local:
         _refuse_inline_secrets(spec)
+        _require_runner_extra(options)
     beam_spec = beam_yaml.to_beam_spec(spec)
     print(f"running {file} on {_describe_runner(options, local)}", file=stream, flush=True)
     started = time.time()
@@ -143,6 +144,17 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
         return EXIT_OK
     print(f"pipeline ended in state {state}", file=sys.stderr)
     return EXIT_FAILED
+
+
+def _require_runner_extra(options: Any) -> None:
+    """Dataflow needs apache-beam[gcp]: say which of our extras brings it, before building."""
+    if _runner_name(options).lower() != "dataflowrunner":
+        return
+    try:
+        from apache_beam.runners.dataflow.internal import apiclient  # noqa: F401
+    except ImportError as error:
+        raise ImportError("DataflowRunner needs the dataflow extra: "
+                          "pip install 'forcebeam[dataflow]'") from error
 
 
 def _in_process(options: Any) -> bool:

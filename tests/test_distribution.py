@@ -17,10 +17,22 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from forcebeam.pipelines.emulator_env import env_from_info
+from tests.support.pipelines import JWT_CONNECTION
+
 REPO = Path(__file__).resolve().parents[1]
 FOLDERS = ("auth", "stages", "pipelines", "emulator")
 GENERIC_NAMES = {"auth", "stages", "pipelines", "emulator", "bench", "tests"}
 NOT_ON_WORKERS = {"aiohttp", "lark", "psutil", "pytest"}
+TO_DATAFLOW = """\
+pipeline:
+  transforms:
+    - type: ReadFromSalesforce
+      config: {connection: org, sobject: Account, fields: [Id]}
+    - type: WriteToJson
+      input: ReadFromSalesforce
+      config: {path: out/accounts}
+"""
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +115,7 @@ def test_the_core_install_is_what_a_worker_needs(built):
 
 
 @pytest.mark.slow
-def test_the_wheel_runs_the_demo_in_a_fresh_venv_outside_the_checkout(built, tmp_path):
+def test_the_wheel_runs_the_demo_in_a_fresh_venv_outside_the_checkout(built, tmp_path, org):
     wheel, _ = built
     venv = tmp_path / "venv"
     base_python = getattr(sys, "_base_executable", sys.executable)
@@ -131,6 +143,15 @@ def test_the_wheel_runs_the_demo_in_a_fresh_venv_outside_the_checkout(built, tmp
                                    env=env, capture_output=True, text=True, timeout=300)
     assert without_extra.returncode == 1
     assert "pip install 'forcebeam[emulator]'" in without_extra.stderr
+    to_dataflow = tmp_path / "to_dataflow.yaml"
+    to_dataflow.write_text(f"connections:\n  org:\n{JWT_CONNECTION}" + TO_DATAFLOW)
+    no_gcp = subprocess.run([str(venv / "bin" / "forcebeam"), "run", str(to_dataflow),
+                             "--runner=DataflowRunner", "--project=acme-data",
+                             "--region=europe-west1", "--temp_location=gs://acme-df/tmp",
+                             "--dry_run"], cwd=tmp_path, env={**env, **env_from_info(org.info)},
+                            capture_output=True, text=True, timeout=600)
+    assert no_gcp.returncode == 1, no_gcp.stderr[-3000:]
+    assert "pip install 'forcebeam[dataflow]'" in no_gcp.stderr
 
     pip(f"forcebeam[emulator] @ {wheel.as_uri()}")
     workdir = tmp_path / "elsewhere"
