@@ -21,6 +21,7 @@ import csv
 import datetime as dt
 import io
 import json
+import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
@@ -311,9 +312,16 @@ def write_query_results(path: Path, content_type: str, plan: RecordPlan,
                         api_version: str) -> int:
     """Write one query result file in the job's content type; returns the row count."""
     if content_type == "CSV":
-        result = write_result_file(path, [column.path for column in columns], rows,
+        # Bulk 2.0's writer keeps the header apart (each page repeats it); a 1.0 result is
+        # one whole file, header first.
+        body = path.with_name(path.name + ".rows")
+        result = write_result_file(body, [column.path for column in columns], rows,
                                    converters=converters_for([column.field.type
                                                               for column in columns]))
+        with path.open("wb") as target, body.open("rb") as source:
+            target.write(result.header)
+            shutil.copyfileobj(source, target)
+        body.unlink()
         return result.row_count
     count = 0
     url_prefix = f"/services/data/v{api_version}"
