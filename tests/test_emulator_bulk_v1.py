@@ -354,3 +354,24 @@ def test_serial_batches_wait_for_the_delay_and_abort_leaves_queued_not_processed
         assert raw.wait_batch(job["id"], second["id"])["state"] == "NotProcessed"
     finally:
         v1_org.admin("PATCH", "org", json={"bulk_job_delay_seconds": 0.0})
+
+
+def test_org_faults_reach_bulk_v1(org_factory: Any) -> None:
+    """The fault injector applies to Bulk 1.0 as to Bulk 2.0: locked rows fail in the batch
+    results, and forced session expiry answers InvalidSessionId on X-SFDC-Session."""
+    private = org_factory(records=50)
+    sf = client(private)
+    private.admin("PUT", "faults", json={"unable_to_lock_row_rate": 1.0})
+    results = sf.bulk.Account.insert([{"Name": "Locked 1"}, {"Name": "Locked 2"}])
+    assert [result["success"] for result in results] == [False, False]
+    assert {result["errors"][0]["statusCode"] for result in results} == {"UNABLE_TO_LOCK_ROW"}
+
+    raw = RawV1(private)
+    private.admin("PUT", "faults", json={"expire_sessions_every_calls": 3})
+    job = raw.xml(raw.call("POST", "/job", job_xml(operation="query", object="Account",
+                                                    contentType="CSV")))
+    assert raw.call("GET", f"/job/{job['id']}").status_code == 200
+    expired = raw.call("GET", f"/job/{job['id']}")
+    assert expired.status_code == 400
+    assert raw.xml(expired)["exceptionCode"] == "InvalidSessionId"
+    assert private.admin("GET", "faults").json()["injected"]["session_expired"] >= 1
