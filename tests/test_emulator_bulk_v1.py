@@ -302,13 +302,19 @@ def test_csv_query_result_is_one_whole_file_matching_rest(v1_org: EmulatedOrg) -
     assert page.headers["Content-Type"] == "text/csv; charset=UTF-8"
     rows = list(csv.DictReader(io.StringIO(page.text)))
     assert list(rows[0]) == ["Id", "Name", "NumberOfEmployees", "Owner.Name"]
-    expected = client(v1_org).query_all(soql)["records"]
+    sf = client(v1_org)
+    expected = sf.query_all(soql)["records"]
     assert {row["Id"]: (row["Name"], row["NumberOfEmployees"], row["Owner.Name"])
             for row in rows} == {
         record["Id"]: (record["Name"], "" if record["NumberOfEmployees"] is None
                        else str(record["NumberOfEmployees"]),
                        (record["Owner"] or {}).get("Name", ""))
         for record in expected}
+    # Bulk 2.0 writes the very same CSV for the same query
+    bulk2_pages = list(sf.bulk2.Account.query(soql, wait=0))
+    bulk2_lines = [line for page in bulk2_pages for line in page.splitlines()[1:]]
+    assert bulk2_pages[0].splitlines()[0] == page.text.splitlines()[0]
+    assert sorted(bulk2_lines) == sorted(page.text.splitlines()[1:])
 
 
 def test_expired_session_is_invalid_session_id_in_both_shapes(
