@@ -25,9 +25,10 @@ faults injected so far):
 | `bulk_job_delay_seconds` | sets the org's minimum Bulk job processing time |
 
 Where faults apply: everything under `/services/` on the org's listeners — REST, composite,
-Bulk 2.0, `/services/oauth2/*` token calls and SOAP login get latency, bandwidth, 503 and
-dropped connections; session expiry and the request limit apply to authenticated API calls
-under `/services/data/vXX.X/` only (a token call has no session). Never to the admin API
+Bulk 2.0, Bulk 1.0 (`/services/async/`), `/services/oauth2/*` token calls and SOAP login get
+latency, bandwidth, 503 and dropped connections; session expiry applies to authenticated API
+calls (`/services/data/vXX.X/`, and Bulk 1.0's `X-SFDC-Session` sessions), the request limit
+to `/services/data/vXX.X/` only (a token call has no session). Never to the admin API
 (`/__emulator/`) or the Secret Manager endpoint (a separate listener without this middleware).
 
 Exact bodies (wire reference §0): REST expiry 401
@@ -55,7 +56,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from forcebeam.emulator.wire.http import bearer_token, sf_json
+from forcebeam.emulator.wire.http import bearer_token, session_token, sf_json
 
 REST_SESSION_EXPIRED = [{"message": "Session expired or invalid",
                          "errorCode": "INVALID_SESSION_ID"}]
@@ -269,7 +270,7 @@ class FaultInjector:
 
     def forces_session_expiry(self, request: web.Request, api: str) -> bool:
         """Hook called by `require_session` for every authenticated API call."""
-        token = bearer_token(request)
+        token = session_token(request, api)
         return bool(token) and self.session_expired(token)
 
     def request_limit_exceeded(self) -> bool:

@@ -11,7 +11,7 @@ from collections import Counter
 from typing import Any
 
 API_CALL_KINDS = ("rest_query", "rest_describe", "rest_sobject", "rest_other", "composite",
-                  "bulk_query", "bulk_results", "bulk_ingest", "limits")
+                  "bulk_query", "bulk_results", "bulk_ingest", "bulk_v1", "limits")
 GRANTS = ("jwt_bearer", "client_credentials", "password", "refresh_token",
           "authorization_code", "soap")
 

@@ -11,6 +11,7 @@ WIRE_MODULES: list[str] = [
     "identity",
     "bulk_query",
     "bulk_ingest",
+    "bulk_v1",
     "rest",
     "composite",
 ]

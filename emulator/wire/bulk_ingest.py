@@ -28,6 +28,7 @@ from forcebeam.emulator.bulk.jobs import (
     IngestJob,
     InvalidJobStateError,
 )
+from forcebeam.emulator.state.limits import daily_usage
 from forcebeam.emulator.wire.bulk_query import (
     bulk_error,
     bulk_jobs,
@@ -159,8 +160,15 @@ def start_processing(state: Any, job: IngestJob) -> None:
     """UploadComplete: hand the job to the runner (lock-row faults come with it)."""
     job.set_state(UPLOAD_COMPLETE)
     fail_row = state.faults.lock_failure_hook() if state.faults is not None else None
-    bulk_jobs(state).start(job, lambda running: process_ingest_job(running, state.records,
-                                                                    fail_row))
+    usage = daily_usage(state)
+
+    def process(running: IngestJob) -> None:
+        try:
+            process_ingest_job(running, state.records, fail_row)
+        finally:  # /limits: one DailyBulkApiBatches per 10,000 records processed
+            usage.bulk_v2_ingest_processed(running.number_records_processed)
+
+    bulk_jobs(state).start(job, process)
 
 
 def _object_name(schema: Any, name: str) -> str | None:

@@ -35,6 +35,7 @@ from forcebeam.emulator.bulk.results import (
 )
 from forcebeam.emulator.records.soql import SoqlError
 from forcebeam.emulator.records.soql import parse as soql_parse
+from forcebeam.emulator.state.limits import daily_usage
 from forcebeam.emulator.wire.http import (
     NOT_FOUND,
     SalesforceHTTPError,
@@ -160,7 +161,15 @@ async def create_job(request: web.Request) -> web.Response:
     job = jobs.add(QueryJob(id=jobs.new_id(), kind=QUERY, operation=operation, object=sobject,
                             api_version=version, created_by_id=session.user_id,
                             column_delimiter=delimiter, line_ending=line_ending, query=soql))
-    jobs.start(job, lambda running: render_query_job(running, state.records))
+    usage = daily_usage(state)
+    usage.bulk_v2_query_job_created()
+
+    def render(running: BulkJob) -> None:
+        render_query_job(running, state.records)
+        if running.result is not None:  # /limits: DailyBulkV2QueryFileStorageMB
+            usage.bulk_v2_query_file_written(running.result.path.stat().st_size)
+
+    jobs.start(job, render)
     return sf_json(job_info(job, full=False))
 
 

@@ -160,8 +160,20 @@ def bearer_token(request: web.Request) -> str | None:
     return None
 
 
+#: Bulk API 1.0 carries the session id in this header instead of `Authorization`.
+BULK_V1_SESSION_HEADER = "X-SFDC-Session"
+
+
+def session_token(request: web.Request, api: str) -> str | None:
+    """The session id of an API request: `X-SFDC-Session` for Bulk API 1.0 (`api="bulk_v1"`),
+    `Authorization: Bearer|OAuth` for every other API."""
+    if api == "bulk_v1":
+        return request.headers.get(BULK_V1_SESSION_HEADER, "").strip() or None
+    return bearer_token(request)
+
+
 def _invalid_session(api: str) -> SalesforceHTTPError:
-    if api == "bulk":
+    if api in ("bulk", "bulk_v1"):
         return SalesforceHTTPError(400, INVALID_SESSION_BULK)
     return SalesforceHTTPError(401, INVALID_SESSION_REST)
 
@@ -173,14 +185,16 @@ def _default_kind(api: str) -> str:
 def require_session(request: web.Request, *, api: str, kind: str | None = None) -> Session:
     """Authenticate an API request and count it; raise the org's error when it may not run.
 
-    `api` is "rest" or "bulk" (they report expiry differently: REST 401 INVALID_SESSION_ID,
-    Bulk 400 InvalidSessionId). `kind` is the counters' API call kind (default rest_other /
-    bulk_query). Checks, in order: Authorization header, session known and not expired, the
-    fault injector's forced expiry (`state.faults.forces_session_expiry(request, api)`),
-    mutual TLS for users with the enforce permission, then the daily API limit (403).
+    `api` is "rest", "bulk" or "bulk_v1" (they report expiry differently: REST 401
+    INVALID_SESSION_ID, Bulk 400 InvalidSessionId; Bulk 1.0 reads `X-SFDC-Session` and its
+    wire module re-renders these errors in its own shape). `kind` is the counters' API call
+    kind (default rest_other / bulk_query). Checks, in order: session header, session known
+    and not expired, the fault injector's forced expiry
+    (`state.faults.forces_session_expiry(request, api)`), mutual TLS for users with the
+    enforce permission, then the daily API limit (403).
     """
     state = state_of(request)
-    token = bearer_token(request)
+    token = session_token(request, api)
     if token is None:
         raise SalesforceHTTPError(401, INVALID_AUTH_HEADER)
     session = state.identity.session(token)

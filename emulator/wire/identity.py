@@ -1,14 +1,16 @@
 """Org-level resources that say who and where you are: the identity URL, the API versions
-list and `/limits` (the daily API meter clients poll before big extracts)."""
+list and `/limits` (every documented limit; the meters clients poll before big extracts)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from forcebeam.emulator.state import EmulatorState
+from forcebeam.emulator.state.limits import daily_usage, limits_body
 from forcebeam.emulator.wire.http import (
     MAX_API_VERSION,
     MIN_API_VERSION,
+    api_version_from,
     data_path,
     require_session,
     sf_json,
@@ -39,11 +41,8 @@ async def versions(request: web.Request) -> web.Response:
 
 async def limits(request: web.Request) -> web.Response:
     require_session(request, api="rest", kind="limits")
-    org = state_of(request).org
-    return sf_json({"DailyApiRequests": {"Max": org.daily_api_limit,
-                                         "Remaining": max(org.daily_api_limit - org.api_usage, 0)},
-                    "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
-                    "DailyBulkV2QueryFileStorageMB": {"Max": 1024000, "Remaining": 1024000}})
+    state = state_of(request)
+    return sf_json(limits_body(api_version_from(request), state.org, daily_usage(state)))
 
 
 def register(app: web.Application, state: EmulatorState) -> None:
