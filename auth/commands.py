@@ -27,7 +27,7 @@ from cryptography.x509.oid import NameOID
 
 from forcebeam.auth import secrets
 from forcebeam.auth.connection import Connection
-from forcebeam.auth.errors import ForcebeamError
+from forcebeam.auth.errors import ApiVersionRetired, ForcebeamError
 from forcebeam.auth.factory import get_client
 from forcebeam.auth.oauth import AUTHORIZE_PATH, request_token
 from forcebeam.auth.transport import ClientCertFiles, build_session, make_retry
@@ -75,6 +75,8 @@ def _api_usage(client: Any) -> tuple[int, int] | None:
         daily = limits.get("DailyApiRequests") or {}
         if "Max" in daily and "Remaining" in daily:
             return int(daily["Max"]) - int(daily["Remaining"]), int(daily["Max"])
+    except ApiVersionRetired:
+        raise  # the connection's api_version cannot work: that is the check's answer
     except ForcebeamError:
         pass
     return client.stats.api_usage
