@@ -52,8 +52,8 @@ class TokenExchangeConfig(AuthConfig):
         if subject_tokens.is_reference(value) or value in subject_tokens.known_sources():
             return value
         # Never echo the value: it may be a pasted token.
-        raise ValueError(f"must be {subject_tokens.GOOGLE_ID_TOKEN} (default), a secret "
-                         "reference such as env://VARIABLE or file:///path holding a token, or "
+        raise ValueError(f"must be {subject_tokens.GOOGLE_ID_TOKEN} (default), where a token "
+                         "lives such as env://VARIABLE or file:///path (never the token), or "
                          f"a {subject_tokens.ENTRY_POINT_GROUP} plugin name "
                          f"({', '.join(subject_tokens.known_sources())})")
 
