@@ -130,8 +130,9 @@ def keygen(out_dir: Path, *, store: str | None = None, common_name: str = "force
             return 1
         out.write(f"stored the key as a new version of {store}\n")
     reference = store or f"file://{key_path.resolve()}"
-    out.write("next: in Salesforce Setup > App Manager > your connected app > Edit > 'Use "
-              f"digital signatures', upload {cert_path}; then use\n"
+    out.write("next: in Salesforce Setup > External Client App Manager > your app > Settings "
+              "> Flow Enablement > 'Enable JWT Bearer Flow' (legacy connected app: Edit > 'Use "
+              f"digital signatures'), upload {cert_path}; then use\n"
               f"  auth: {{type: jwt_bearer, username: …, consumer_key: …, "
               f"private_key: {reference}}}\n")
     return 0
