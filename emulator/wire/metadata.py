@@ -3,12 +3,15 @@
 Just what google-auth needs to behave as on a GCE or Dataflow worker when
 ``GCE_METADATA_HOST`` / ``GCE_METADATA_IP`` point here: ``_metadata.ping`` (GET ``/``, answered
 with ``Metadata-Flavor: Google``), ``get_service_account_info`` (the default service account,
-``?recursive=true``) and ``IDTokenCredentials`` with ``use_metadata_identity_endpoint``
+``?recursive=true``), ``.../token`` (what ``google.auth.default()`` refreshes) and
+``IDTokenCredentials`` with ``use_metadata_identity_endpoint``
 (``.../identity?audience=A&format=full``). Like the real server it refuses requests without
 the ``Metadata-Flavor: Google`` header, and every answer carries that header.
 """
 
 from __future__ import annotations
+
+import secrets
 
 from aiohttp import web
 
@@ -83,6 +86,17 @@ async def identity(request: web.Request) -> web.Response:
     return _text(token)
 
 
+async def access_token(request: web.Request) -> web.Response:
+    """An OAuth access token for the service account, as google.auth.default() refreshes it on
+    GCE (the emulator's Google endpoints are anonymous, so it is only ever a placeholder)."""
+    if not _flavored(request):
+        return _refused()
+    if not _known_account(request):
+        return _text("Not Found\n", status=404)
+    return web.json_response({"access_token": "ya29.forcebeam-emulator-" + secrets.token_hex(16),
+                              "expires_in": 3599, "token_type": "Bearer"}, headers=FLAVOR)
+
+
 async def project_id(request: web.Request) -> web.Response:
     if not _flavored(request):
         return _refused()
@@ -98,4 +112,5 @@ def register(app: web.Application, state: EmulatorState) -> None:
     router.add_get(account + "/email", email)
     router.add_get(account + "/identity", identity)
     router.add_post(account + "/identity", identity)  # google-auth POSTs for bound tokens
+    router.add_get(account + "/token", access_token)
     router.add_get(ROOT + "/project/project-id", project_id)

@@ -436,6 +436,10 @@ async def authorize_post(request: web.Request) -> web.Response:
     if user is None or not hmac.compare_digest(params.get("password", "").encode(),
                                                user.password.encode()):
         return _authorize_page(params, app, "Please check your username and password.")
+    if not state.identity.may_use_app(user, app, state.org.api_access_control):
+        raise _redirect(redirect_uri, {"error": "invalid_client",
+                                       "error_description": "app must be installed into org",
+                                       **extra})
     if app.self_authorize:
         state.identity.approve(user, app)
     elif not state.identity.is_approved(user, app):
