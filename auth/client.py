@@ -64,8 +64,10 @@ def session_expired(response: requests.Response) -> bool:
 
 def version_retired(response: requests.Response) -> bool:
     """REST 410 GONE under /services/data/vXX.X, or Bulk 2.0's 400 InvalidVersion."""
+    if "/services/data/v" not in (response.url or ""):
+        return False
     if response.status_code == 410:
-        return "/services/data/v" in (response.url or "")
+        return True
     return response.status_code == 400 and b"InvalidVersion" in response.content
 
 

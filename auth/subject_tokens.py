@@ -12,13 +12,13 @@ A source is named in the connection's ``auth.subject_token``:
   class taking ``audience`` whose ``fetch()`` returns the token, for other identity providers.
 
 Every token is handed back wrapped in a :class:`SecretValue`, and nothing here logs, pickles or
-puts it in an error text.
+puts it in an error text (google-auth's own DEBUG logging hashes token fields and skips the
+metadata server's plain-text answer; a test holds it to that).
 """
 
 from __future__ import annotations
 
 import importlib
-import logging
 import threading
 from importlib.metadata import entry_points
 from typing import Any, Protocol
@@ -30,10 +30,6 @@ from forcebeam.auth.secrets import SecretValue
 ENTRY_POINT_GROUP = "forcebeam.subject_tokens"
 GOOGLE_ID_TOKEN = "google-id-token"  # noqa: S105 - the name of a source, not a token
 _BUILTIN_SOURCES = {GOOGLE_ID_TOKEN: "forcebeam.auth.subject_tokens:GoogleIdTokenSource"}
-# google-auth logs HTTP bodies at DEBUG (the metadata server's answer is the ID token itself)
-# when an application configures the `google` logger; never let those records through.
-_GOOGLE_HTTP_LOGGERS = ("google.auth.transport.requests", "google.auth.compute_engine._metadata",
-                        "google.auth.transport._http_client")
 NO_GOOGLE_IDENTITY_FIX = (
     "run where Google gives the machine an identity (a Dataflow, GCE, GKE or Cloud Run "
     "worker's service account, through the metadata server), or set "
@@ -50,18 +46,6 @@ class SubjectTokenSource(Protocol):
         """A currently valid subject token (cache it until it expires, if you like)."""
 
 
-class _DropBodyLogs(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno > logging.DEBUG
-
-
-def _guard_google_logs() -> None:
-    for name in _GOOGLE_HTTP_LOGGERS:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _DropBodyLogs) for f in logger.filters):
-            logger.addFilter(_DropBodyLogs())
-
-
 class GoogleIdTokenSource:
     """A Google ID token for this machine's service account, renewed when it expires."""
 
@@ -72,7 +56,6 @@ class GoogleIdTokenSource:
         self._lock = threading.Lock()
 
     def fetch(self) -> SecretValue:
-        _guard_google_logs()
         import google.auth.exceptions
         import google.auth.transport.requests
         from google.oauth2 import id_token

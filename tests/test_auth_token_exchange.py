@@ -271,3 +271,27 @@ def test_subject_token_from_env_is_read_again_for_each_exchange(te_org, monkeypa
     assert "not a signed JWT" in str(caught.value)
     assert te_org.counters()["token_requests"]["token_exchange"] == 1
     factory.reset()
+
+
+def test_google_debug_logging_never_shows_the_id_token(te_org, monkeypatch, caplog):
+    """An application that turns on google-auth's HTTP body logging still never logs it."""
+    from google.auth import _helpers
+    from google.auth.compute_engine import _metadata
+
+    from forcebeam.auth.subject_tokens import GoogleIdTokenSource
+
+    host = te_org.info["token_exchange"]["metadata_host"]
+    monkeypatch.setattr(_metadata, "_GCE_METADATA_HOST", host)  # read at import elsewhere
+    monkeypatch.setenv("GCE_METADATA_IP", host)
+    monkeypatch.setattr(_helpers, "_LOGGING_INITIALIZED", False)
+    google_logger = logging.getLogger("google")
+    monkeypatch.setattr(google_logger, "level", logging.DEBUG)  # "configured" for google-auth
+
+    with caplog.at_level(logging.DEBUG):
+        token = GoogleIdTokenSource(te_org.info["token_exchange"]["audience"]).fetch().text()
+    # google-auth puts HTTP bodies in the records' extra fields (structured logging): look at
+    # every attribute, not just the message.
+    logged = "\n".join(f"{record.getMessage()} {vars(record)}" for record in caplog.records)
+    assert "/service-accounts/default/identity" in logged  # the request itself is visible
+    assert token.count(".") == 2 and token not in logged
+    assert not JWT_LIKE.search(logged.encode())
