@@ -52,11 +52,15 @@ def eca_auth(org: EmulatedOrg, auth_type: str, monkeypatch, tmp_path) -> dict:
     if "consumer_secret" in auth:
         monkeypatch.setenv("FB_ECA_SECRET", eca["consumer_secret"])
         auth["consumer_secret"] = "env://FB_ECA_SECRET"
+    if auth_type == "refresh_token":  # what `forcebeam authorize` stores, issued by the ECA
+        issued = org.admin("POST", "refresh-tokens", json={
+            "username": org.info["username"], "consumer_key": eca["consumer_key"]}).json()
+        (tmp_path / "refresh-token").write_text(issued["refresh_token"])
     return auth
 
 
 # ----- External Client Apps -------------------------------------------------------------------
-@pytest.mark.parametrize("auth_type", ["jwt_bearer", "client_credentials"])
+@pytest.mark.parametrize("auth_type", ["jwt_bearer", "client_credentials", "refresh_token"])
 def test_external_client_app_logs_in_with_the_recommended_flows(org, monkeypatch, tmp_path,
                                                                 auth_type):
     client = get_client(connection_for(org, eca_auth(org, auth_type, monkeypatch, tmp_path)))
