@@ -295,3 +295,22 @@ def test_google_debug_logging_never_shows_the_id_token(te_org, monkeypatch, capl
     assert "/service-accounts/default/identity" in logged  # the request itself is visible
     assert token.count(".") == 2 and token not in logged
     assert not JWT_LIKE.search(logged.encode())
+
+
+@pytest.mark.usefixtures("clean_auth_state")
+def test_expired_session_is_re_exchanged_reusing_the_still_valid_id_token(te_org, monkeypatch):
+    from google.auth.compute_engine import _metadata
+
+    host = te_org.info["token_exchange"]["metadata_host"]
+    monkeypatch.setattr(_metadata, "_GCE_METADATA_HOST", host)  # as a worker's env would
+    monkeypatch.setenv("GCE_METADATA_IP", host)
+    client = get_client(Connection.from_mapping(keyless_connection(te_org), source="t.yaml"))
+    te_org.reset_counters()
+    te_org.admin("POST", "sessions/expire")
+
+    assert client.sf.query("SELECT Id FROM Account LIMIT 1")["totalSize"] == 1
+
+    counters = te_org.counters()
+    assert counters["logins"] == {"total": 1, "token_exchange": 1}  # one re-exchange ...
+    assert counters["id_tokens_issued"] == 0  # ... with the hour-long ID token already held
+    assert client.stats.auth_refreshes == 2
