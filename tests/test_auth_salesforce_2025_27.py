@@ -160,6 +160,8 @@ def test_retired_api_version_is_a_config_error_for_rest_bulk_and_check(org, monk
     connection = connection_for(org, auth_section(org, "jwt_bearer", monkeypatch, tmp_path),
                                 api_version="40.0")
     client = get_client(connection)  # the login itself is not versioned
+    listed = org.session().get(f"{org.info['instance_url']}/services/data/", timeout=30).json()
+    assert listed[0]["version"] == "41.0"  # what a client could pick instead
 
     with pytest.raises(ApiVersionRetired) as rest:
         client.sf.query("SELECT Id FROM Account LIMIT 1")
