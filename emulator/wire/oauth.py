@@ -319,6 +319,9 @@ def _grant_token_exchange(request: web.Request, state: EmulatorState,
     if user is None:
         raise OAuthError("invalid_request", "invalid subject token: the mapped user does not "
                          "exist")
+    _check_app_installed(request, user, app)
+    if not state.identity.is_approved(user, app):  # the app's Permitted Users policy
+        raise OAuthError("invalid_grant", "user hasn't approved this consumer")
     _check_user_may_log_in(request, user, app)
     session = _new_session(state, user, app, "token_exchange")
     body = _token_body(request, session, app, scope="api")
