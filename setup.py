@@ -51,6 +51,7 @@ setup(
         "pyjwt[crypto]>=2.8,<3",
         "cryptography>=42,<51",
         "google-cloud-secret-manager>=2.20,<3",
+        "google-auth>=2.30,<3",  # token_exchange: the worker's Google ID token
         "google-crc32c>=1.5,<2",
         "pydantic>=2.6,<3",
     ],
@@ -77,6 +78,11 @@ setup(
             "password = forcebeam.auth.flows.password:PasswordCredentials",
             "basic = forcebeam.auth.flows.soap_login:SoapLoginCredentials",
             "access_token = forcebeam.auth.flows.access_token:AccessTokenCredentials",
+            "token_exchange = forcebeam.auth.flows.token_exchange:TokenExchangeCredentials",
+        ],
+        # Where a token_exchange connection gets the token it exchanges.
+        "forcebeam.subject_tokens": [
+            "google-id-token = forcebeam.auth.subject_tokens:GoogleIdTokenSource",
         ],
         "forcebeam.secret_providers": [
             "gcp-sm = forcebeam.auth.secrets.gcp_secret_manager:GcpSecretManagerProvider",

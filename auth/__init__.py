@@ -12,6 +12,7 @@ from forcebeam.auth.client import ClientStats, SalesforceClient
 from forcebeam.auth.connection import Connection
 from forcebeam.auth.errors import (
     ApiQuotaExceeded,
+    ApiVersionRetired,
     AuthError,
     ConfigError,
     ForcebeamError,
@@ -21,6 +22,6 @@ from forcebeam.auth.errors import (
 )
 from forcebeam.auth.factory import get_client
 
-__all__ = ["ApiQuotaExceeded", "AuthError", "ClientStats", "ConfigError", "Connection",
-           "ForcebeamError", "SalesforceApiError", "SalesforceClient", "SecretError",
+__all__ = ["ApiQuotaExceeded", "ApiVersionRetired", "AuthError", "ClientStats", "ConfigError",
+           "Connection", "ForcebeamError", "SalesforceApiError", "SalesforceClient", "SecretError",
            "TransientAuthError", "get_client"]

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import requests
 from simple_salesforce import Salesforce
 
-from forcebeam.auth.errors import ApiQuotaExceeded, SalesforceApiError
+from forcebeam.auth.errors import ApiQuotaExceeded, ApiVersionRetired, SalesforceApiError
 from forcebeam.auth.transport import PinnedTLSAdapter, ThrottleClock
 
 if TYPE_CHECKING:
@@ -60,6 +60,15 @@ def session_expired(response: requests.Response) -> bool:
     if response.status_code == 400:
         return b"InvalidSessionId" in response.content
     return False
+
+
+def version_retired(response: requests.Response) -> bool:
+    """REST 410 GONE under /services/data/vXX.X, or Bulk 2.0's 400 InvalidVersion."""
+    if "/services/data/v" not in (response.url or ""):
+        return False
+    if response.status_code == 410:
+        return True
+    return response.status_code == 400 and b"InvalidVersion" in response.content
 
 
 def parse_error(response: requests.Response) -> tuple[str, str, list[str]]:
@@ -104,6 +113,10 @@ class ApiAdapter(PinnedTLSAdapter):
             _rewind(request)
             response = super().send(request, **kwargs)
             client._observe(response)
+        if version_retired(response):
+            code, _, _ = parse_error(response)
+            response.close()
+            raise ApiVersionRetired.for_version(response.status_code, code, client.api_version)
         if response.status_code == 403 and b"REQUEST_LIMIT_EXCEEDED" in response.content:
             code, message, fields = parse_error(response)
             response.close()

@@ -27,7 +27,7 @@ from cryptography.x509.oid import NameOID
 
 from forcebeam.auth import secrets
 from forcebeam.auth.connection import Connection
-from forcebeam.auth.errors import ForcebeamError
+from forcebeam.auth.errors import ApiVersionRetired, ForcebeamError
 from forcebeam.auth.factory import get_client
 from forcebeam.auth.oauth import AUTHORIZE_PATH, request_token
 from forcebeam.auth.transport import ClientCertFiles, build_session, make_retry
@@ -39,7 +39,14 @@ AUTHORIZE_TIMEOUT_SECONDS = 300
 # ------------------------------------------------------------------------------------ check
 
 def check_connection(connection: Connection, out: TextIO) -> int:
-    """Log in and print org id, user, instance and API usage; 1 with the fix on failure."""
+    """Log in and print org id, user, instance and API usage; 1 with the fix on failure.
+
+    A flow Salesforce is retiring is named first, with its date and replacement."""
+    from forcebeam.auth.sunset import warning_for
+
+    sunset = warning_for(connection.auth.type)
+    if sunset:
+        out.write(f"warning: {sunset}\n")
     try:
         client = get_client(connection)
         info = client.request("GET", "/services/oauth2/userinfo").json()
@@ -68,6 +75,8 @@ def _api_usage(client: Any) -> tuple[int, int] | None:
         daily = limits.get("DailyApiRequests") or {}
         if "Max" in daily and "Remaining" in daily:
             return int(daily["Max"]) - int(daily["Remaining"]), int(daily["Max"])
+    except ApiVersionRetired:
+        raise  # the connection's api_version cannot work: that is the check's answer
     except ForcebeamError:
         pass
     return client.stats.api_usage
@@ -121,8 +130,9 @@ def keygen(out_dir: Path, *, store: str | None = None, common_name: str = "force
             return 1
         out.write(f"stored the key as a new version of {store}\n")
     reference = store or f"file://{key_path.resolve()}"
-    out.write("next: in Salesforce Setup > App Manager > your connected app > Edit > 'Use "
-              f"digital signatures', upload {cert_path}; then use\n"
+    out.write("next: in Salesforce Setup > External Client App Manager > your app > Settings "
+              "> Flow Enablement > 'Enable JWT Bearer Flow' (legacy connected app: Edit > 'Use "
+              f"digital signatures'), upload {cert_path}; then use\n"
               f"  auth: {{type: jwt_bearer, username: …, consumer_key: …, "
               f"private_key: {reference}}}\n")
     return 0

@@ -59,11 +59,10 @@ class Credentials:
     def refresh(self) -> None:
         """Obtain a new access token (one token-endpoint call)."""
         if self.legacy and self.type not in _warned_legacy:
+            from forcebeam.auth.sunset import warning_for
+
             _warned_legacy.add(self.type)
-            log.warning("auth type %r is a legacy login that Salesforce is retiring (SOAP "
-                        "login() in Summer '27, the OAuth username-password flow is blocked in "
-                        "new orgs); move this connection to jwt_bearer or client_credentials",
-                        self.type)
+            log.warning("%s", warning_for(self.type) or f"auth type {self.type!r} is legacy")
         response = self._fetch()
         self.token = response.access_token
         self.instance_url = response.instance_url

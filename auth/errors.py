@@ -88,3 +88,16 @@ class ApiQuotaExceeded(SalesforceApiError):  # noqa: N818 - name fixed by the AP
 
     Stages treat this as "stop cleanly and resume later", never as a retry.
     """
+
+
+class ApiVersionRetired(SalesforceApiError):  # noqa: N818 - reads as what happened
+    """The connection's ``api_version`` is retired in the org: REST answers 410 GONE, Bulk 2.0
+    400 InvalidVersion (Salesforce API End-of-Life policy). A config change, never a retry."""
+
+    @classmethod
+    def for_version(cls, status: int, error_code: str, api_version: str) -> ApiVersionRetired:
+        return cls(status, error_code,
+                   f"API version {api_version} is retired in this org. Fix: set the "
+                   "connection's api_version to a supported version such as \"62.0\" "
+                   "(Salesforce retires old versions under its API End-of-Life policy; "
+                   "31.0-40.0 retire in Summer '28)")

@@ -23,10 +23,22 @@ log = logging.getLogger(__name__)
 TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 - a URL path
 AUTHORIZE_PATH = "/services/oauth2/authorize"
 
-APPROVE_FIX = ("pre-authorize the user: in Setup > App Manager > the connected app > Manage > "
-               "Edit Policies set 'Permitted Users' to 'Admin approved users are "
-               "pre-authorized' and add the user's profile or permission set; or have the "
-               "user approve it once with `forcebeam authorize FILE CONNECTION`")
+APPROVE_FIX = ("pre-authorize the user: for an External Client App, in Setup > External Client "
+               "App Manager > the app > Edit Policies > OAuth Policies set 'Permitted Users' to "
+               "'Admin approved users are pre-authorized' and select the user's profile or "
+               "permission set (for a legacy connected app: App Manager > the app > Manage > "
+               "Edit Policies, same setting); or have the user approve it once with "
+               "`forcebeam authorize FILE CONNECTION`")
+UNINSTALLED_APP_FIX = (
+    "the app is not installed in this org, and since September 2025 Salesforce blocks "
+    "uninstalled connected apps: install it (Setup > Connected Apps OAuth Usage > Install) "
+    "and pre-authorize the user, or give the user the 'Approve Uninstalled Connected Apps' "
+    "permission ('Use Any API Client' when API Access Control is on)")
+TOKEN_EXCHANGE_FIX = "".join((  # noqa: S105 - help text
+    "the org's token exchange handler refused the subject token: make the handler trust its ",
+    "issuer (https://accounts.google.com for Google ID tokens), set auth.audience to the ",
+    "audience the handler accepts, and map the subject (the service account's email) to an ",
+    "active user; see the README's token exchange section"))
 
 # (error, words in error_description) -> what to do. First match wins.
 _FIXES: list[tuple[str, str, str]] = [
@@ -69,11 +81,18 @@ _FIXES: list[tuple[str, str, str]] = [
     ("invalid_grant", "user is locked", "unlock the user in Setup > Users"),
     ("invalid_grant", "ip restricted", "allow this machine's IP in the user's profile or the "
                                        "app's IP relaxation policy"),
+    ("invalid_client", "installed", UNINSTALLED_APP_FIX),
+    ("invalid_request", "subject token", TOKEN_EXCHANGE_FIX),
+    ("invalid_request", "token exchange handler",
+     "enable the token exchange handler (Setup > Token Exchange Handlers: Enabled, and "
+     "enabled for the External Client App) or fix auth.token_handler"),
     ("invalid_client_id", "", "the consumer key is unknown: copy it from the connected app "
                               "(Manage Consumer Details); new apps take up to 10 minutes to work"),
     ("invalid_client", "", "the consumer secret is wrong: copy it again from the connected app "
                            "(Manage Consumer Details)"),
-    ("unsupported_grant_type", "", "enable this OAuth flow on the connected app"),
+    ("unsupported_grant_type", "", "enable this OAuth flow in the app's OAuth settings "
+                                   "(External Client App: Flow Enablement, e.g. 'Enable "
+                                   "Token Exchange Flow'; connected app: Edit > API)"),
     ("inactive_user", "", "activate the user in Setup > Users"),
     ("inactive_org", "", "the org is inactive or locked: contact its administrator"),
     ("invalid_request", "code verifier", "restart `forcebeam authorize`; the PKCE verifier did "
@@ -88,7 +107,7 @@ def fix_for(error: str, description: str) -> str:
     for code, words, fix in _FIXES:
         if error == code and words in lowered:
             return fix
-    return "check the connected app and user settings in Salesforce Setup"
+    return "check the External Client App (or connected app) and user settings in Salesforce Setup"
 
 
 @dataclass(frozen=True)

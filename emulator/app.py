@@ -1,8 +1,9 @@
-"""Build the emulator's aiohttp applications and bind its three listeners.
+"""Build the emulator's aiohttp applications and bind its four listeners.
 
 The main application serves both TLS listeners (the org's port 443 and its mutual-TLS port
 8443); handlers tell them apart by the local port. Secret Manager is a separate plain-HTTP
-application on its own port, like Google's other local emulators.
+application on its own port, like Google's other local emulators; so is the Google-like
+compute metadata server that issues the worker's ID tokens (token exchange).
 """
 
 from __future__ import annotations
@@ -43,6 +44,15 @@ def build_secret_manager_app(state: EmulatorState) -> web.Application:
     return app
 
 
+def build_metadata_app(state: EmulatorState) -> web.Application:
+    from forcebeam.emulator.wire import metadata
+
+    app = web.Application()
+    app["state"] = state
+    metadata.register(app, state)
+    return app
+
+
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket on loopback (port 0 = any free port)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -63,14 +73,16 @@ class Listeners:
 
 
 async def start_listeners(state: EmulatorState, host: str, port: int, mtls_port: int,
-                          secret_manager_port: int) -> Listeners:
-    """Bind all three listeners, record the chosen ports in `state.urls`, start serving."""
+                          secret_manager_port: int, metadata_port: int = 0) -> Listeners:
+    """Bind all four listeners, record the chosen ports in `state.urls`, start serving."""
     main_sock, mtls_sock, sm_sock = bind(host, port), bind(host, mtls_port), bind(
         host, secret_manager_port)
+    metadata_sock = bind(host, metadata_port)
     state.urls.host = host
     state.urls.port = main_sock.getsockname()[1]
     state.urls.mtls_port = mtls_sock.getsockname()[1]
     state.urls.secret_manager_port = sm_sock.getsockname()[1]
+    state.urls.metadata_port = metadata_sock.getsockname()[1]
 
     org_runner = web.AppRunner(build_app(state), access_log=None, shutdown_timeout=2)
     await org_runner.setup()
@@ -81,4 +93,8 @@ async def start_listeners(state: EmulatorState, host: str, port: int, mtls_port:
                               shutdown_timeout=2)
     await sm_runner.setup()
     await web.SockSite(sm_runner, sm_sock).start()
-    return Listeners([org_runner, sm_runner])
+    metadata_runner = web.AppRunner(build_metadata_app(state), access_log=None,
+                                    shutdown_timeout=2)
+    await metadata_runner.setup()
+    await web.SockSite(metadata_runner, metadata_sock).start()
+    return Listeners([org_runner, sm_runner, metadata_runner])

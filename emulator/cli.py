@@ -41,6 +41,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--mtls-port", type=int, default=0, help="mutual TLS port")
     parser.add_argument("--secret-manager-port", type=int, default=0,
                         help="Secret Manager REST port (plain HTTP)")
+    parser.add_argument("--metadata-port", type=int, default=0,
+                        help="Google-like compute metadata port (plain HTTP; issues the "
+                             "worker's ID tokens for token exchange)")
     parser.add_argument("--records", type=int, default=1000, help="Accounts to generate")
     parser.add_argument("--data-dir", type=Path, default=Path(".emulator"),
                         help="where certificates and the SQLite store live")
@@ -90,6 +93,7 @@ def info(state: EmulatorState, records: int) -> dict[str, Any]:
     assert integration is not None and mtls is not None
     app, self_app = identity.apps[identity.primary_app_key], identity.apps[
         identity.self_authorize_app_key]
+    eca = identity.apps[identity.external_client_app_key]
     return {
         "instance_url": urls.instance_url, "login_url": urls.instance_url,
         "mtls_url": urls.mtls_url, "secret_manager_host": urls.secret_manager_host,
@@ -110,6 +114,16 @@ def info(state: EmulatorState, records: int) -> dict[str, Any]:
         "self_authorize_app": {
             "consumer_key": self_app.consumer_key, "consumer_secret": self_app.consumer_secret,
             "callback_url": self_app.callback_urls[0],
+        },
+        "external_client_app": {
+            "consumer_key": eca.consumer_key, "consumer_secret": eca.consumer_secret,
+            "private_key": str(pki.jwt_key), "certificate": str(pki.jwt_cert),
+        },
+        "token_exchange": {
+            "consumer_key": eca.consumer_key,
+            "audience": identity.token_exchange_handler.audiences[0],
+            "metadata_host": urls.metadata_host,
+            "service_account": identity.id_token_issuer.service_account,
         },
         "client_tls": {"certificate": str(pki.client_cert), "private_key": str(pki.client_key),
                        "private_key_secret": f"gcp-sm://projects/{SECRET_PROJECT}/secrets/"
@@ -132,7 +146,9 @@ def write_info_file(path: Path, facts: dict[str, Any]) -> None:
 async def serve(args: argparse.Namespace) -> None:
     state = build_state(args)
     listeners = await start_listeners(state, args.host, args.port, args.mtls_port,
-                                      args.secret_manager_port)
+                                      args.secret_manager_port, args.metadata_port)
+    # The handler accepts ID tokens minted for the org's own URL (its My Domain on a real org).
+    state.identity.token_exchange_handler.update({"audiences": [state.urls.instance_url]})
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -19,7 +19,7 @@ EXIT_OK = 0
 
 def validate(file: str, online: bool = False) -> int:
     spec = PipelineSpec.load(file)
-    validation.validate_or_raise(spec, online=online)
+    validation.validate_or_raise(spec, online=online, warn_to=sys.stdout)
     count = sum(1 for _ in spec.transforms())
     print(f"{file}: OK ({count} transforms, {len(spec.connections)} connections"
           f"{', checked against the org' if online else ''})")

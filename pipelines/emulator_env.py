@@ -35,6 +35,7 @@ def env_from_info(info: Mapping[str, Any]) -> dict[str, str]:
     """FORCEBEAM_* variables (and SECRET_MANAGER_EMULATOR_HOST) for an emulator info dict."""
     app = info.get("connected_app", {})
     client_tls = info.get("client_tls", {})
+    exchange = info.get("token_exchange", {})
     values = {
         "FORCEBEAM_LOGIN_URL": info["login_url"],
         "FORCEBEAM_INSTANCE_URL": info["instance_url"],
@@ -53,6 +54,8 @@ def env_from_info(info: Mapping[str, Any]) -> dict[str, str]:
         "FORCEBEAM_CLIENT_KEY": client_tls.get("private_key", ""),
         "FORCEBEAM_CLIENT_KEY_SECRET": client_tls.get("private_key_secret", ""),
         "SECRET_MANAGER_EMULATOR_HOST": info["secret_manager_host"],
+        "FORCEBEAM_TOKEN_EXCHANGE_CONSUMER_KEY": exchange.get("consumer_key", ""),
+        "FORCEBEAM_TOKEN_EXCHANGE_AUDIENCE": exchange.get("audience", ""),
     }
     return {**OFFLINE_GOOGLE_ENV, **{key: str(value) for key, value in values.items()}}
 

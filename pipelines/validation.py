@@ -10,8 +10,10 @@ building the pipeline, so a bad file never starts a job.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+from datetime import date
+from typing import Any, TextIO
 
 from forcebeam.pipelines import catalog, connections, stage_configs
 from forcebeam.pipelines.problems import FieldPath, PipelineFileError, Problem, suggestion_for
@@ -38,10 +40,29 @@ def validate(spec: PipelineSpec, online: bool = False,
     return problems
 
 
-def validate_or_raise(spec: PipelineSpec, online: bool = False) -> None:
+def validate_or_raise(spec: PipelineSpec, online: bool = False,
+                      warn_to: TextIO | None = None, today: date | None = None) -> None:
+    """Raise on problems; print sunset warnings (stderr by default) for a file that may run."""
     problems = validate(spec, online=online)
     if problems:
         raise PipelineFileError(problems)
+    for warning in sunset_warnings(spec, today=today):
+        print(f"warning: {warning}", file=warn_to or sys.stderr)
+
+
+def sunset_warnings(spec: PipelineSpec, today: date | None = None) -> list[Problem]:
+    """Connections whose auth type Salesforce is retiring, with the date and the replacement
+    (pinned to the `auth.type` line)."""
+    from forcebeam.auth.sunset import warning_for
+
+    warnings = []
+    for name, mapping in spec.connections.items():
+        auth = mapping.get("auth") if isinstance(mapping, Mapping) else None
+        message = warning_for(str(auth.get("type")), today) if isinstance(auth, Mapping) \
+            else None
+        if message:
+            warnings.append(spec.file.problem(("connections", name, "auth", "type"), message))
+    return warnings
 
 
 def _structure(spec: PipelineSpec) -> list[Problem]:

@@ -120,13 +120,16 @@ def test_every_flow_and_provider_is_reachable_through_its_entry_point():
 
     flows = {e.name: e.load() for e in entry_points(group="forcebeam.auth_flows")}
     assert set(flows) >= {"jwt_bearer", "client_credentials", "refresh_token", "password",
-                          "basic", "access_token"}
+                          "basic", "access_token", "token_exchange"}
     for name, flow in flows.items():
         assert flow.type == name
         assert flow.config_model.model_fields["type"].annotation.__args__ == (name,)
     providers = {e.name: e.load() for e in entry_points(group="forcebeam.secret_providers")}
     assert {name: p.scheme for name, p in providers.items()} == \
         {"gcp-sm": "gcp-sm", "env": "env", "file": "file"}
+    sources = {e.name: e.load() for e in entry_points(group="forcebeam.subject_tokens")}
+    assert set(sources) >= {"google-id-token"} and all(hasattr(s, "fetch")
+                                                       for s in sources.values())
 
 
 def test_absolute_max_api_usage():

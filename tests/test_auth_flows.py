@@ -73,7 +73,7 @@ def test_legacy_flows_warn_once_that_salesforce_retires_them(org, monkeypatch, t
     with caplog.at_level(logging.WARNING, logger="forcebeam.auth"):
         client = get_client(connection)
         client._tokens.renew(client._tokens.current_token())  # a second login
-    warnings = [r for r in caplog.records if "retiring" in r.getMessage()]
+    warnings = [r for r in caplog.records if "Salesforce retire" in r.getMessage()]
     assert len(warnings) == 1
     assert "jwt_bearer or client_credentials" in warnings[0].getMessage()
 

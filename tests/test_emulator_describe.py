@@ -101,10 +101,10 @@ def test_basic_sobject_info_and_unknown_object(sf: Salesforce, org: EmulatedOrg)
     assert error.value.content[0]["errorCode"] == "NOT_FOUND"
 
 
-def test_unsupported_api_version_is_not_found(org: EmulatedOrg) -> None:
+def test_retired_api_version_is_gone(org: EmulatedOrg) -> None:
     session = session_for(org)
     token = login(org, session)
     response: requests.Response = session.get(
         f"{token.instance_url}/services/data/v20.0/sobjects", headers=token.headers(),
         timeout=60)
-    assert response.status_code == 404 and response.json()[0]["errorCode"] == "NOT_FOUND"
+    assert response.status_code == 410, "retired versions answer 410 GONE (help 000354473)"

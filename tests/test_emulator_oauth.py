@@ -407,7 +407,7 @@ def test_limit_info_versions_and_unknown_resources(org: EmulatedOrg) -> None:
     retired = org.session().get(f"{org.info['instance_url']}/services/data/v30.0/limits",
                                 headers={"Authorization": f"Bearer {token['access_token']}"},
                                 timeout=30)
-    assert retired.status_code == 404
+    assert retired.status_code == 410  # retired in Summer '25: REST answers 410 GONE
     versions = org.session().get(f"{org.info['instance_url']}/services/data/", timeout=30)
     assert "Sforce-Limit-Info" not in versions.headers
     listed = [v["version"] for v in versions.json()]

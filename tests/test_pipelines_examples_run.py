@@ -15,7 +15,7 @@ from forcebeam.pipelines.emulator_env import env_from_info
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "pipelines" / "examples"
 AUTH_EXAMPLES = ["jwt_bearer", "client_credentials", "refresh_token", "password", "basic",
-                 "access_token", "mutual_tls"]
+                 "access_token", "mutual_tls", "token_exchange"]
 
 
 def extra_env(org, example: str) -> dict[str, str]:
@@ -31,6 +31,9 @@ def extra_env(org, example: str) -> dict[str, str]:
             "client_secret": app["consumer_secret"]}, timeout=30)
         response.raise_for_status()
         return {"FORCEBEAM_ACCESS_TOKEN": response.json()["access_token"]}
+    if example == "token_exchange":  # a Google Cloud worker: its metadata server answers
+        host = org.info["token_exchange"]["metadata_host"]
+        return {"GCE_METADATA_HOST": host, "GCE_METADATA_IP": host, "NO_GCE_CHECK": ""}
     return {}
 
 

@@ -218,6 +218,8 @@ EXAMPLE_ENV = {
     "FORCEBEAM_MTLS_PORT": "8443", "FORCEBEAM_CLIENT_CERT": "/tmp/client.pem",
     "FORCEBEAM_CLIENT_KEY": "/tmp/client.key",
     "FORCEBEAM_CLIENT_KEY_SECRET": "gcp-sm://projects/p/secrets/c/versions/latest",
+    "FORCEBEAM_TOKEN_EXCHANGE_CONSUMER_KEY": "3MVG9eca",
+    "FORCEBEAM_TOKEN_EXCHANGE_AUDIENCE": "https://127.0.0.1:8443",
 }
 
 

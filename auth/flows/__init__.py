@@ -20,6 +20,7 @@ _BUILTIN_FLOWS = {
     "password": "forcebeam.auth.flows.password:PasswordCredentials",
     "basic": "forcebeam.auth.flows.soap_login:SoapLoginCredentials",
     "access_token": "forcebeam.auth.flows.access_token:AccessTokenCredentials",
+    "token_exchange": "forcebeam.auth.flows.token_exchange:TokenExchangeCredentials",
 }
 
 _lock = threading.Lock()

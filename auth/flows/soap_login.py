@@ -30,8 +30,13 @@ _FIXES = {
     "INVALID_LOGIN": "check the username, password and security token (reset the token in the "
                      "user's Settings > Reset My Security Token) and that the user is active",
     "LOGIN_MUST_USE_SECURITY_TOKEN": "append the user's security token: set auth.security_token",
-    "INSUFFICIENT_ACCESS": "give the user the 'Use Any API Client' / API Enabled permission",
-    "UNSUPPORTED_API_VERSION": "SOAP login() is not available in this API version",
+    "INSUFFICIENT_ACCESS": "SOAP login() requires the 'Use Any API Auth' user permission: add "
+                           "it to the user's profile or a permission set (Setup > Permission "
+                           "Sets > System Permissions); better, switch to jwt_bearer or "
+                           "client_credentials",
+    "UNSUPPORTED_API_VERSION": "SOAP login() is not available in this API version (retired "
+                               "in Summer '27 for all versions): switch to jwt_bearer or "
+                               "client_credentials",
     "LOGIN_DISABLED": "SOAP login() is disabled in this org (Setup > User Interface > 'Enable "
                       "SOAP API login()'); better, switch to jwt_bearer or client_credentials",
 }

@@ -24,6 +24,7 @@ class Urls:
     port: int = 0
     mtls_port: int = 0
     secret_manager_port: int = 0
+    metadata_port: int = 0
     api_version: str = "62.0"
 
     @property
@@ -37,6 +38,11 @@ class Urls:
     @property
     def secret_manager_host(self) -> str:
         return f"{self.host}:{self.secret_manager_port}"
+
+    @property
+    def metadata_host(self) -> str:
+        """host:port as GCE_METADATA_HOST / GCE_METADATA_IP take it."""
+        return f"{self.host}:{self.metadata_port}"
 
     @property
     def admin_url(self) -> str:

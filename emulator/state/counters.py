@@ -13,7 +13,7 @@ from typing import Any
 API_CALL_KINDS = ("rest_query", "rest_describe", "rest_sobject", "rest_other", "composite",
                   "bulk_query", "bulk_results", "bulk_ingest", "bulk_v1", "limits")
 GRANTS = ("jwt_bearer", "client_credentials", "password", "refresh_token",
-          "authorization_code", "soap")
+          "authorization_code", "token_exchange", "soap")
 
 
 class Counters:
@@ -30,6 +30,7 @@ class Counters:
             self._token_ok: Counter[str] = Counter()
             self._token_failed = 0
             self._sessions_expired = 0
+            self._id_tokens_issued = 0
 
     def api_call(self, kind: str) -> None:
         with self._lock:
@@ -51,6 +52,11 @@ class Counters:
         with self._lock:
             self._sessions_expired += 1
 
+    def id_token_issued(self) -> None:
+        """The metadata endpoint signed an ID token (what a worker exchanges)."""
+        with self._lock:
+            self._id_tokens_issued += 1
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
@@ -59,4 +65,5 @@ class Counters:
                 "token_requests": {"total": sum(self._token_ok.values()),
                                    "failed": self._token_failed, **self._token_ok},
                 "sessions_expired": self._sessions_expired,
+                "id_tokens_issued": self._id_tokens_issued,
             }

@@ -14,6 +14,11 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from forcebeam.emulator.state.token_exchange import (
+    IdTokenIssuer,
+    TokenExchangeHandler,
+)
+
 ORG_ID = "00D000000000001AAA"
 ORG_NAME = "forcebeam Emulated Org"
 INTEGRATION_USER_ID = "005000000000001AAA"
@@ -42,6 +47,10 @@ class User:
     api_only: bool = False
     enforce_mutual_tls: bool = False  # "Enforce SSL/TLS Mutual Authentication" permission
     active: bool = True
+    # Permissions the 2025-27 changes introduced (System Administrator has them by default):
+    approve_uninstalled_apps: bool = True  # "Approve Uninstalled Connected Apps"
+    use_any_api_client: bool = False  # "Use Any API Client" (needed with API Access Control)
+    use_any_api_auth: bool = True  # "Use Any API Auth": SOAP login() answers INSUFFICIENT_ACCESS
 
     @property
     def display_name(self) -> str:
@@ -62,6 +71,16 @@ class ConnectedApp:
     preauthorized_profiles: set[str] = field(default_factory=set)  # admin-approved profiles
     client_credentials_user_id: str | None = None  # the "Run As" user
     client_credentials_enabled: bool = True
+    # "connected_app" or "external_client_app" (ECA: no username-password flow, ever)
+    kind: str = "connected_app"
+    # Uninstalled apps are blocked (Sep 2025) for users without the permissions above.
+    installed: bool = True
+    token_exchange_enabled: bool = False  # ECA "Enable Token Exchange Flow"
+    require_secret_for_token_exchange: bool = False  # "Require Secret for Token Exchange Flow"
+
+    @property
+    def is_external_client_app(self) -> bool:
+        return self.kind == "external_client_app"
 
 
 @dataclass
@@ -128,6 +147,9 @@ class Identity:
         self.codes: dict[str, AuthorizationCode] = {}
         self.primary_app_key = ""  # the pre-authorized app of the info file
         self.self_authorize_app_key = ""  # the "all users may self-authorize" app
+        self.external_client_app_key = ""  # the External Client App (token exchange on)
+        self.token_exchange_handler = TokenExchangeHandler()
+        self.id_token_issuer = IdTokenIssuer()
 
     # ----- seeding -------------------------------------------------------------------------
     @classmethod
@@ -152,12 +174,31 @@ class Identity:
         self_app = ConnectedApp("forcebeam self-authorize", "3MVG9" + _random_secret(80),
                                 _random_secret(64), [CALLBACK_URL], self_authorize=True,
                                 certificate_fingerprints={jwt_fingerprint: jwt_certificate_pem})
-        for each in (app, self_app):
+        eca = ConnectedApp("forcebeam ECA", "3MVG9" + _random_secret(80), _random_secret(64),
+                           [CALLBACK_URL], self_authorize=False,
+                           certificate_fingerprints={jwt_fingerprint: jwt_certificate_pem},
+                           preauthorized_profiles={INTEGRATION_PROFILE, MTLS_PROFILE},
+                           client_credentials_user_id=INTEGRATION_USER_ID,
+                           kind="external_client_app", token_exchange_enabled=True)
+        for each in (app, self_app, eca):
             identity.apps[each.consumer_key] = each
         identity.mutual_auth_fingerprints[client_fingerprint] = client_certificate_pem
         identity.primary_app_key = app.consumer_key
         identity.self_authorize_app_key = self_app.consumer_key
+        identity.external_client_app_key = eca.consumer_key
+        issuer = identity.id_token_issuer
+        identity.token_exchange_handler.update({
+            "trusted_issuers": {issuer.issuer: [issuer.public_pem()]},
+            "subject_mapping": {issuer.service_account: INTEGRATION_USERNAME}})
         return identity
+
+    def may_use_app(self, user: User, app: ConnectedApp, api_access_control: bool) -> bool:
+        """Sep 2025: an uninstalled app is blocked unless the user holds a bypass permission
+        ("Use Any API Client"; "Approve Uninstalled Connected Apps" unless API Access
+        Control is on)."""
+        if app.installed or user.use_any_api_client:
+            return True
+        return user.approve_uninstalled_apps and not api_access_control
 
     # ----- lookups -------------------------------------------------------------------------
     def user_by_username(self, username: str) -> User | None:

@@ -24,6 +24,11 @@ class OrgSettings:
     refresh_token_rotation: bool = False
     session_seconds: int = 7200
     bulk_job_delay_seconds: float = 0.0
+    # API Access Control: only "Use Any API Client" bypasses the uninstalled-app block.
+    api_access_control: bool = False
+    # Versions below this are retired (REST 410, Bulk 400 InvalidVersion, SOAP
+    # UNSUPPORTED_API_VERSION); 31.0-40.0 retire in Summer '28, so tests raise it to 41.
+    oldest_api_version: int = 31
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def as_json(self) -> dict[str, Any]:

@@ -59,7 +59,10 @@ async def patch_org(request: web.Request) -> web.Response:
         return _bad(str(error))
 
 
-USER_FLAGS = ("api_enabled", "api_only", "enforce_mutual_tls", "active")
+USER_FLAGS = ("api_enabled", "api_only", "enforce_mutual_tls", "active",
+              "approve_uninstalled_apps", "use_any_api_client", "use_any_api_auth")
+APP_FLAGS = ("installed", "token_exchange_enabled", "require_secret_for_token_exchange",
+             "client_credentials_enabled", "self_authorize")
 
 
 async def patch_user(request: web.Request) -> web.Response:
@@ -98,6 +101,38 @@ async def upload_app_certificate(request: web.Request) -> web.Response:
         return parsed
     state.identity.add_app_certificate(app, *parsed)
     return web.json_response({"fingerprint": parsed[1]}, status=201)
+
+
+async def patch_app(request: web.Request) -> web.Response:
+    """Change an app's policies, e.g. `{"installed": false}` (uninstalled apps are blocked)."""
+    app = _state(request).identity.app(request.match_info["consumer_key"])
+    if app is None:
+        return _bad("unknown consumer key", 404)
+    body = await _json(request)
+    if not isinstance(body, dict) or not body:
+        return _bad(f"body must be a JSON object with any of {list(APP_FLAGS)}")
+    for key, value in body.items():
+        if key not in APP_FLAGS or not isinstance(value, bool):
+            return _bad(f"app flag {key!r} must be one of {list(APP_FLAGS)} with a boolean")
+    for key, value in body.items():
+        setattr(app, key, value)
+    return web.json_response({"name": app.name, "kind": app.kind,
+                              **{flag: getattr(app, flag) for flag in APP_FLAGS}})
+
+
+async def get_token_exchange_handler(request: web.Request) -> web.Response:
+    return web.json_response(_state(request).identity.token_exchange_handler.as_json())
+
+
+async def patch_token_exchange_handler(request: web.Request) -> web.Response:
+    """Trusted issuers (iss -> PEM public keys), audiences, subject -> username mapping."""
+    body = await _json(request)
+    if not isinstance(body, dict):
+        return _bad("body must be a JSON object of handler settings")
+    try:
+        return web.json_response(_state(request).identity.token_exchange_handler.update(body))
+    except ValueError as error:
+        return _bad(str(error))
 
 
 async def add_callback_url(request: web.Request) -> web.Response:
@@ -181,6 +216,9 @@ def register(app: web.Application, state: EmulatorState) -> None:
     router.add_patch(f"{PREFIX}/users/{{username}}", patch_user)
     router.add_post(f"{PREFIX}/apps/{{consumer_key}}/certificates", upload_app_certificate)
     router.add_post(f"{PREFIX}/apps/{{consumer_key}}/callback-urls", add_callback_url)
+    router.add_patch(f"{PREFIX}/apps/{{consumer_key}}", patch_app)
+    router.add_get(f"{PREFIX}/token-exchange-handler", get_token_exchange_handler)
+    router.add_patch(f"{PREFIX}/token-exchange-handler", patch_token_exchange_handler)
     router.add_post(f"{PREFIX}/mutual-auth-certificates", upload_mutual_auth_certificate)
     router.add_post(f"{PREFIX}/approvals", approve)
     router.add_post(f"{PREFIX}/refresh-tokens", issue_refresh_token)

@@ -234,7 +234,10 @@ async def data_api_middleware(request: web.Request, handler: Handler) -> web.Str
                 raise SalesforceHTTPError(404, NOT_FOUND) from None
         return await handler(request)
     limit_header = {"Sforce-Limit-Info": state_of(request).org.limit_info()}
-    if not MIN_API_VERSION <= int(match.group(1)) <= MAX_API_VERSION:
+    major = int(match.group(1))
+    if major < state_of(request).org.oldest_api_version:
+        raise retired_version_error(request.path, major, limit_header)
+    if not MIN_API_VERSION <= major <= MAX_API_VERSION:
         raise SalesforceHTTPError(404, NOT_FOUND, headers=limit_header)
     try:
         response = await handler(request)
@@ -255,6 +258,18 @@ async def data_api_middleware(request: web.Request, handler: Handler) -> web.Str
     if not response.prepared:
         response.headers.setdefault("Sforce-Limit-Info", state_of(request).org.limit_info())
     return response
+
+
+def retired_version_error(path: str, major: int,
+                          headers: dict[str, str]) -> SalesforceHTTPError:
+    """A retired API version as Salesforce answers it (help 000354473): REST 410 GONE, Bulk
+    2.0 400 InvalidVersion. The body text is ours; clients key on the status and code."""
+    message = (f"API version {major}.0 has been retired and is no longer available; use a "
+               "supported API version")
+    if "/jobs/" in path or path.rstrip("/").endswith("/jobs"):
+        return SalesforceHTTPError(400, [{"errorCode": "InvalidVersion", "message": message}],
+                                   headers=headers)
+    return SalesforceHTTPError(410, [{"errorCode": "GONE", "message": message}], headers=headers)
 
 
 def limit_headers(request: web.Request) -> dict[str, str]:

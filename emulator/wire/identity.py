@@ -33,10 +33,12 @@ async def identity(request: web.Request) -> web.Response:
 
 
 async def versions(request: web.Request) -> web.Response:
-    """`GET /services/data/`: public, no session, no Sforce-Limit-Info (as on a real org)."""
+    """`GET /services/data/`: public, no session, no Sforce-Limit-Info (as on a real org).
+    Retired versions (below the org's `oldest_api_version`) are not listed."""
+    oldest = max(MIN_API_VERSION, state_of(request).org.oldest_api_version)
     return web.json_response([
         {"label": RELEASES.get(major, f"API {major}"), "url": f"/services/data/v{major}.0",
-         "version": f"{major}.0"} for major in range(MIN_API_VERSION, MAX_API_VERSION + 1)])
+         "version": f"{major}.0"} for major in range(oldest, MAX_API_VERSION + 1)])
 
 
 async def limits(request: web.Request) -> web.Response:

@@ -23,6 +23,7 @@ from cryptography import x509
 
 from forcebeam.emulator.state import EmulatorState
 from forcebeam.emulator.state.identity import ConnectedApp, Session, User, pkce_challenge
+from forcebeam.emulator.state.token_exchange import SubjectTokenRejected
 from forcebeam.emulator.wire.http import (
     bearer_token,
     listener_url,
@@ -32,6 +33,8 @@ from forcebeam.emulator.wire.http import (
 )
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105
+ISSUED_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105 - a URN
 GENERIC_LOGIN_HOSTS = ("login.salesforce.com", "test.salesforce.com")
 MILLISECOND_EPOCH_THRESHOLD = 100_000_000_000  # exp above this is milliseconds (sfdx-core)
 
@@ -64,7 +67,18 @@ def _check_secret(app: ConnectedApp, secret: str | None) -> None:
         raise OAuthError("invalid_client", "invalid client credentials")
 
 
-def _check_user_may_log_in(request: web.Request, user: User) -> None:
+def _check_app_installed(request: web.Request, user: User, app: ConnectedApp | None) -> None:
+    """Sep 2025: uninstalled connected apps are blocked for users without a bypass
+    permission; Salesforce answers `invalid_client` / `app must be installed into org`."""
+    state = state_of(request)
+    if app is not None and not state.identity.may_use_app(user, app,
+                                                           state.org.api_access_control):
+        raise OAuthError("invalid_client", "app must be installed into org")
+
+
+def _check_user_may_log_in(request: web.Request, user: User,
+                           app: ConnectedApp | None = None) -> None:
+    _check_app_installed(request, user, app)
     if not user.active:
         raise OAuthError("inactive_user", "user is inactive")
     if user.enforce_mutual_tls and not mutual_tls_satisfied(request):
@@ -180,9 +194,10 @@ def _grant_jwt(request: web.Request, state: EmulatorState, form: dict[str, str])
     user = state.identity.user_by_username(username) if isinstance(username, str) else None
     if user is None:
         raise OAuthError("invalid_grant", "user hasn't approved this consumer")
+    _check_app_installed(request, user, app)
     if not state.identity.is_approved(user, app):
         raise OAuthError("invalid_grant", "user hasn't approved this consumer")
-    _check_user_may_log_in(request, user)
+    _check_user_may_log_in(request, user, app)
     session = _new_session(state, user, app, "jwt_bearer")
     return _token_body(request, session, app, scope="web api")
 
@@ -197,7 +212,7 @@ def _grant_client_credentials(request: web.Request, state: EmulatorState,
     run_as = state.identity.user(app.client_credentials_user_id or "")
     if not app.client_credentials_enabled or run_as is None:
         raise OAuthError("invalid_grant", "no client credentials user enabled")
-    _check_user_may_log_in(request, run_as)
+    _check_user_may_log_in(request, run_as, app)
     session = _new_session(state, run_as, app, "client_credentials")
     return _token_body(request, session, app, scope="web api", token_format="opaque")  # noqa: S106
 
@@ -206,6 +221,10 @@ def _grant_password(request: web.Request, state: EmulatorState, form: dict[str, 
     key, secret = _client_auth(request, form)
     app = _app_or_fail(state, key)
     _check_secret(app, secret)
+    if app.is_external_client_app:
+        # ECAs never offer this flow; Salesforce answers like a bad password (Login History
+        # says "Username-Password Flow Disabled").
+        raise OAuthError("invalid_grant", "authentication failure")
     if state.org.password_flow_blocked:
         raise OAuthError("invalid_grant", "authentication failure - the OAuth username-password "
                          "flow is blocked in this org (Setup > OAuth and OpenID Connect "
@@ -217,7 +236,7 @@ def _grant_password(request: web.Request, state: EmulatorState, form: dict[str, 
         raise OAuthError("invalid_grant", "authentication failure")
     if not app.self_authorize and not state.identity.is_approved(user, app):
         raise OAuthError("invalid_grant", "user hasn't approved this consumer")
-    _check_user_may_log_in(request, user)
+    _check_user_may_log_in(request, user, app)
     session = _new_session(state, user, app, "password")
     return _token_body(request, session, app)
 
@@ -234,7 +253,7 @@ def _grant_refresh_token(request: web.Request, state: EmulatorState,
     user = state.identity.user(stored.user_id)
     if user is None:
         raise OAuthError("invalid_grant", "expired access/refresh token")
-    _check_user_may_log_in(request, user)
+    _check_user_may_log_in(request, user, app)
     rotated = None
     if state.org.refresh_token_rotation:
         stored.revoked = True  # single use: the old token stops working, sessions stay
@@ -266,11 +285,48 @@ def _grant_authorization_code(request: web.Request, state: EmulatorState,
     user = state.identity.user(code.user_id)
     if user is None:
         raise OAuthError("invalid_grant", "expired authorization code")
-    _check_user_may_log_in(request, user)
+    _check_user_may_log_in(request, user, app)
     refresh = state.identity.new_refresh_token(user, app)
     session = _new_session(state, user, app, "authorization_code")
     return _token_body(request, session, app, scope="refresh_token web api",
                        refresh_token=refresh.token)
+
+
+def _grant_token_exchange(request: web.Request, state: EmulatorState,
+                          form: dict[str, str]) -> dict:
+    """RFC 8693 token exchange: the org's handler validates the subject token and maps its
+    subject to a user; the app must have the token exchange flow enabled."""
+    key, secret = _client_auth(request, form)
+    app = _app_or_fail(state, key)
+    if not app.token_exchange_enabled:
+        raise OAuthError("unsupported_grant_type", "grant type not supported")
+    if app.require_secret_for_token_exchange or secret is not None:
+        _check_secret(app, secret)
+    subject_token = form.get("subject_token", "")
+    token_type = form.get("subject_token_type", "")
+    if not subject_token or not token_type:
+        raise OAuthError("invalid_request", "subject_token and subject_token_type are required")
+    handler = state.identity.token_exchange_handler
+    requested = form.get("token_handler")
+    if not handler.enabled or (requested and requested != handler.name):
+        raise OAuthError("invalid_request", "no enabled token exchange handler "
+                         f"{requested or ''}".rstrip())
+    try:
+        username = handler.validate(subject_token, token_type)
+    except SubjectTokenRejected as rejected:
+        raise OAuthError("invalid_request", str(rejected)) from None
+    user = state.identity.user_by_username(username)
+    if user is None:
+        raise OAuthError("invalid_request", "invalid subject token: the mapped user does not "
+                         "exist")
+    _check_app_installed(request, user, app)
+    if not state.identity.is_approved(user, app):  # the app's Permitted Users policy
+        raise OAuthError("invalid_grant", "user hasn't approved this consumer")
+    _check_user_may_log_in(request, user, app)
+    session = _new_session(state, user, app, "token_exchange")
+    body = _token_body(request, session, app, scope="api")
+    body["issued_token_type"] = ISSUED_TOKEN_TYPE
+    return body
 
 
 GRANTS: dict[str, tuple[str, Callable[[web.Request, EmulatorState, dict[str, str]], dict]]] = {
@@ -279,6 +335,7 @@ GRANTS: dict[str, tuple[str, Callable[[web.Request, EmulatorState, dict[str, str
     "password": ("password", _grant_password),
     "refresh_token": ("refresh_token", _grant_refresh_token),
     "authorization_code": ("authorization_code", _grant_authorization_code),
+    TOKEN_EXCHANGE_GRANT: ("token_exchange", _grant_token_exchange),
 }
 
 
@@ -382,6 +439,10 @@ async def authorize_post(request: web.Request) -> web.Response:
     if user is None or not hmac.compare_digest(params.get("password", "").encode(),
                                                user.password.encode()):
         return _authorize_page(params, app, "Please check your username and password.")
+    if not state.identity.may_use_app(user, app, state.org.api_access_control):
+        raise _redirect(redirect_uri, {"error": "invalid_client",
+                                       "error_description": "app must be installed into org",
+                                       **extra})
     if app.self_authorize:
         state.identity.approve(user, app)
     elif not state.identity.is_approved(user, app):

@@ -101,10 +101,11 @@ async def login(request: web.Request) -> web.Response:
         major = int(float(version))
     except ValueError:
         major = 0
-    if not MIN_API_VERSION <= major <= LAST_LOGIN_VERSION:
+    oldest = max(MIN_API_VERSION, state.org.oldest_api_version)
+    if not oldest <= major <= LAST_LOGIN_VERSION:
         state.counters.token_request("soap", ok=False)
         return fault("UNSUPPORTED_API_VERSION", f"SOAP API login() is not available in API "
-                     f"version {version}: use 31.0 to {LAST_LOGIN_VERSION}.0, or an OAuth "
+                     f"version {version}: use {oldest}.0 to {LAST_LOGIN_VERSION}.0, or an OAuth "
                      "flow (JWT bearer, client credentials)", fault_type="UnexpectedErrorFault",
                      kind=kind)
     outcome = _login(request, state, await request.read(), kind, version)
@@ -136,6 +137,10 @@ def _login(request: web.Request, state: EmulatorState, payload: bytes, kind: str
                          "your password to log in.", kind=kind)
         return fault("INVALID_LOGIN", "Invalid username, password, security token; or user "
                      "locked out.", kind=kind)
+    if not user.use_any_api_auth:
+        # Winter '26+: login() is restricted to users with the "Use Any API Auth" permission.
+        return fault("INSUFFICIENT_ACCESS", "SOAP API login() requires the Use Any API Auth "
+                     "user permission", kind=kind)
     if user.enforce_mutual_tls and not mutual_tls_satisfied(request):
         return fault("MUTUAL_AUTHENTICATION_FAILED", "This user must log in on the org's mutual "
                      "TLS port with a client certificate the org trusts.", kind=kind)
