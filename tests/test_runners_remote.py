@@ -33,6 +33,12 @@ from tests.support.pipelines import (
     forget_org_afterwards,  # noqa: F401 - autouse fixture
 )
 from tests.test_auth_fixtures import AUTH_TYPES, auth_section, clean_auth_state  # noqa: F401
+from tests.test_auth_token_exchange import (
+    ACCESS_TOKEN_LIKE,
+    JWT_LIKE,
+    keyless_connection,
+    worker_env,
+)
 
 DATAFLOW_FLAGS = ["--runner", "DataflowRunner", "--project", "acme-data",
                   "--region", "europe-west1", "--temp_location", "gs://acme-dataflow/tmp",
@@ -90,6 +96,42 @@ def _undo_wrapping(payload: bytes) -> bytes:
     return payload
 
 
+def _token_shaped(blobs: list[bytes]) -> list[bytes]:
+    """Anything shaped like a JWT (assertions, ID tokens) or a Salesforce session id."""
+    return [match[:8] + b"..." for blob in blobs
+            for pattern in (JWT_LIKE, ACCESS_TOKEN_LIKE) for match in pattern.findall(blob)]
+
+
+def _dry_run(path: Path, job_file: Path, env: dict[str, str] | None = None) -> list[bytes]:
+    """`forcebeam run PATH` for Dataflow with --dry_run in its own process: the job's files,
+    and every payload of the graph undone from Beam's wrapping."""
+    result = subprocess.run([sys.executable, "-m", "forcebeam.pipelines.cli", "run", str(path),
+                             *DATAFLOW_FLAGS, "--dataflow_job_file", str(job_file)],
+                            env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "the job was built and not submitted (--dry_run)" in result.stdout
+    graph = beam_runner_api_pb2.Pipeline.FromString(
+        Path(pipeline_file_for(str(job_file))).read_bytes())
+    return [job_file.read_bytes(), graph.SerializeToString(), *_unpickled_payloads(graph)]
+
+
+def test_dataflow_dry_run_with_keyless_token_exchange_holds_no_token(org, tmp_path):
+    """On Google Cloud the launcher exchanges its own ID token: neither that token nor the
+    session it buys may travel in the job."""
+    env = {**worker_env(org), "FORCEBEAM_CACHE_DIR": str(tmp_path / "cache")}
+    path = tmp_path / "keyless.yaml"
+    path.write_text(_pipeline_text(yaml.safe_dump(keyless_connection(org), sort_keys=False),
+                                   DRY_RUN_TRANSFORMS))
+    before = org.counters()["logins"].get("token_exchange", 0)
+
+    blobs = _dry_run(path, tmp_path / "job.json", env)
+
+    assert org.counters()["logins"].get("token_exchange", 0) > before  # a real exchange
+    assert not _token_shaped(blobs), "a token in the Dataflow job"
+    consumer_key = org.info["token_exchange"]["consumer_key"].encode()
+    assert any(consumer_key in blob for blob in blobs[2:])  # the connection travels
+
+
 def _launcher_tokens() -> list[bytes]:
     """Access tokens the launcher got while building the graph (describe at construction)."""
     clients = list(factory._clients.values())  # noqa: SLF001 - test looks at what it holds
@@ -145,6 +187,7 @@ def test_dataflow_dry_run_builds_the_job_with_references_only(org, tmp_path, mon
         secrets.append(os.environ["FB_SF_ACCESS_TOKEN"].encode())
     leaked = [secret[:6] + b"..." for secret in secrets for blob in everything if secret in blob]
     assert not leaked, f"secret values in the Dataflow job: {leaked}"
+    assert not _token_shaped(everything)
 
     references = [value for key, value in auth.items()
                   if isinstance(value, str) and "://" in value and key != "instance_url"]
