@@ -17,7 +17,11 @@ import pyarrow.parquet as pq
 
 def test_forcebeam_demo_end_to_end(tmp_path):
     out = tmp_path / "out"
-    env = {**os.environ, "FORCEBEAM_CACHE_DIR": str(tmp_path / "cache")}
+    # The demo's temp dir under this test's own folder: its emulator is told apart from any
+    # other demo running at the same time (the wheel test runs one too).
+    demo_tmp = tmp_path / "tmp"
+    demo_tmp.mkdir()
+    env = {**os.environ, "FORCEBEAM_CACHE_DIR": str(tmp_path / "cache"), "TMPDIR": str(demo_tmp)}
     for name in ("NO_GCE_CHECK", "GCE_METADATA_HOST", "GCE_METADATA_IP"):
         env.pop(name, None)  # the demo must set these itself
     result = subprocess.run([sys.executable, "-m", "forcebeam.pipelines.cli", "demo",
@@ -48,5 +52,6 @@ def test_forcebeam_demo_end_to_end(tmp_path):
 
     # The demo's emulator is gone (its data dir was a forcebeam-demo-* temp dir).
     leftovers = [proc for proc in psutil.process_iter(["cmdline"])
-                 if any("forcebeam-demo-" in part for part in (proc.info["cmdline"] or []))]
+                 if any(str(demo_tmp) in part for part in (proc.info["cmdline"] or []))]
     assert leftovers == []
+    assert not list(demo_tmp.iterdir())  # and so is its temp dir
