@@ -54,10 +54,22 @@ class FieldDef:
     name_field: bool = False
     calculated: bool = False
     auto_number: bool = False
+    # A cross-object formula (calculated, read-only, no storage column): the value of
+    # `formula[1]` on the record `formula[0]` (a reference field of this object) points to.
+    formula: tuple[str, str] | None = None
 
     @property
     def is_compound(self) -> bool:
         return self.type in COMPOUND_TYPES
+
+    @property
+    def formula_text(self) -> str | None:
+        """The formula as describe shows it, e.g. ``Account.Name``."""
+        if self.formula is None:
+            return None
+        reference, parent_field = self.formula
+        relationship = reference[:-2] if reference.endswith("Id") else reference
+        return f"{relationship}.{parent_field}"
 
     @property
     def defaulted_on_create(self) -> bool:
@@ -77,7 +89,7 @@ class FieldDef:
             "autoNumber": self.auto_number,
             "byteLength": self.length * 3 if self.type in TEXT_TYPES else 0,
             "calculated": self.calculated,
-            "calculatedFormula": None,
+            "calculatedFormula": self.formula_text,
             "cascadeDelete": False,
             "caseSensitive": False,
             "compoundFieldName": self.compound_field_name,
@@ -152,6 +164,10 @@ class ObjectDef:
     relationships: dict[str, FieldDef] = field(init=False)
 
     def __post_init__(self) -> None:
+        self.reindex()
+
+    def reindex(self) -> None:
+        """Rebuild the lookups after ``field_list`` changed (fields added/removed at run time)."""
         self.fields = {f.name.lower(): f for f in self.field_list}
         self.relationships = {f.relationship_name.lower(): f for f in self.field_list
                               if f.relationship_name}
@@ -163,7 +179,7 @@ class ObjectDef:
     @property
     def storage_fields(self) -> list[FieldDef]:
         """Fields with their own SQLite column (compound fields are views of components)."""
-        return [f for f in self.field_list if not f.is_compound]
+        return [f for f in self.field_list if not f.is_compound and f.formula is None]
 
     @property
     def has_is_deleted(self) -> bool:
@@ -369,6 +385,10 @@ CONTACT = ObjectDef("Contact", "Contact", "Contacts", "003", False, [
     # An external id that is NOT unique (allowed in Salesforce): upsert/get by it can match
     # several rows and answer 300 Multiple Choices.
     _text("Legacy_Id__c", "Legacy Id", 40, custom=True, external_id=True),
+    # A cross-object formula: follows a rename of the parent Account at once, without
+    # touching this Contact's SystemModstamp (formula freshness for replication).
+    _text("Account_Name__c", "Account Name", 255, custom=True, calculated=True,
+          createable=False, updateable=False, formula=("AccountId", "Name")),
 ])
 
 OPPORTUNITY = ObjectDef("Opportunity", "Opportunity", "Opportunities", "006", False, [

@@ -30,6 +30,7 @@ from forcebeam.emulator.records.store import Column, QueryResult, RecordStore, S
 from forcebeam.emulator.records.validation import WriteError
 from forcebeam.emulator.state import EmulatorState
 from forcebeam.emulator.state.identity import Session
+from forcebeam.emulator.wire import replication
 from forcebeam.emulator.wire.http import (
     MAX_API_VERSION,
     NOT_FOUND,
@@ -270,7 +271,7 @@ def records_store(request: web.Request) -> RecordStore:
 
 
 async def query(request: web.Request, include_deleted: bool = False) -> web.Response:
-    require_session(request, api="rest", kind="rest_query")
+    session = require_session(request, api="rest", kind="rest_query")
     version = api_version_from(request)
     store = records_store(request)
     soql = request.query.get("q")
@@ -279,8 +280,13 @@ async def query(request: web.Request, include_deleted: bool = False) -> web.Resp
     batch = _batch_size(request)
     wants_columns = request.query.get("columns", "").lower() == "true"
 
+    definitions = replication.field_definitions(store, soql)
+    if definitions is not None:
+        return sf_json(definitions)
+
     def first_page() -> dict[str, Any]:
-        result = store.execute(soql, include_deleted=include_deleted, max_rows=batch)
+        result = store.execute(soql, include_deleted=include_deleted, max_rows=batch,
+                               user_id=session.user_id)
         if wants_columns:
             return column_metadata(store.schema, result)
         cursor = QueryCursor(soql, include_deleted, result.total_size, batch, version)
@@ -348,10 +354,15 @@ async def sobject_basic(request: web.Request) -> web.Response:
 
 
 async def describe(request: web.Request) -> web.Response:
-    require_session(request, api="rest", kind="rest_describe")
+    session = require_session(request, api="rest", kind="rest_describe")
     store = records_store(request)
     obj = _object_or_404(store, request.match_info["sobject"])
-    return sf_json(obj.describe(api_version_from(request), store.schema))
+    body = obj.describe(api_version_from(request), store.schema)
+    hidden = store.hidden_for(session.user_id)
+    if hidden:  # field-level security: describe omits what the user cannot read
+        body["fields"] = [f for f in body["fields"]
+                          if (obj.name.lower(), f["name"].lower()) not in hidden]
+    return sf_json(body)
 
 
 # ---------------------------------------------------------------------- sObject CRUD
@@ -583,6 +594,8 @@ def register(app: web.Application, state: EmulatorState) -> None:
     router.add_post(data_path("sobjects/{sobject}/"), create)
     router.add_get(data_path("sobjects/{sobject}/describe"), describe)
     router.add_get(data_path("sobjects/{sobject}/describe/"), describe)
+    router.add_get(data_path("sobjects/{sobject}/deleted/"), replication.get_deleted)
+    router.add_get(data_path("sobjects/{sobject}/deleted"), replication.get_deleted)
     router.add_get(data_path("sobjects/{sobject}/{record_id}"), get_record)
     router.add_patch(data_path("sobjects/{sobject}/{record_id}"), update_record)
     router.add_delete(data_path("sobjects/{sobject}/{record_id}"), delete_record)
