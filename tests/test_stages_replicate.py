@@ -124,3 +124,74 @@ def test_all_objects_to_parquet_rows_match_the_org_and_the_manifest_lists_every_
     assert account["dropped_fields"]["BillingAddress"].startswith("compound address field")
     assert "BillingCity" in account["fields"]
     assert (lake / "_state" / "Account.json").exists()
+
+
+def _entry(manifest: dict[str, Any], name: str) -> dict[str, Any]:
+    return manifest["objects"][name]
+
+
+def _jsonl_rows(lake: Path, files: list[str]) -> list[dict[str, Any]]:
+    return [json.loads(line) for name in files
+            for line in (lake / name).read_text().splitlines() if line.strip()]
+
+
+def test_second_run_has_exactly_the_changes_and_tombstones_third_run_nothing(
+        org_factory, tmp_path):
+    org = org_factory(records=RECORDS)
+    rest = Rest(org)
+    lake = tmp_path / "lake"
+    config = {"objects": ["Account", "Contact", "Lead"], "format": "jsonl",
+              "formula_refresh": "0s"}
+    first = _replicate(org, lake, **config)
+    assert _entry(first, "Contact")["formula_rows"] == 0   # not due on a first run
+    contacts_before = {r["Id"]: r for r in _jsonl_rows(lake, _entry(first, "Contact")["files"])}
+
+    # 5 Accounts modified, one of them (a parent of Contacts) renamed.
+    parent = rest_truth(org, "SELECT AccountId FROM Contact WHERE AccountId != null "
+                             "LIMIT 1")[0]["AccountId"]
+    others = [i for i in rest.ids("SELECT Id FROM Account LIMIT 10") if i != parent][:4]
+    rest.call("PATCH", f"sobjects/Account/{parent}", json={"Name": "Renamed Parent Ltd"})
+    for account_id in others:
+        rest.call("PATCH", f"sobjects/Account/{account_id}", json={"Phone": "555-0100"})
+    children = {c for c, r in contacts_before.items() if r["AccountId"] == parent}
+    assert children
+    # 3 Contacts soft-deleted (not children of the renamed parent), 2 Leads hard-deleted.
+    soft = [c for c in contacts_before if c not in children][:3]
+    for contact_id in soft:
+        rest.call("DELETE", f"sobjects/Contact/{contact_id}")
+    hard = rest.ids("SELECT Id FROM Lead LIMIT 2")
+    rest.hard_delete("Lead", hard)
+    time.sleep(0.01)
+
+    second = _replicate(org, lake, **config)
+    account = _entry(second, "Account")
+    assert {r["Id"] for r in _jsonl_rows(lake, account["files"])} == {parent, *others}
+    assert account["rows"] == 5 and account["tombstones"] == 0
+    assert account["watermark_before"] == _entry(first, "Account")["watermark_after"]
+    assert account["watermark_after"] > account["watermark_before"]
+    contact = _entry(second, "Contact")
+    assert contact["rows"] == 0 and contact["files"] == []   # formulas changed, rows did not
+    formulas = {r["Id"]: r for r in _jsonl_rows(lake, contact["formula_files"])}
+    assert contact["formula_rows"] == rest.count("Contact") == len(formulas)
+    assert all(f.startswith("Contact__formulas/") for f in contact["formula_files"])
+    assert set(next(iter(formulas.values()))) == {"Id", "Account_Name__c"}
+    assert {formulas[c]["Account_Name__c"] for c in children} == {"Renamed Parent Ltd"}
+    assert all(formulas[c]["Account_Name__c"] == contacts_before[c]["Account_Name__c"]
+               for c in formulas if c not in children)
+    tombs = {t["Id"]: t for name in ("Contact", "Lead")
+             for t in _jsonl_rows(lake, _entry(second, name)["tombstone_files"])}
+    assert {i: t["kind"] for i, t in tombs.items()} == {
+        **{i: "soft" for i in soft}, **{i: "hard" for i in hard}}
+    assert all(t["deleted_at"] for t in tombs.values())
+    assert _entry(second, "Contact")["tombstones"] == 3
+    assert _entry(second, "Lead")["tombstones"] == 2
+    assert all(f.startswith("Lead__deleted/") for f in _entry(second, "Lead")["tombstone_files"])
+
+    third = _replicate(org, lake, **{**config, "formula_refresh": "24h"})
+    for name in ("Account", "Contact", "Lead"):
+        entry = _entry(third, name)
+        assert (entry["rows"], entry["tombstones"], entry["formula_rows"]) == (0, 0, 0), name
+        assert entry["files"] == entry["tombstone_files"] == entry["formula_files"] == []
+        assert entry["watermark_after"] == entry["watermark_before"] \
+            == _entry(second, name)["watermark_after"]
+    assert len(list((lake / "_manifests").glob("*.json"))) == 3
