@@ -195,3 +195,69 @@ def test_second_run_has_exactly_the_changes_and_tombstones_third_run_nothing(
         assert entry["watermark_after"] == entry["watermark_before"] \
             == _entry(second, name)["watermark_after"]
     assert len(list((lake / "_manifests").glob("*.json"))) == 3
+
+
+def test_drift_new_field_appears_removed_field_dropped_hidden_field_listed(
+        org_factory, tmp_path, caplog):
+    org = org_factory(records=RECORDS)
+    rest = Rest(org)
+    lake = tmp_path / "lake"
+    org.admin("POST", "schema/Account/fields", json={"name": "Region__c", "type": "string",
+                                                      "label": "Region", "length": 40})
+    first = _replicate(org, lake, objects=["Account"], format="csv")
+    assert "Region__c" in _entry(first, "Account")["fields"]
+
+    org.admin("POST", "schema/Account/fields", json={"name": "Tier__c", "type": "string",
+                                                      "label": "Tier", "length": 20})
+    org.admin("DELETE", "schema/Account/fields/Region__c")
+    org.admin("PUT", f"users/{org.info['username']}/field-access/Account/Phone",
+              json={"readable": False})
+    account_id = rest.ids("SELECT Id FROM Account LIMIT 1")[0]
+    rest.call("PATCH", f"sobjects/Account/{account_id}", json={"Tier__c": "Gold"})
+
+    caplog.set_level("WARNING")
+    second = _replicate(org, lake, objects=["Account"], format="csv")
+    entry = _entry(second, "Account")
+    assert "Tier__c" in entry["fields"] and "Region__c" not in entry["fields"]
+    assert entry["dropped_fields"]["Region__c"].startswith("deleted from the org")
+    assert entry["hidden_fields"] == ["Phone"] and "Phone" not in entry["fields"]
+    assert "Account.Region__c" in caplog.text and "Account.Phone" in caplog.text
+    with (lake / entry["files"][0]).open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["Id"] for r in rows] == [account_id]
+    assert rows[0]["Tier__c"] == "Gold"
+    assert "Phone" not in rows[0] and "Region__c" not in rows[0]
+
+
+def test_a_failed_run_commits_nothing_and_the_rerun_is_exact(org_factory, tmp_path):
+    org = org_factory(records=RECORDS)
+    rest = Rest(org)
+    lake = tmp_path / "lake"
+    config = {"objects": ["Account", "Contact", "Case"], "format": "parquet"}
+    _replicate(org, lake, **config)
+    state_before = {p.name: p.read_text() for p in (lake / "_state").iterdir()}
+    changed = rest.ids("SELECT Id FROM Account LIMIT 5")
+    org.admin("POST", "records/Account/touch", json={"ids": changed})
+    soft = rest.ids("SELECT Id FROM Case LIMIT 2")
+    for case_id in soft:
+        rest.call("DELETE", f"sobjects/Case/{case_id}")
+
+    pipeline = beam.Pipeline(options=PipelineOptions(FNAPI))
+    stage = ReplicateSalesforce(connection_mapping(org), path=str(lake), **config)
+    _ = pipeline | stage                      # the launcher's describes happen here
+    org.admin("PUT", "faults", json={"request_limit_after_calls": 4})   # then reads fail
+    with pytest.raises(Exception, match="REQUEST_LIMIT_EXCEEDED|Limit exceeded"):
+        pipeline.run().wait_until_finish()
+    org.admin("DELETE", "faults")
+    failed_run = stage.run_plan.run_id
+    assert len(list((lake / "_manifests").glob("*.json"))) == 1
+    assert {p.name: p.read_text() for p in (lake / "_state").iterdir()} == state_before
+    assert not [p for p in lake.rglob("*.parquet")
+                if failed_run in p.name and "_staging" not in p.parts]
+
+    rerun = _replicate(org, lake, **config)
+    assert {r["Id"] for r in _parquet_rows(lake, _entry(rerun, "Account")["files"])} \
+        == set(changed)
+    assert _entry(rerun, "Contact")["rows"] == 0
+    tombs = _parquet_rows(lake, _entry(rerun, "Case")["tombstone_files"])
+    assert sorted((t["Id"], t["kind"]) for t in tombs) == sorted((i, "soft") for i in soft)
