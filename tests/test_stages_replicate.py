@@ -45,8 +45,8 @@ class Rest:
         return response.json() if response.content else None
 
     def count(self, sobject: str) -> int:
-        return self.call("GET", "query", params={"q": f"SELECT COUNT() FROM {sobject}"}
-                         )["totalSize"]
+        soql = f"SELECT COUNT() FROM {sobject}"  # noqa: S608 - a describe name
+        return self.call("GET", "query", params={"q": soql})["totalSize"]
 
     def ids(self, soql: str, include_deleted: bool = False) -> list[str]:
         return [r["Id"] for r in rest_truth(self.org, soql, include_deleted=include_deleted)]
@@ -113,8 +113,9 @@ def test_all_objects_to_parquet_rows_match_the_org_and_the_manifest_lists_every_
         # The first run reads queryAll: rows already in the Recycle Bin are soft tombstones.
         tombs = _parquet_rows(lake, entry["tombstone_files"])
         assert entry["tombstones"] == len(tombs)
-        assert {t["Id"] for t in tombs} == set(rest.ids(
-            f"SELECT Id FROM {name} WHERE IsDeleted = true", include_deleted=True)) if tombs else True
+        if "IsDeleted" in entry["fields"]:
+            in_bin = f"SELECT Id FROM {name} WHERE IsDeleted = true"  # noqa: S608
+            assert {t["Id"] for t in tombs} == set(rest.ids(in_bin, include_deleted=True))
         assert all(t["kind"] == "soft" for t in tombs)
     assert listed == on_disk
     assert not (lake / "_staging" / run_id).exists()

@@ -155,6 +155,7 @@ class RecordStore:
         self._writer.execute("PRAGMA synchronous=NORMAL")
         self._next_serial: dict[str, int] = {}
         self.deleted_log = DeletedLog(self._writer, self._lock, self.now)
+        self.deleted_log.backfill(self.schema)
 
     def close(self) -> None:
         with self._lock:
@@ -750,17 +751,33 @@ class DeletedLog:
     covers (`earliestDateAvailable`), moved forward by `forget_before`.
     """
 
+    RETENTION_MS = 15 * 86_400_000  # a fresh org's log reaches back this far
+
     def __init__(self, writer: sqlite3.Connection, lock: Any,
                  now: Callable[[], datetime]) -> None:
         self._writer = writer
         self._lock = lock
         self._now = now
         with lock:
+            self.created = writer.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = '_deleted_log'").fetchone() is None
             writer.execute("CREATE TABLE IF NOT EXISTS _deleted_log (sobject TEXT, "
                            "id TEXT PRIMARY KEY, deleted_at INTEGER)")
             writer.execute("CREATE TABLE IF NOT EXISTS _meta (key TEXT PRIMARY KEY, value TEXT)")
             writer.execute("INSERT OR IGNORE INTO _meta VALUES ('deleted_log_start', ?)",
-                           [str(datetime_to_ms(now()))])
+                           [str(datetime_to_ms(now()) - self.RETENTION_MS)])
+
+    def backfill(self, schema: Schema) -> None:
+        """Once per database: the generated data's Recycle Bin rows, at their SystemModstamp."""
+        if not self.created:
+            return
+        with self._lock:
+            for obj in schema.object_list:
+                if obj.has_is_deleted:
+                    self._writer.execute(
+                        "INSERT OR IGNORE INTO _deleted_log SELECT ?, \"Id\", "  # noqa: S608
+                        f"\"SystemModstamp\" FROM {_q(obj.table)} WHERE \"IsDeleted\" = 1",
+                        [obj.name])
 
     def record(self, sobject: str, record_id: str, deleted_at_ms: int) -> None:
         """Log a deletion (the first one wins: a purge keeps the soft delete's date)."""
