@@ -262,3 +262,66 @@ def test_a_failed_run_commits_nothing_and_the_rerun_is_exact(org_factory, tmp_pa
     assert _entry(rerun, "Contact")["rows"] == 0
     tombs = _parquet_rows(lake, _entry(rerun, "Case")["tombstone_files"])
     assert sorted((t["Id"], t["kind"]) for t in tombs) == sorted((i, "soft") for i in soft)
+
+
+def test_plain_beam_yaml_and_forcebeam_run_files_replicate(org_factory, tmp_path, monkeypatch):
+    import io
+    import textwrap
+
+    import yaml
+    from apache_beam.yaml import main as yaml_main
+
+    from forcebeam.pipelines.catalog import PROVIDERS_FILE
+    from forcebeam.pipelines.emulator_env import forget_org, use_org
+    from forcebeam.pipelines.run import run_file
+
+    org = org_factory(records=RECORDS)
+    rest = Rest(org)
+    # Plain Beam YAML: our provider listing, a transform with no consumer (a sink).
+    lake = tmp_path / "yaml-lake"
+    pipeline = {"pipeline": {"transforms": [
+        {"type": "ReplicateSalesforce", "name": "Lake", "input": {},
+         "config": {"connection": connection_mapping(org), "objects": ["Acc*", "Lead"],
+                    "exclude": ["Lead"], "path": str(lake), "format": "jsonl"}}]},
+        "providers": [{"include": str(PROVIDERS_FILE)}]}
+    yaml_main.run(argv=[f"--yaml_pipeline={yaml.safe_dump(pipeline)}",
+                        "--runner=FnApiRunner"])
+    (manifest,) = (lake / "_manifests").glob("*.json")
+    body = json.loads(manifest.read_text())
+    assert list(body["objects"]) == ["Account"]
+    assert body["skipped"] == {"Lead": "excluded by exclude: 'Lead'"}
+    assert body["objects"]["Account"]["rows"] == rest.count("Account")
+
+    # A `forcebeam run` file: connection by name, validated against the stage's model.
+    try:
+        for name, value in use_org(org.info, environ={}).items():
+            monkeypatch.setenv(name, value)
+        path = tmp_path / "lake.yaml"
+        path.write_text(textwrap.dedent(f"""\
+            connections:
+              prod:
+                login_url: ${{FORCEBEAM_LOGIN_URL}}
+                ca_bundle: ${{FORCEBEAM_CA_CERT}}
+                auth:
+                  type: jwt_bearer
+                  username: ${{FORCEBEAM_USERNAME}}
+                  consumer_key: ${{FORCEBEAM_CONSUMER_KEY}}
+                  private_key: ${{FORCEBEAM_PRIVATE_KEY_SECRET}}
+            pipeline:
+              transforms:
+                - type: ReplicateSalesforce
+                  name: Lake
+                  config:
+                    connection: prod
+                    objects: [Case, Nope__c]
+                    path: {tmp_path / "run-lake"}
+                    format: csv
+            """))
+        stream = io.StringIO()
+        assert run_file(str(path), [], stream=stream) == 0, stream.getvalue()
+    finally:
+        forget_org()
+    (manifest,) = (tmp_path / "run-lake" / "_manifests").glob("*.json")
+    body = json.loads(manifest.read_text())
+    assert body["objects"]["Case"]["rows"] == rest.count("Case")
+    assert "no such object" in body["skipped"]["Nope__c"]
