@@ -325,3 +325,28 @@ def test_plain_beam_yaml_and_forcebeam_run_files_replicate(org_factory, tmp_path
     body = json.loads(manifest.read_text())
     assert body["objects"]["Case"]["rows"] == rest.count("Case")
     assert "no such object" in body["skipped"]["Nope__c"]
+
+
+def test_deletion_log_too_short_falls_back_to_an_id_reconciliation(org_factory, tmp_path,
+                                                                   caplog):
+    org = org_factory(records=RECORDS)
+    rest = Rest(org)
+    lake = tmp_path / "lake"
+    config = {"objects": ["Lead"], "format": "jsonl"}
+    _replicate(org, lake, **config)
+    gone = rest.ids("SELECT Id FROM Lead LIMIT 2")
+    rest.hard_delete("Lead", gone)
+    soft = [i for i in rest.ids("SELECT Id FROM Lead LIMIT 5") if i not in gone][:1]
+    rest.call("DELETE", f"sobjects/Lead/{soft[0]}")
+    # The org ages out its deletion log past the last run's cursor.
+    org.admin("POST", "deleted-records/forget",
+              json={"before": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+
+    caplog.set_level("WARNING")
+    second = _replicate(org, lake, **config)
+    assert "reconciling Ids" in caplog.text
+    tombs = {t["Id"]: t["kind"] for t in _jsonl_rows(lake, _entry(second, "Lead")
+                                                      ["tombstone_files"])}
+    assert tombs == {gone[0]: "hard", gone[1]: "hard", soft[0]: "soft"}
+    third = _replicate(org, lake, **config)                 # back on getDeleted, nothing new
+    assert _entry(third, "Lead")["tombstones"] == 0
