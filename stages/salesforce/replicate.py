@@ -50,6 +50,7 @@ __all__ = ["ReplicateSalesforce"]
 LOG = logging.getLogger(__name__)
 # The first run's getDeleted cursor starts a little before the run: clocks differ.
 FIRST_CURSOR_SLACK = dt.timedelta(seconds=60)
+RECENT_TOMBSTONES = dt.timedelta(hours=1)
 
 
 class ReplicateSalesforce(beam.PTransform):
@@ -209,7 +210,12 @@ class ReplicateSalesforce(beam.PTransform):
                   | f"{name}/Pick" >> beam.Map(tombstones.pick_tombstone)
                   | f"{name}/New" >> beam.Filter(lambda t, seen=already: t["Id"] not in seen))
         facts += _written(merged, plan, name, "tombstones", lake_files.TOMBSTONE_COLUMNS)
+        # Only deletions near this run can come back (window edges, a delete racing the
+        # read): remembering those keeps the state small on a first run's full Recycle Bin.
+        floor = format_datetime(parse_datetime(plan.started_at) - RECENT_TOMBSTONES)
         facts.append(merged
+                     | f"{name}/Recent" >> beam.Filter(
+                         lambda t, floor=floor: (t["deleted_at"] or floor) >= floor)
                      | f"{name}/TombstoneIds" >> beam.Map(lambda t: t["Id"])
                      | f"{name}/IdList" >> beam.combiners.ToList()
                      | f"{name}/IdsFact" >> beam.Map(lambda v, n=name: (n, "tombstone_ids", v)))
