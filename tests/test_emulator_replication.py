@@ -144,5 +144,7 @@ def test_field_level_security_hides_a_field_from_one_user(org):
         "SELECT QualifiedApiName FROM FieldDefinition "
         "WHERE EntityDefinition.QualifiedApiName = 'Account'")}
     assert "Phone" in every
+    account = api.query("SELECT Id FROM Account LIMIT 1")[0]["Id"]
+    assert "Phone" not in api.call("GET", f"sobjects/Account/{account}")
     org.admin("PUT", f"users/{username}/field-access/Account/Phone", json={"readable": True})
     assert api.raw("GET", "query", params={"q": "SELECT Phone FROM Account"}).ok
