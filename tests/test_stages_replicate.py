@@ -91,10 +91,11 @@ def test_all_objects_to_parquet_rows_match_the_org_and_the_manifest_lists_every_
     lake = tmp_path / "lake"
     manifest = _replicate(org, lake, objects="all", format="parquet")
 
-    sobjects = [s["name"] for s in rest.call("GET", "sobjects")["sobjects"]
-                if s["queryable"] and s["replicateable"]]
+    described = rest.call("GET", "sobjects")["sobjects"]
+    sobjects = [s["name"] for s in described if s["queryable"] and s["replicateable"]]
     assert sorted(manifest["objects"]) == sorted(sobjects)
-    assert manifest["skipped"] == {}
+    # Organization is queryable but not replicateable (as in Salesforce): skipped, with why.
+    assert manifest["skipped"] == {"Organization": "describe says it is not replicateable"}
     run_id = manifest["run_id"]
     on_disk = {str(p.relative_to(lake)) for p in lake.rglob("*.parquet")}
     listed = set()
@@ -352,3 +353,39 @@ def test_deletion_log_too_short_falls_back_to_an_id_reconciliation(org_factory, 
     assert tombs == {gone[0]: "hard", gone[1]: "hard", soft[0]: "soft"}
     third = _replicate(org, lake, **config)                 # back on getDeleted, nothing new
     assert _entry(third, "Lead")["tombstones"] == 0
+
+
+def test_object_selection_names_globs_exclusions_and_what_cannot_be_read():
+    from forcebeam.stages.salesforce.replicate_objects import select_objects
+
+    def entry(name, queryable=True, replicateable=True):
+        return {"name": name, "queryable": queryable, "replicateable": replicateable}
+
+    described = {"sobjects": [
+        entry("Account"), entry("AccountHistory"), entry("AccountChangeEvent"),
+        entry("Invoice__c"), entry("Legacy__x"), entry("Archive__b"), entry("Alert__e"),
+        entry("ContentDocumentLink"), entry("Organization", replicateable=False),
+        entry("LoginEvent", queryable=False)]}
+    every = select_objects(described, "all", exclude=["*History"])
+    assert every.objects == ("Account", "Invoice__c")
+    assert set(every.skipped) == {"AccountChangeEvent", "Legacy__x", "Archive__b", "Alert__e",
+                                  "ContentDocumentLink", "Organization", "LoginEvent"}
+    assert "change event" in every.skipped["AccountChangeEvent"]
+    assert "Id" in every.skipped["ContentDocumentLink"]
+    chosen = select_objects(described, ["account", "*__c", "Secret__c", "AccountHistory"],
+                            exclude=["AccountHistory"])
+    assert chosen.objects == ("Account", "Invoice__c")
+    assert "no such object" in chosen.skipped["Secret__c"]
+    assert chosen.skipped["AccountHistory"] == "excluded by exclude: 'AccountHistory'"
+
+
+def test_get_deleted_windows_are_at_most_15_days():
+    import datetime as dt
+
+    from forcebeam.stages.salesforce.tombstones import deleted_windows
+
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    windows = deleted_windows(start, start + dt.timedelta(days=40))
+    assert [(b - a).days for a, b in windows] == [15, 15, 10]
+    assert windows[0][0] == start and windows[-1][1] == start + dt.timedelta(days=40)
+    assert all(a[1] == b[0] for a, b in zip(windows, windows[1:], strict=False))

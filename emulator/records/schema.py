@@ -160,6 +160,7 @@ class ObjectDef:
     key_prefix: str
     custom: bool
     field_list: list[FieldDef]
+    replicateable: bool = True  # describe's flag: getUpdated/getDeleted (replication) allowed
     fields: dict[str, FieldDef] = field(init=False)
     relationships: dict[str, FieldDef] = field(init=False)
 
@@ -199,7 +200,8 @@ class ObjectDef:
             "feedEnabled": not self.custom, "hasSubtypes": False, "isInterface": False,
             "isSubtype": False, "keyPrefix": self.key_prefix, "label": self.label,
             "labelPlural": self.label_plural, "layoutable": True, "mergeable": not self.custom,
-            "mruEnabled": True, "name": self.name, "queryable": True, "replicateable": True,
+            "mruEnabled": True, "name": self.name, "queryable": True,
+            "replicateable": self.replicateable,
             "retrieveable": True, "searchable": True, "triggerable": True,
             "undeletable": not is_user, "updateable": True,
             "urls": {"sobject": base, "describe": f"{base}/describe",
@@ -474,6 +476,7 @@ INVOICE = ObjectDef("Invoice__c", "Invoice", "Invoices", "a0X", True, [
 ])
 
 _READ_ONLY = dict(createable=False, updateable=False)
+# Like Salesforce's, the Organization object is queryable but not replicateable.
 ORGANIZATION = ObjectDef("Organization", "Organization", "Organizations", "00D", False, [
     _id(), *_system_fields(owner=False, deleted=False),
     _text("Name", "Name", 80, nillable=False, name_field=True, **_READ_ONLY),
@@ -482,7 +485,8 @@ ORGANIZATION = ObjectDef("Organization", "Organization", "Organizations", "00D",
     _text("InstanceName", "Instance Name", 5, **_READ_ONLY),
     _text("TimeZoneSidKey", "Default Time Zone", 40, **_READ_ONLY),
     _text("LanguageLocaleKey", "Default Language", 40, **_READ_ONLY),
-])  # `SELECT IsSandbox FROM Organization LIMIT 1` is simple-salesforce's is_sandbox()
+], replicateable=False)
+# (`SELECT IsSandbox FROM Organization LIMIT 1` is simple-salesforce's is_sandbox().)
 
 SCHEMA = Schema([ACCOUNT, CONTACT, OPPORTUNITY, LEAD, CASE, USER, INVOICE, ORGANIZATION])
 SCHEMA_VERSION = 6  # bump when objects/fields/generated data change (cached DBs rebuild)

@@ -66,6 +66,8 @@ async def get_deleted(request: web.Request) -> web.Response:
     if obj is None:
         raise SalesforceHTTPError(404, NOT_FOUND)
     api_version_from(request)
+    if not obj.replicateable:
+        return sf_error(400, "INVALID_TYPE", f"sObject type '{obj.name}' is not replicateable")
     start = _parse_time(request.query.get("start"), "start")
     end = _parse_time(request.query.get("end"), "end")
     if end < start:
