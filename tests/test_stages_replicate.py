@@ -259,7 +259,10 @@ def test_a_failed_run_commits_nothing_and_the_rerun_is_exact(org_factory, tmp_pa
     assert not [p for p in lake.rglob("*.parquet")
                 if failed_run in p.name and "_staging" not in p.parts]
 
+    assert (lake / "_staging" / failed_run).exists()
+
     rerun = _replicate(org, lake, **config)
+    assert not (lake / "_staging" / failed_run).exists()   # the failed run's leftovers
     assert {r["Id"] for r in _parquet_rows(lake, _entry(rerun, "Account")["files"])} \
         == set(changed)
     assert _entry(rerun, "Contact")["rows"] == 0

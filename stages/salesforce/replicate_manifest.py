@@ -178,13 +178,48 @@ def commit_run(facts: Iterable[tuple[str, str, Any]], plan: RunPlan) -> str:
         FileSystems.mkdirs(state_dir)
     for sobject, state in states.items():
         replicate_state.write_object_state(plan.state_path, sobject, state)
-    try:
-        if FileSystems.exists(plan.staging):
-            FileSystems.delete([plan.staging])
-    except Exception as error:  # noqa: BLE001 - leftover empty staging folders are harmless
-        LOG.info("could not remove the staging folder %s: %s", plan.staging, error)
+    _remove_staging(plan)
     LOG.info("replication run %s committed: %s", plan.run_id, target)
     return target
+
+
+def _remove_staging(plan: RunPlan) -> None:
+    """Remove this run's staging folder and those of earlier runs that failed (no manifest).
+
+    Later run ids are left alone: they may belong to a run still going.
+    """
+    from apache_beam.io.filesystems import FileSystems
+
+    root = f"{plan.path}/_staging/"
+    found: list[str] = [plan.staging]
+    if "://" not in root:                       # a local folder: list its run folders
+        import os
+
+        found += [root + name for name in (os.listdir(root) if os.path.isdir(root) else [])]
+    else:                                       # an object store: list the staged objects
+        try:
+            found += [m.path for m in FileSystems.match([root + "**"])[0].metadata_list]
+        except Exception as error:  # noqa: BLE001 - nothing staged
+            LOG.debug("no staged files under %s: %s", root, error)
+    by_run: dict[str, list[str]] = defaultdict(list)
+    for staged in found:
+        if staged.startswith(root):
+            by_run[staged[len(root):].split("/", 1)[0]].append(staged)
+    for run_id in sorted(by_run):
+        failed = run_id < plan.run_id and not FileSystems.exists(
+            manifest_path(plan.path, run_id))
+        if run_id != plan.run_id and not failed:
+            continue
+        folder = root + run_id
+        try:
+            if FileSystems.exists(folder):
+                FileSystems.delete([folder])
+            else:                               # object stores have no folders
+                FileSystems.delete(sorted(set(by_run[run_id]) - {folder}))
+        except Exception as error:  # noqa: BLE001 - leftovers are harmless, never fatal
+            LOG.info("could not remove the staging folder %s: %s", folder, error)
+        if failed:
+            LOG.info("removed the staged files of failed run %s", run_id)
 
 
 def previous_files(path: str, sobject: str) -> tuple[list[str], list[str]]:
