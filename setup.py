@@ -70,6 +70,7 @@ setup(
         "forcebeam.stages": [
             "ReadFromSalesforce = forcebeam.stages.salesforce.read:ReadFromSalesforce",
             "WriteToSalesforce = forcebeam.stages.salesforce.write:WriteToSalesforce",
+            "ReplicateSalesforce = forcebeam.stages.salesforce.replicate:ReplicateSalesforce",
         ],
         "forcebeam.auth_flows": [
             "jwt_bearer = forcebeam.auth.flows.jwt_bearer:JwtBearerCredentials",

@@ -20,6 +20,10 @@ from forcebeam.pipelines.loader import LoadedFile
 from forcebeam.pipelines.spec import PipelineSpec
 from forcebeam.pipelines.validation import CONNECTION_FIELD
 
+# Our stages that take no input although their name does not start with "Read" (Beam YAML's
+# rule for root transforms): they get `input: {}`, Beam YAML's "explicitly no input".
+ROOT_STAGES = frozenset({"ReplicateSalesforce"})
+
 
 def inline_connection(spec: PipelineSpec, name: str) -> dict[str, Any]:
     """The connection mapping as a transform carries it: references only (opted-in inline
@@ -43,6 +47,8 @@ def to_beam_spec(spec: PipelineSpec) -> dict[str, Any]:
             name = transform.config.get(CONNECTION_FIELD)
             if isinstance(name, str):
                 transform.config[CONNECTION_FIELD] = inline_connection(spec, name)
+        if transform.type in ROOT_STAGES and isinstance(transform.spec, dict):
+            transform.spec.setdefault("input", {})
     providers = list(data.get("providers") or [])
     providers.append({"include": str(PROVIDERS_FILE)})
     data["providers"] = providers

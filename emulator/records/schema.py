@@ -54,10 +54,22 @@ class FieldDef:
     name_field: bool = False
     calculated: bool = False
     auto_number: bool = False
+    # A cross-object formula (calculated, read-only, no storage column): the value of
+    # `formula[1]` on the record `formula[0]` (a reference field of this object) points to.
+    formula: tuple[str, str] | None = None
 
     @property
     def is_compound(self) -> bool:
         return self.type in COMPOUND_TYPES
+
+    @property
+    def formula_text(self) -> str | None:
+        """The formula as describe shows it, e.g. ``Account.Name``."""
+        if self.formula is None:
+            return None
+        reference, parent_field = self.formula
+        relationship = reference[:-2] if reference.endswith("Id") else reference
+        return f"{relationship}.{parent_field}"
 
     @property
     def defaulted_on_create(self) -> bool:
@@ -77,7 +89,7 @@ class FieldDef:
             "autoNumber": self.auto_number,
             "byteLength": self.length * 3 if self.type in TEXT_TYPES else 0,
             "calculated": self.calculated,
-            "calculatedFormula": None,
+            "calculatedFormula": self.formula_text,
             "cascadeDelete": False,
             "caseSensitive": False,
             "compoundFieldName": self.compound_field_name,
@@ -148,10 +160,15 @@ class ObjectDef:
     key_prefix: str
     custom: bool
     field_list: list[FieldDef]
+    replicateable: bool = True  # describe's flag: getUpdated/getDeleted (replication) allowed
     fields: dict[str, FieldDef] = field(init=False)
     relationships: dict[str, FieldDef] = field(init=False)
 
     def __post_init__(self) -> None:
+        self.reindex()
+
+    def reindex(self) -> None:
+        """Rebuild the lookups after ``field_list`` changed (fields added/removed at run time)."""
         self.fields = {f.name.lower(): f for f in self.field_list}
         self.relationships = {f.relationship_name.lower(): f for f in self.field_list
                               if f.relationship_name}
@@ -163,7 +180,7 @@ class ObjectDef:
     @property
     def storage_fields(self) -> list[FieldDef]:
         """Fields with their own SQLite column (compound fields are views of components)."""
-        return [f for f in self.field_list if not f.is_compound]
+        return [f for f in self.field_list if not f.is_compound and f.formula is None]
 
     @property
     def has_is_deleted(self) -> bool:
@@ -183,7 +200,8 @@ class ObjectDef:
             "feedEnabled": not self.custom, "hasSubtypes": False, "isInterface": False,
             "isSubtype": False, "keyPrefix": self.key_prefix, "label": self.label,
             "labelPlural": self.label_plural, "layoutable": True, "mergeable": not self.custom,
-            "mruEnabled": True, "name": self.name, "queryable": True, "replicateable": True,
+            "mruEnabled": True, "name": self.name, "queryable": True,
+            "replicateable": self.replicateable,
             "retrieveable": True, "searchable": True, "triggerable": True,
             "undeletable": not is_user, "updateable": True,
             "urls": {"sobject": base, "describe": f"{base}/describe",
@@ -369,6 +387,10 @@ CONTACT = ObjectDef("Contact", "Contact", "Contacts", "003", False, [
     # An external id that is NOT unique (allowed in Salesforce): upsert/get by it can match
     # several rows and answer 300 Multiple Choices.
     _text("Legacy_Id__c", "Legacy Id", 40, custom=True, external_id=True),
+    # A cross-object formula: follows a rename of the parent Account at once, without
+    # touching this Contact's SystemModstamp (formula freshness for replication).
+    _text("Account_Name__c", "Account Name", 255, custom=True, calculated=True,
+          createable=False, updateable=False, formula=("AccountId", "Name")),
 ])
 
 OPPORTUNITY = ObjectDef("Opportunity", "Opportunity", "Opportunities", "006", False, [
@@ -454,6 +476,7 @@ INVOICE = ObjectDef("Invoice__c", "Invoice", "Invoices", "a0X", True, [
 ])
 
 _READ_ONLY = dict(createable=False, updateable=False)
+# Like Salesforce's, the Organization object is queryable but not replicateable.
 ORGANIZATION = ObjectDef("Organization", "Organization", "Organizations", "00D", False, [
     _id(), *_system_fields(owner=False, deleted=False),
     _text("Name", "Name", 80, nillable=False, name_field=True, **_READ_ONLY),
@@ -462,7 +485,8 @@ ORGANIZATION = ObjectDef("Organization", "Organization", "Organizations", "00D",
     _text("InstanceName", "Instance Name", 5, **_READ_ONLY),
     _text("TimeZoneSidKey", "Default Time Zone", 40, **_READ_ONLY),
     _text("LanguageLocaleKey", "Default Language", 40, **_READ_ONLY),
-])  # `SELECT IsSandbox FROM Organization LIMIT 1` is simple-salesforce's is_sandbox()
+], replicateable=False)
+# (`SELECT IsSandbox FROM Organization LIMIT 1` is simple-salesforce's is_sandbox().)
 
 SCHEMA = Schema([ACCOUNT, CONTACT, OPPORTUNITY, LEAD, CASE, USER, INVOICE, ORGANIZATION])
 SCHEMA_VERSION = 6  # bump when objects/fields/generated data change (cached DBs rebuild)

@@ -10,6 +10,7 @@ restart with the same arguments opens it instantly, keeping earlier writes like 
 
 from __future__ import annotations
 
+import copy
 import os
 import sqlite3
 import threading
@@ -142,14 +143,19 @@ class RecordStore:
         self.path = database_file(Path(data_dir), records, seed)
         if not self.path.exists():
             build_database(self.path, records, seed, schema)
-        self.schema = schema
+        # A private copy: fields can be added/removed at run time (admin API, schema drift).
+        self.schema = copy.deepcopy(schema)
         self.now = now or (lambda: datetime.now(timezone.utc))
+        # Field-level security: user id -> {(object, field)} (lower-cased) it cannot read.
+        self.hidden_fields: dict[str, set[tuple[str, str]]] = {}
         self.default_user_id = default_user_id
         self._lock = threading.RLock()
         self._writer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._writer.execute("PRAGMA journal_mode=WAL")
         self._writer.execute("PRAGMA synchronous=NORMAL")
         self._next_serial: dict[str, int] = {}
+        self.deleted_log = DeletedLog(self._writer, self._lock, self.now)
+        self.deleted_log.backfill(self.schema)
 
     def close(self) -> None:
         with self._lock:
@@ -161,19 +167,67 @@ class RecordStore:
         conn.execute("PRAGMA query_only=ON")
         return conn
 
-    def compile(self, soql: str) -> CompiledQuery:
-        return compile_query(parse(soql), self.schema, soql, self.now().date())
+    def compile(self, soql: str, user_id: str | None = None) -> CompiledQuery:
+        return compile_query(parse(soql), self.schema, soql, self.now().date(),
+                             hidden=self.hidden_for(user_id))
+
+    def hidden_for(self, user_id: str | None) -> frozenset[tuple[str, str]]:
+        """(object, field) pairs field-level security hides from `user_id`."""
+        return frozenset(self.hidden_fields.get(user_id or "", ()))
+
+    def set_field_access(self, user_id: str, sobject: str, field_name: str,
+                         readable: bool) -> None:
+        obj = self._object(sobject)
+        f = obj.field(field_name)
+        if f is None:
+            raise StoreError("INVALID_FIELD", f"No such column '{field_name}' on {obj.name}")
+        hidden = self.hidden_fields.setdefault(user_id, set())
+        key = (obj.name.lower(), f.name.lower())
+        if readable:
+            hidden.discard(key)
+        else:
+            hidden.add(key)
+
+    def add_field(self, sobject: str, field_def: FieldDef) -> FieldDef:
+        """Create a custom field now (as an admin would in Setup): new column, in describe."""
+        obj = self._object(sobject)
+        if not field_def.name.endswith("__c") or obj.field(field_def.name) is not None:
+            raise StoreError("DUPLICATE_DEVELOPER_NAME" if obj.field(field_def.name)
+                             else "INVALID_FIELD",
+                             f"custom field names end in __c and are unique: {field_def.name}")
+        with self._lock:
+            try:
+                self._writer.execute(f"ALTER TABLE {_q(obj.table)} ADD COLUMN "  # noqa: S608
+                                     f"{_q(field_def.name)} {sql_type(field_def.type)}")
+            except sqlite3.OperationalError as error:
+                if "duplicate column" not in str(error):  # re-created after a removal
+                    raise
+            obj.field_list.append(field_def)
+            obj.reindex()
+        return field_def
+
+    def remove_field(self, sobject: str, field_name: str) -> None:
+        """Delete a custom field: it leaves describe and queries (its column is just unused)."""
+        obj = self._object(sobject)
+        f = obj.field(field_name)
+        if f is None or not f.custom:
+            raise StoreError("INVALID_FIELD", f"no custom field {field_name} on {obj.name}")
+        with self._lock:
+            obj.field_list.remove(f)
+            obj.reindex()
 
     def execute(self, soql: str, *, include_deleted: bool = False, start: int = 0,
                 max_rows: int | None = None, after_key: int | None = None,
-                keys: Sequence[int] | None = None, count_total: bool = True) -> QueryResult:
+                keys: Sequence[int] | None = None, count_total: bool = True,
+                user_id: str | None = None) -> QueryResult:
         """Run SOQL; raises SoqlError like Salesforce.
 
         Paging helpers (REST query-more): `start`/`max_rows` window the result; `after_key`
         resumes a keyset scan (only when `keyset_capable`, i.e. no ORDER BY); `keys` (from
         `ordered_keys`) fetches exactly those rows, in that order, without re-sorting.
+        `user_id` applies that user's field-level security (hidden fields are INVALID_FIELD).
         """
-        compiled = self.compile(soql)
+        compiled = self.compile(soql, user_id)
         where, params = self._where(compiled, include_deleted)
         total = 0
         if count_total or compiled.is_count:
@@ -577,6 +631,9 @@ class RecordStore:
         if hard:
             self._writer.execute(f"DELETE FROM {_q(obj.table)} WHERE _row = ?",  # noqa: S608
                                  [row["_row"]])
+            # A purge keeps the first deletion's date (soft, then emptied from the bin).
+            self.deleted_log.record(obj.name, normalized, row["SystemModstamp"]
+                                    if row.get("IsDeleted") else datetime_to_ms(self.now()))
             return WriteResult(normalized, True, None, [])
         if not obj.has_is_deleted:
             raise refuse("INSUFFICIENT_ACCESS_OR_READONLY",
@@ -588,7 +645,29 @@ class RecordStore:
             f"UPDATE {_q(obj.table)} SET \"IsDeleted\" = 1, "  # noqa: S608
             "\"SystemModstamp\" = ?, \"LastModifiedDate\" = ?, \"LastModifiedById\" = ? "
             "WHERE _row = ?", [stamp, stamp, user, row["_row"]])
+        self.deleted_log.record(obj.name, normalized, stamp)
         return WriteResult(normalized, True, None, [])
+
+    def empty_recycle_bin(self, sobject: str, ids_: list[str] | None = None) -> list[str]:
+        """Purge soft-deleted rows (all of `sobject`'s, or those ids) as emptying the Recycle
+        Bin does: they leave queryAll, and stay in the deletion log (getDeleted)."""
+        obj = self._object(sobject)
+        if not obj.has_is_deleted:
+            return []
+        table = _q(obj.table)
+        with self._lock:
+            cursor = self._writer.execute(
+                f"SELECT _row, \"Id\", \"SystemModstamp\" FROM {table} "  # noqa: S608
+                "WHERE \"IsDeleted\" = 1")
+            wanted = {ids.normalize(i) for i in ids_ or [] if ids.is_well_formed(i)}
+            rows = [r for r in cursor.fetchall() if not ids_ or r[1] in wanted]
+            self._writer.execute("BEGIN IMMEDIATE")
+            for serial, record_id, stamp in rows:
+                self.deleted_log.record(obj.name, record_id, stamp)
+                self._writer.execute(f"DELETE FROM {table} WHERE _row = ?",  # noqa: S608
+                                     [serial])
+            self._writer.execute("COMMIT")
+        return [r[1] for r in rows]
 
     def touch(self, sobject: str, ids_: list[str] | None = None, count: int | None = None,
               system_modstamp: datetime | None = None) -> list[str]:
@@ -663,6 +742,68 @@ class RecordStore:
         counts = Counter(str(_get(r, ext_field.name)).lower() for r in records
                          if _get(r, ext_field.name) not in (None, ""))
         return {key for key, n in counts.items() if n > 1}
+
+
+class DeletedLog:
+    """Which records were deleted when: what the REST `sobjects/X/deleted` resource reads.
+
+    Salesforce keeps this for a limited time; `earliest` is the oldest moment it still
+    covers (`earliestDateAvailable`), moved forward by `forget_before`.
+    """
+
+    RETENTION_MS = 15 * 86_400_000  # a fresh org's log reaches back this far
+
+    def __init__(self, writer: sqlite3.Connection, lock: Any,
+                 now: Callable[[], datetime]) -> None:
+        self._writer = writer
+        self._lock = lock
+        self._now = now
+        with lock:
+            self.created = writer.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = '_deleted_log'").fetchone() is None
+            writer.execute("CREATE TABLE IF NOT EXISTS _deleted_log (sobject TEXT, "
+                           "id TEXT PRIMARY KEY, deleted_at INTEGER)")
+            writer.execute("CREATE TABLE IF NOT EXISTS _meta (key TEXT PRIMARY KEY, value TEXT)")
+            writer.execute("INSERT OR IGNORE INTO _meta VALUES ('deleted_log_start', ?)",
+                           [str(datetime_to_ms(now()) - self.RETENTION_MS)])
+
+    def backfill(self, schema: Schema) -> None:
+        """Once per database: the generated data's Recycle Bin rows, at their SystemModstamp."""
+        if not self.created:
+            return
+        with self._lock:
+            for obj in schema.object_list:
+                if obj.has_is_deleted:
+                    self._writer.execute(
+                        "INSERT OR IGNORE INTO _deleted_log SELECT ?, \"Id\", "  # noqa: S608
+                        f"\"SystemModstamp\" FROM {_q(obj.table)} WHERE \"IsDeleted\" = 1",
+                        [obj.name])
+
+    def record(self, sobject: str, record_id: str, deleted_at_ms: int) -> None:
+        """Log a deletion (the first one wins: a purge keeps the soft delete's date)."""
+        self._writer.execute("INSERT OR IGNORE INTO _deleted_log VALUES (?, ?, ?)",
+                             [sobject, record_id, deleted_at_ms])
+
+    @property
+    def earliest_ms(self) -> int:
+        with self._lock:
+            row = self._writer.execute(
+                "SELECT value FROM _meta WHERE key = 'deleted_log_start'").fetchone()
+        return int(row[0])
+
+    def forget_before(self, when_ms: int) -> None:
+        with self._lock:
+            self._writer.execute("DELETE FROM _deleted_log WHERE deleted_at < ?", [when_ms])
+            self._writer.execute("UPDATE _meta SET value = ? WHERE key = 'deleted_log_start'",
+                                 [str(when_ms)])
+
+    def between(self, sobject: str, start_ms: int, end_ms: int) -> list[tuple[str, int]]:
+        """(Id, deleted_at ms) of `sobject`'s records deleted in [start, end]."""
+        with self._lock:
+            cursor = self._writer.execute(
+                "SELECT id, deleted_at FROM _deleted_log WHERE sobject = ? AND deleted_at >= ? "
+                "AND deleted_at <= ? ORDER BY deleted_at, id", [sobject, start_ms, end_ms])
+            return [(r[0], r[1]) for r in cursor.fetchall()]
 
 
 def _get(record: dict[str, Any], name: str) -> Any:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from aiohttp import web
 from cryptography import x509
 
+from forcebeam.emulator.records.schema import FieldDef
+from forcebeam.emulator.records.store import StoreError
+from forcebeam.emulator.records.values import datetime_to_ms
 from forcebeam.emulator.state import EmulatorState
 from forcebeam.emulator.tls import certificate_fingerprint
 
@@ -207,6 +210,93 @@ async def touch_records(request: web.Request) -> web.Response:
     return web.json_response({"ids": ids})
 
 
+def _store(request: web.Request) -> Any:
+    store = _state(request).records
+    if store is None:
+        raise web.HTTPServiceUnavailable(text=json.dumps({"error": "no records store"}),
+                                         content_type="application/json")
+    return store
+
+
+async def empty_recycle_bin(request: web.Request) -> web.Response:
+    """Purge soft-deleted rows of an object (body `{"ids": [...]}` for some, else all), as
+    Setup's "Empty Recycle Bin" / the SOAP emptyRecycleBin() call do."""
+    store = _store(request)
+    body = await _json(request)
+    wanted = body.get("ids") if isinstance(body, dict) else None
+    try:
+        purged = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: store.empty_recycle_bin(request.match_info["sobject"], wanted))
+    except StoreError as error:
+        return _bad(error.message, 404)
+    return web.json_response({"purged": purged})
+
+
+async def forget_deleted(request: web.Request) -> web.Response:
+    """Move the deletion log's `earliestDateAvailable` forward (`{"before": ISO}`): what
+    Salesforce does as it ages out its record of deletions."""
+    body = await _json(request)
+    try:
+        when = datetime.fromisoformat(str(body["before"]).replace("Z", "+00:00"))
+    except (KeyError, TypeError, ValueError):
+        return _bad('body must be {"before": "<ISO 8601 dateTime>"}')
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    _store(request).deleted_log.forget_before(datetime_to_ms(when))
+    return web.json_response({"earliestDateAvailable": when.isoformat()})
+
+
+FIELD_TYPES = ("string", "textarea", "int", "double", "currency", "percent", "boolean", "date",
+               "datetime", "email", "phone", "url")
+
+
+async def add_field(request: web.Request) -> web.Response:
+    """Create a custom field now: `{"name": "Tier__c", "type": "string", "label": ...,
+    "length": 80}` (types: FIELD_TYPES)."""
+    body = await _json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("name"), str):
+        return _bad('body must be {"name": "X__c", "type": ..., "label": ..., "length": N}')
+    kind = body.get("type", "string")
+    if kind not in FIELD_TYPES:
+        return _bad(f"type must be one of {list(FIELD_TYPES)}")
+    length = int(body.get("length") or (255 if kind in ("string", "email", "url") else 0))
+    precision, scale = (18, 2) if kind in ("double", "currency", "percent") else (0, 0)
+    definition = FieldDef(body["name"], kind, str(body.get("label") or body["name"]),
+                          length=length, precision=precision, scale=scale, custom=True,
+                          nillable=kind != "boolean",
+                          default_value="false" if kind == "boolean" else None)
+    try:
+        _store(request).add_field(request.match_info["sobject"], definition)
+    except StoreError as error:
+        return _bad(f"{error.code}: {error.message}")
+    return web.json_response(definition.describe(), status=201)
+
+
+async def remove_field(request: web.Request) -> web.Response:
+    try:
+        _store(request).remove_field(request.match_info["sobject"], request.match_info["field"])
+    except StoreError as error:
+        return _bad(f"{error.code}: {error.message}", 404)
+    return web.Response(status=204)
+
+
+async def set_field_access(request: web.Request) -> web.Response:
+    """Field-level security for one user: `{"readable": false}` hides the field from that
+    user (describe omits it, a query naming it gets INVALID_FIELD); true shows it again."""
+    user = _state(request).identity.user_by_username(request.match_info["username"])
+    if user is None:
+        return _bad("unknown username", 404)
+    body = await _json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("readable"), bool):
+        return _bad('body must be {"readable": true|false}')
+    try:
+        _store(request).set_field_access(user.user_id, request.match_info["sobject"],
+                                         request.match_info["field"], body["readable"])
+    except StoreError as error:
+        return _bad(error.message, 404)
+    return web.json_response({"username": user.username, "readable": body["readable"]})
+
+
 def register(app: web.Application, state: EmulatorState) -> None:
     router = app.router
     router.add_get(f"{PREFIX}/counters", get_counters)
@@ -224,4 +314,10 @@ def register(app: web.Application, state: EmulatorState) -> None:
     router.add_post(f"{PREFIX}/refresh-tokens", issue_refresh_token)
     router.add_post(f"{PREFIX}/sessions/expire", expire_sessions)
     router.add_post(f"{PREFIX}/records/{{sobject}}/touch", touch_records)
+    router.add_post(f"{PREFIX}/records/{{sobject}}/empty-recycle-bin", empty_recycle_bin)
+    router.add_post(f"{PREFIX}/deleted-records/forget", forget_deleted)
+    router.add_post(f"{PREFIX}/schema/{{sobject}}/fields", add_field)
+    router.add_delete(f"{PREFIX}/schema/{{sobject}}/fields/{{field}}", remove_field)
+    router.add_put(f"{PREFIX}/users/{{username}}/field-access/{{sobject}}/{{field}}",
+                   set_field_access)
     # /__emulator/faults (GET/PUT/DELETE) comes with the fault middleware: emulator.faults.install

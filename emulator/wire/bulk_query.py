@@ -156,7 +156,7 @@ async def create_job(request: web.Request) -> web.Response:
         raise bulk_error(400, "InvalidJob", "The query field is required: SELECT … FROM …")
     delimiter, line_ending = job_format(body)
     sobject = await asyncio.get_running_loop().run_in_executor(
-        None, validate_query, state.records, soql, operation == "queryAll")
+        None, validate_query, state.records, soql, operation == "queryAll", session.user_id)
     jobs = bulk_jobs(state)
     job = jobs.add(QueryJob(id=jobs.new_id(), kind=QUERY, operation=operation, object=sobject,
                             api_version=version, created_by_id=session.user_id,
@@ -173,7 +173,8 @@ async def create_job(request: web.Request) -> web.Response:
     return sf_json(job_info(job, full=False))
 
 
-def validate_query(store: Any, soql: str, include_deleted: bool) -> str:
+def validate_query(store: Any, soql: str, include_deleted: bool,
+                   user_id: str | None = None) -> str:
     """Refuse at creation what Bulk refuses; returns the queried object's name.
 
     Runs on a thread: compiling the query is cheap, and the rows iterator is closed unread.
@@ -181,7 +182,8 @@ def validate_query(store: Any, soql: str, include_deleted: bool) -> str:
     try:
         parsed = soql_parse(soql)
         check_bulk_query(parsed, [])
-        result = store.execute(soql, include_deleted=include_deleted, count_total=False)
+        result = store.execute(soql, include_deleted=include_deleted, count_total=False,
+                               user_id=user_id)   # field-level security: INVALID_FIELD
         rows = result.rows
         close = getattr(rows, "close", None)
         if close is not None:

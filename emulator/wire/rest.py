@@ -30,6 +30,7 @@ from forcebeam.emulator.records.store import Column, QueryResult, RecordStore, S
 from forcebeam.emulator.records.validation import WriteError
 from forcebeam.emulator.state import EmulatorState
 from forcebeam.emulator.state.identity import Session
+from forcebeam.emulator.wire import replication
 from forcebeam.emulator.wire.http import (
     MAX_API_VERSION,
     NOT_FOUND,
@@ -270,7 +271,7 @@ def records_store(request: web.Request) -> RecordStore:
 
 
 async def query(request: web.Request, include_deleted: bool = False) -> web.Response:
-    require_session(request, api="rest", kind="rest_query")
+    session = require_session(request, api="rest", kind="rest_query")
     version = api_version_from(request)
     store = records_store(request)
     soql = request.query.get("q")
@@ -279,8 +280,13 @@ async def query(request: web.Request, include_deleted: bool = False) -> web.Resp
     batch = _batch_size(request)
     wants_columns = request.query.get("columns", "").lower() == "true"
 
+    definitions = replication.field_definitions(store, soql)
+    if definitions is not None:
+        return sf_json(definitions)
+
     def first_page() -> dict[str, Any]:
-        result = store.execute(soql, include_deleted=include_deleted, max_rows=batch)
+        result = store.execute(soql, include_deleted=include_deleted, max_rows=batch,
+                               user_id=session.user_id)
         if wants_columns:
             return column_metadata(store.schema, result)
         cursor = QueryCursor(soql, include_deleted, result.total_size, batch, version)
@@ -348,10 +354,15 @@ async def sobject_basic(request: web.Request) -> web.Response:
 
 
 async def describe(request: web.Request) -> web.Response:
-    require_session(request, api="rest", kind="rest_describe")
+    session = require_session(request, api="rest", kind="rest_describe")
     store = records_store(request)
     obj = _object_or_404(store, request.match_info["sobject"])
-    return sf_json(obj.describe(api_version_from(request), store.schema))
+    body = obj.describe(api_version_from(request), store.schema)
+    hidden = store.hidden_for(session.user_id)
+    if hidden:  # field-level security: describe omits what the user cannot read
+        body["fields"] = [f for f in body["fields"]
+                          if (obj.name.lower(), f["name"].lower()) not in hidden]
+    return sf_json(body)
 
 
 # ---------------------------------------------------------------------- sObject CRUD
@@ -416,11 +427,13 @@ async def create(request: web.Request) -> web.Response:
 
 
 def _retrieve(store: RecordStore, obj: ObjectDef, record_id: str, fields: list[str] | None,
-              version: str) -> dict[str, Any] | None:
-    names = fields or [f.name for f in obj.field_list]
+              version: str, user_id: str | None = None) -> dict[str, Any] | None:
+    hidden = store.hidden_for(user_id)  # field-level security: not in the default field list
+    names = fields or [f.name for f in obj.field_list
+                       if (obj.name.lower(), f.name.lower()) not in hidden]
     # names are checked against FIELD_NAME_RE and the id is well-formed: nothing to inject
     soql = f"SELECT {', '.join(names)} FROM {obj.name} WHERE Id = '{record_id}'"  # noqa: S608
-    result = store.execute(soql, include_deleted=True, count_total=False)
+    result = store.execute(soql, include_deleted=True, count_total=False, user_id=user_id)
     shaper = RecordShaper(store.schema, obj, result.columns, version)
     for row in result.rows:
         return shaper.record(row, record_id)
@@ -450,7 +463,7 @@ def _checked_id(obj: ObjectDef, value: str) -> str:
 
 
 async def get_record(request: web.Request) -> web.Response:
-    require_session(request, api="rest", kind="rest_sobject")
+    session = require_session(request, api="rest", kind="rest_sobject")
     store = records_store(request)
     obj = _object_or_404(store, request.match_info["sobject"])
     record_id = _checked_id(obj, request.match_info["record_id"])
@@ -460,15 +473,16 @@ async def get_record(request: web.Request) -> web.Response:
         return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
     if state == "deleted":
         return sf_error(404, "ENTITY_IS_DELETED", "entity is deleted", [])
-    return await _record_response(request, store, obj, record_id, version)
+    return await _record_response(request, store, obj, record_id, version, session.user_id)
 
 
 async def _record_response(request: web.Request, store: RecordStore, obj: ObjectDef, record_id: str,
-                           version: str) -> web.Response:
+                           version: str, user_id: str | None = None) -> web.Response:
     """One record as GET by Id and GET by external id both answer it (`?fields=` honoured)."""
     try:
         fields = _parse_fields(request)
-        record = await run_blocking(lambda: _retrieve(store, obj, record_id, fields, version))
+        record = await run_blocking(lambda: _retrieve(store, obj, record_id, fields, version,
+                                                      user_id))
     except SoqlError as error:
         return sf_error(400, error.code, error.message)
     return sf_json(record)
@@ -525,7 +539,7 @@ async def _external_matches(request: web.Request, store: RecordStore, obj: Objec
 
 
 async def get_by_external_id(request: web.Request) -> web.Response:
-    require_session(request, api="rest", kind="rest_sobject")
+    session = require_session(request, api="rest", kind="rest_sobject")
     store = records_store(request)
     obj = _object_or_404(store, request.match_info["sobject"])
     version = api_version_from(request)
@@ -534,7 +548,7 @@ async def get_by_external_id(request: web.Request) -> web.Response:
         return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
     if len(matches) > 1:
         return _multiple_choices(version, obj, matches)
-    return await _record_response(request, store, obj, matches[0], version)
+    return await _record_response(request, store, obj, matches[0], version, session.user_id)
 
 
 async def upsert_by_external_id(request: web.Request) -> web.Response:
@@ -583,6 +597,8 @@ def register(app: web.Application, state: EmulatorState) -> None:
     router.add_post(data_path("sobjects/{sobject}/"), create)
     router.add_get(data_path("sobjects/{sobject}/describe"), describe)
     router.add_get(data_path("sobjects/{sobject}/describe/"), describe)
+    router.add_get(data_path("sobjects/{sobject}/deleted/"), replication.get_deleted)
+    router.add_get(data_path("sobjects/{sobject}/deleted"), replication.get_deleted)
     router.add_get(data_path("sobjects/{sobject}/{record_id}"), get_record)
     router.add_patch(data_path("sobjects/{sobject}/{record_id}"), update_record)
     router.add_delete(data_path("sobjects/{sobject}/{record_id}"), delete_record)

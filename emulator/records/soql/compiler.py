@@ -72,8 +72,10 @@ def _quote(name: str) -> str:
 
 
 class _Compiler:
-    def __init__(self, schema: Schema, soql: str, today: date) -> None:
+    def __init__(self, schema: Schema, soql: str, today: date,
+                 hidden: frozenset[tuple[str, str]] = frozenset()) -> None:
         self.schema = schema
+        self.hidden = hidden  # (object, field) lower-cased: field-level security says no
         self.soql = soql
         self.today = today
         self.joins: list[str] = []
@@ -113,14 +115,29 @@ class _Compiler:
                 self.aliases[key] = (new_alias, target)
             alias, obj = self.aliases[key]
         found = obj.field(parts[-1])
-        if found is None:
+        if found is None or (obj.name.lower(), found.name.lower()) in self.hidden:
             raise self.error("INVALID_FIELD", path.line, path.column,
                              no_such_column(parts[-1], obj.name))
         return alias, found, ".".join([*canonical, found.name])
 
     def column_exprs(self, alias: str, f: FieldDef) -> list[str]:
+        if f.formula is not None:
+            return [self.column_sql(alias, f)]
         names = [component for _, component in f.components] if f.is_compound else [f.name]
         return [f"{alias}.{_quote(name)}" for name in names]
+
+    def column_sql(self, alias: str, f: FieldDef) -> str:
+        """One field's SQL value; a cross-object formula is evaluated at query time."""
+        if f.formula is None:
+            return f"{alias}.{_quote(f.name)}"
+        reference, parent_field = f.formula
+        owner = next(o for a, o in self.aliases.values() if a == alias)
+        ref = owner.field(reference)
+        assert ref is not None and ref.reference_to
+        parent = self.schema.object(ref.reference_to[0])
+        assert parent is not None
+        return (f"(SELECT p.{_quote(parent_field)} FROM {_quote(parent.table)} p "  # noqa: S608
+                f"WHERE p.\"Id\" = {alias}.{_quote(reference)})")
 
     # ------------------------------------------------------------------ WHERE
     def where(self, expr: Any) -> str:
@@ -134,7 +151,7 @@ class _Compiler:
         """SOQL logic is two-valued (a null field simply doesn't match), so comparisons that
         SQL would make NULL are made FALSE — otherwise `NOT x = 'a'` would drop null rows."""
         alias, f, _ = self.resolve(cond.path)
-        column = f"{alias}.{_quote(f.name)}"
+        column = self.column_sql(alias, f)
         sql = self._condition(cond, f, column)
         if sql.startswith("(") or " IS " in sql:
             return sql  # IS [NOT] NULL, IS NOT ?, NOT IN and ranges are null-safe already
@@ -247,7 +264,8 @@ class _Compiler:
                                  "parent-to-child subqueries are not supported by the emulator")
             if isinstance(item, FieldsCall):
                 targets = [f for f in obj.field_list
-                           if item.kind == "ALL" or (item.kind == "CUSTOM") == f.custom]
+                           if (item.kind == "ALL" or (item.kind == "CUSTOM") == f.custom)
+                           and (obj.name.lower(), f.name.lower()) not in self.hidden]
                 resolved = [("t0", f, f.name) for f in targets]
             else:
                 resolved = [self.resolve(item)]
@@ -273,14 +291,19 @@ class _Compiler:
             direction = " DESC" if item.descending else ""
             nulls_first = True if item.nulls_first is None else item.nulls_first
             nulls = " NULLS FIRST" if nulls_first else " NULLS LAST"
-            clauses.append(f"{alias}.{_quote(f.name)}{collate}{direction}{nulls}")
+            clauses.append(f"{self.column_sql(alias, f)}{collate}{direction}{nulls}")
         return clauses
 
 
 def compile_query(parsed: ParsedQuery, schema: Schema, soql: str,
-                  today: date | None = None) -> CompiledQuery:
-    """Resolve names and types against `schema`; raise SoqlError exactly like Salesforce."""
-    compiler = _Compiler(schema, soql, today or datetime.now(timezone.utc).date())
+                  today: date | None = None,
+                  hidden: frozenset[tuple[str, str]] = frozenset()) -> CompiledQuery:
+    """Resolve names and types against `schema`; raise SoqlError exactly like Salesforce.
+
+    `hidden` are the (object, field) pairs field-level security hides from the caller: they
+    are unknown columns to it (INVALID_FIELD), as in Salesforce.
+    """
+    compiler = _Compiler(schema, soql, today or datetime.now(timezone.utc).date(), hidden)
     obj = schema.object(parsed.sobject)
     if obj is None:
         raise compiler.error("INVALID_TYPE", parsed.sobject_line, parsed.sobject_column,
