@@ -12,7 +12,6 @@ After the pipeline finished successfully, incremental reads' pending state is co
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 from collections.abc import Sequence
@@ -23,14 +22,12 @@ import yaml
 from forcebeam.pipelines import beam_yaml, dataflow_dry_run, progress, summary
 from forcebeam.pipelines.expected import ExpectedRows
 from forcebeam.pipelines.inline_secrets import ALLOW_FLAG, allows_inline
-from forcebeam.pipelines.problems import PipelineFileError
+from forcebeam.pipelines.problems import FieldPath, PipelineFileError
 from forcebeam.pipelines.spec import PipelineSpec
 from forcebeam.pipelines.validation import validate_or_raise
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-# Beam YAML names a transform as `"Name" at line N`, N counted in the text we gave it.
-_BEAM_PLACE = re.compile(r'"([^"]+)" at line \d+')
 LOCAL_RUNNERS = ("", "directrunner", "direct", "fnapirunner", "switchingdirectrunner")
 
 
@@ -89,7 +86,7 @@ def construct(spec: PipelineSpec, beam_spec: dict[str, Any], options: Any,
     try:
         constructor(pipeline)
     except Exception as error:  # noqa: BLE001 - reported as the user's problem
-        failure = PipelineBuildError.from_beam(error)
+        failure = PipelineBuildError.from_beam(error, text)
         if failure.in_file:  # a wrong file: exit 2 at its line, like every validation error
             raise PipelineFileError([failure.as_problem(spec)]) from error
         raise failure from error
@@ -176,29 +173,49 @@ class PipelineBuildError(RuntimeError):
     """A transform could not be built (bad config Beam caught, login or describe failed)."""
 
     def __init__(self, message: str, transform: str | None = None, cause: str = "",
-                 in_file: bool = False) -> None:
+                 in_file: bool = False, path: FieldPath | None = None,
+                 suggestion: str = "") -> None:
         super().__init__(message)
         self.transform = transform
         self.cause = cause
         self.in_file = in_file  # the file is wrong (Beam refused a config), not the org/network
+        self.path = path        # where in the user's file, when Beam's line could be mapped
+        self.suggestion = suggestion
 
     def as_problem(self, spec: PipelineSpec) -> Any:
-        """The failure as a Problem at the failing transform's line."""
-        path = next((transform.path for transform in spec.transforms()
-                     if transform.name == self.transform), ("pipeline",))
+        """The failure as a Problem at the failing transform's (or field's) line."""
+        path = self.path or next((transform.path for transform in spec.transforms()
+                                  if transform.name == self.transform), ("pipeline",))
+        if self.suggestion:  # our own stages' refusals: already in the user's words
+            return spec.file.problem(path, self.cause, self.suggestion)
         return spec.file.problem(path, f"Beam cannot build this: {self.cause}")
 
     @classmethod
-    def from_beam(cls, error: BaseException) -> PipelineBuildError:
-        """Beam YAML says 'Error applying transform "X" at line N' (N of its own text, not
-        the user's file): keep the transform name and the underlying cause."""
+    def from_beam(cls, error: BaseException, beam_text: str = "") -> PipelineBuildError:
+        """Beam YAML says 'Error applying transform "X" at line N' (N of the text we gave
+        it, not the user's file): map N to the user's field path, keep the cause."""
+        from forcebeam.pipelines.beam_places import locate
+        from forcebeam.stages.salesforce.config import StageInputError
+
         cause = error.__cause__ or error
-        match = _BEAM_PLACE.search(str(error))
-        transform = match.group(1) if match else None
-        reason = _BEAM_PLACE.sub(r'"\1"', f"{type(cause).__name__}: {cause}")
+        place = locate(str(error), beam_text)
+        transform = place.transform
+        path = place.path
+        if isinstance(cause, StageInputError):
+            if path is not None and cause.field and _is_transform(path):
+                path = (*path, "config", cause.field)
+            where = f"transform {transform}" if transform else "the pipeline"
+            return cls(f"could not build {where}: {cause.message}", transform, cause.message,
+                       in_file=True, path=path, suggestion=cause.suggestion)
+        inner = str(cause) if cause is not error else place.message
+        reason = f"{type(cause).__name__}: {locate(inner, beam_text).message}"
         where = f"transform {transform}" if transform else "the pipeline"
         return cls(f"could not build {where}: {reason}", transform, reason,
-                   in_file=_is_config_mistake(cause))
+                   in_file=_is_config_mistake(cause), path=path)
+
+
+def _is_transform(path: FieldPath) -> bool:
+    return isinstance(path[-1], int) or path[-1] in ("source", "sink")
 
 
 def _is_config_mistake(cause: BaseException) -> bool:

@@ -40,7 +40,10 @@ _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def _seconds(value: Any, where: str) -> float:
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not value >= 0:
+            raise ValueError(f"incremental.{where}: must be >= 0 seconds (or a duration like "
+                             f"'10m'); got {value!r}")
         return float(value)
     match = _DURATION.match(str(value))
     if not match:
