@@ -99,6 +99,9 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
     stream = stream or sys.stdout
     spec = PipelineSpec.load(file)
     validate_or_raise(spec)
+    # What only the org knows (unknown objects, fields, relationship paths) is still the
+    # file's mistake: report it at its line now, as `validate --online` does, before any job.
+    _check_against_org(spec)
     # Options are ours to build (flags win over the file's); Beam only gets the pipeline.
     options = build_options(spec, beam_args)
     runner = pick_runner(options)
@@ -140,6 +143,15 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
         return EXIT_OK
     print(f"pipeline ended in state {state}", file=sys.stderr)
     return EXIT_FAILED
+
+
+def _check_against_org(spec: PipelineSpec) -> None:
+    """Describe-based checks (no login when the describe cache is fresh)."""
+    from forcebeam.pipelines import online_checks
+
+    problems = online_checks.problems(spec)
+    if problems:
+        raise PipelineFileError(problems)
 
 
 def _in_process(options: Any) -> bool:

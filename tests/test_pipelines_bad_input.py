@@ -1,0 +1,236 @@
+"""Bad input caught before the run (exit 2 at the user's line), values never changed by a write.
+
+Each test is one class of mistake a new user makes; the org (asked through simple-salesforce,
+not our stages) proves nothing was written when the file was refused.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from forcebeam.pipelines.cli import main
+from forcebeam.pipelines.emulator_env import use_org
+from tests.support.org import EmulatedOrg, start_org
+from tests.support.pipelines import (  # the fixture is autouse
+    JWT_CONNECTION,
+    forget_org_afterwards,  # noqa: F401
+)
+from tests.test_pipelines_run import org_query
+
+HEAD = "connections:\n  emulated:\n" + JWT_CONNECTION + "pipeline:\n  transforms:\n"
+
+
+@pytest.fixture(scope="module")
+def small_org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatedOrg]:
+    running = start_org(tmp_path_factory.mktemp("bad-input-org"), records=40)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def out(small_org: EmulatedOrg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name, value in use_org(small_org.info, environ={}).items():
+        monkeypatch.setenv(name, value)
+    directory = tmp_path / "out"
+    directory.mkdir()
+    monkeypatch.setenv("FORCEBEAM_OUT", str(directory))
+    monkeypatch.setenv("FORCEBEAM_CACHE_DIR", str(tmp_path / "cache"))
+    return directory
+
+
+def pipeline(tmp_path: Path, transforms: str) -> Path:
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(HEAD + textwrap.indent(textwrap.dedent(transforms), "    "))
+    return path
+
+
+def line_of(path: Path, needle: str, after: int = 0) -> int:
+    return next(number for number, text in enumerate(path.read_text().splitlines(), 1)
+                if needle in text and number > after)
+
+
+def run(path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = main([*args, str(path)] if args else ["run", str(path)])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+UPSERT = """\
+- type: ReadFromCsv
+  name: ReadRows
+  config:
+    path: ${FORCEBEAM_OUT}/rows.csv%s
+- type: WriteToSalesforce
+  name: Upsert
+  input: ReadRows
+  config:
+    connection: emulated
+    sobject: Account
+    operation: upsert
+    external_id_field: External_Id__c
+"""
+
+
+def test_a_number_into_a_text_external_id_is_refused_and_dtype_str_keeps_it(
+        small_org, out, tmp_path, capsys):
+    (out / "rows.csv").write_text("External_Id__c,Name,NumberOfEmployees,AnnualRevenue\n"
+                                  "000777,Zero Seven,12,1000\n0044123456,Leading Zero,3,250\n")
+    path = pipeline(tmp_path, UPSERT % "")
+    code, report = run(path, capsys)
+    assert code == 2, report
+    assert f"{path}:{line_of(path, 'sobject: Account')}:" in report
+    assert "'External_Id__c' is an integer" in report
+    assert "external-id string field" in report and "dtype: str" in report
+    assert not org_query(small_org, "SELECT Id FROM Account WHERE External_Id__c IN "
+                                    "('777', '44123456', '000777', '0044123456')")
+    # The fix the message names: every text exactly as written; an int into a currency passes.
+    path = pipeline(tmp_path, UPSERT % "\n    dtype: {External_Id__c: str}")
+    code, report = run(path, capsys)
+    assert code == 0, report
+    rows = org_query(small_org, "SELECT External_Id__c, NumberOfEmployees, AnnualRevenue "
+                                "FROM Account WHERE Name IN ('Zero Seven', 'Leading Zero')")
+    assert sorted(r["External_Id__c"] for r in rows) == ["000777", "0044123456"]
+    assert sorted(r["AnnualRevenue"] for r in rows) == [250, 1000]
+
+
+def test_a_float_into_an_integer_and_unknown_or_missing_columns_are_refused(
+        small_org, out, tmp_path, capsys):
+    (out / "rows.csv").write_text("External_Id__c,Name,NumberOfEmployes,NumberOfEmployees\n"
+                                  "F-1,Float,1,7.5\n")
+    path = pipeline(tmp_path, UPSERT % "\n    dtype: {External_Id__c: str}")
+    code, report = run(path, capsys)
+    assert code == 2, report
+    assert "'NumberOfEmployees' is a floating-point number" in report and "int field" in report
+    assert "'NumberOfEmployes' matches no field of Account" in report
+    assert "did you mean 'NumberOfEmployees'" in report
+    # An upsert whose input lacks the external id column: refused at external_id_field.
+    (out / "rows.csv").write_text("Name\nNo Key\n")
+    code, report = run(path, capsys)
+    assert code == 2, report
+    assert f"{path}:{line_of(path, 'external_id_field:')}:" in report
+    assert "no column 'External_Id__c'" in report
+    # An insert without the required Name.
+    path.write_text(path.read_text().replace("operation: upsert", "operation: insert"))
+    (out / "rows.csv").write_text("External_Id__c,Description\nR-1,no name\n")
+    code, report = run(path, capsys)
+    assert code == 2, report
+    assert "required field(s) Name of Account" in report
+    assert not org_query(small_org, "SELECT Id FROM Account WHERE External_Id__c IN "
+                                    "('F-1', 'R-1')")
+
+
+def test_unknown_sobject_in_run_is_reported_at_its_line(small_org, out, tmp_path, capsys):
+    path = pipeline(tmp_path, """\
+        - type: ReadFromSalesforce
+          name: Read
+          config: {connection: emulated, sobject: Acount, fields: [Id]}
+        - type: WriteToJson
+          input: Read
+          config: {path: "${FORCEBEAM_OUT}/x"}
+        """)
+    code, report = run(path, capsys)
+    assert code == 2, report
+    assert f"{path}:{line_of(path, 'sobject: Acount')}:" in report
+    assert "unknown sobject 'Acount'" in report and "did you mean 'Account'" in report
+
+
+@pytest.mark.parametrize("command", [("run",), ("validate", "--online")])
+def test_relationship_paths_are_checked_segment_by_segment(small_org, out, tmp_path, capsys,
+                                                           command):
+    path = pipeline(tmp_path, """\
+        - type: ReadFromSalesforce
+          name: Read
+          config:
+            connection: emulated
+            sobject: Contact
+            fields: [Id, Account.Nmae, Account.Owner.Emial, Acount.Name]
+        - type: WriteToJson
+          input: Read
+          config: {path: "${FORCEBEAM_OUT}/x"}
+        """)
+    code, report = run(path, capsys, *command)
+    assert code == 2, report
+    line = line_of(path, "fields:")
+    assert f"{path}:{line}: pipeline.transforms[0].config.fields[1]: 'Account' (reached by " \
+           f"Account) has no field 'Nmae' (did you mean 'Name'?)" in report
+    assert "'User' (reached by Account.Owner) has no field 'Emial' (did you mean 'Email'?)" \
+        in report
+    assert "'Contact' has no relationship 'Acount' (did you mean 'Account'?)" in report
+    assert not list(out.iterdir())
+
+
+def test_dead_letters_have_a_schema_when_fed_from_a_salesforce_read(small_org, out, tmp_path,
+                                                                     capsys):
+    path = pipeline(tmp_path, """\
+        - type: ReadFromSalesforce
+          name: Read
+          config:
+            connection: emulated
+            soql: "SELECT Id, Name FROM Account WHERE Name = 'nobody at all'"
+        - type: WriteToSalesforce
+          name: Delete
+          input: Read
+          config:
+            connection: emulated
+            sobject: Account
+            operation: delete
+            error_handling: {output: failed}
+        - type: MapToFields
+          name: Shape
+          input: Delete.failed
+          config:
+            language: python
+            fields: {Id: element.Id, code: status_code}
+        - type: WriteToJson
+          input: Shape
+          config: {path: "${FORCEBEAM_OUT}/dead"}
+        """)
+    code, report = run(path, capsys, "validate", "--online")
+    assert code == 0, report
+    code, report = run(path, capsys)
+    assert code == 0, report
+    assert [json.loads(x) for p in out.glob("dead*") for x in p.read_text().splitlines()] == []
+
+
+@pytest.mark.parametrize(("variant", "needle", "index"), [
+    ("nopath", "- type: WriteToJson", 2),
+    ("tag", "input: Csv.nosuch", 1),
+    ("duplicate", "input: Out", 3),
+])
+def test_beam_yaml_errors_point_at_the_users_line(tmp_path, capsys, variant, needle, index):
+    (tmp_path / "a.csv").write_text("a,b\n1,x\n")
+    steps = {
+        "nopath": """\
+            - {type: WriteToJson, input: Csv, config: {path: "%s/o1"}}
+            - type: WriteToJson
+              input: Csv
+              config: {}
+            """,
+        "tag": """\
+            - type: WriteToJson
+              input: Csv.nosuch
+              config: {path: "%s/o1"}
+            """,
+        "duplicate": """\
+            - {type: WriteToJson, name: Out, input: Csv, config: {path: "%s/o1"}}
+            - {type: WriteToJson, name: Out, input: Csv, config: {path: "%s/o2"}}
+            - type: LogForTesting
+              input: Out
+            """,
+    }[variant].replace("%s", str(tmp_path))
+    path = tmp_path / "p.yaml"
+    path.write_text("pipeline:\n  transforms:\n    - type: ReadFromCsv\n      name: Csv\n"
+                    f"      config: {{path: {tmp_path}/a.csv}}\n"
+                    + textwrap.indent(textwrap.dedent(steps), "    "))
+    code = main(["run", str(path)])
+    report = capsys.readouterr().err
+    assert code == 2, report
+    assert f"{path}:{line_of(path, needle)}: pipeline.transforms[{index}]" in report, report
+    assert " at line " not in report    # no line of Beam's own generated text
