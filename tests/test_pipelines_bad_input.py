@@ -234,3 +234,49 @@ def test_beam_yaml_errors_point_at_the_users_line(tmp_path, capsys, variant, nee
     assert code == 2, report
     assert f"{path}:{line_of(path, needle)}: pipeline.transforms[{index}]" in report, report
     assert " at line " not in report    # no line of Beam's own generated text
+
+
+OFFLINE = """\
+connections:
+  prod:
+    login_url: https://acme.my.salesforce.com
+    auth:
+      type: jwt_bearer
+      username: integration@acme.com
+      consumer_key: 3MVG9example
+      private_key: gcp-sm://projects/acme/secrets/sf-jwt-key/versions/latest
+pipeline:
+  transforms:
+    - type: ReadFromSalesforce
+      name: Read
+      config:
+        connection: prod
+        sobject: Account
+        bulk_timeout_seconds: 0
+        bulk_page_size: -5
+        incremental: {field: SystemModstamp, lookback: -60}
+    - type: WriteToSalesforce
+      input: Read
+      config:
+        connection: prod
+        sobject: Account
+        operation: update
+        max_retries: -1
+        batch_size: 0
+        nulls: keep
+"""
+
+
+def test_numbers_that_cannot_work_are_refused_before_the_run(tmp_path, capsys):
+    path = tmp_path / "numbers.yaml"
+    path.write_text(OFFLINE)
+    code, report = run(path, capsys, "validate")
+    assert code == 2, report
+    for needle, words in [("bulk_timeout_seconds:", "must be a number of seconds > 0"),
+                          ("bulk_page_size:", "must be between 1 and"),
+                          ("incremental:", "must be >= 0 seconds"),
+                          ("max_retries:", "must be between 0 and 20"),
+                          ("batch_size:", "must be between 1 and"),
+                          ("nulls:", "'ignore' or 'set'")]:
+        assert f"{path}:{line_of(path, needle)}:" in report, (needle, report)
+        assert words in report, (words, report)
