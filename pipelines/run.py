@@ -240,11 +240,13 @@ def _is_config_mistake(cause: BaseException) -> bool:
 
 
 def _commit(spec: PipelineSpec, stream: TextIO) -> None:
-    paths = incremental_states(spec)
-    if not paths:
-        return
-    from forcebeam.stages.salesforce.incremental import commit_pending
+    from forcebeam.stages.salesforce.incremental import commit_pending, state_source
 
-    for path in paths:
-        if commit_pending(path):
+    for transform in spec.transforms():
+        config = transform.config if isinstance(transform.config, dict) else {}
+        incremental = config.get("incremental")
+        if not (isinstance(incremental, dict) and isinstance(incremental.get("state"), str)):
+            continue
+        path = incremental["state"]
+        if commit_pending(path, source=state_source(config)):
             print(f"incremental state committed: {path}", file=stream)

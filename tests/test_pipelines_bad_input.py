@@ -280,3 +280,73 @@ def test_numbers_that_cannot_work_are_refused_before_the_run(tmp_path, capsys):
                           ("nulls:", "'ignore' or 'set'")]:
         assert f"{path}:{line_of(path, needle)}:" in report, (needle, report)
         assert words in report, (words, report)
+
+
+@pytest.mark.parametrize(("state_text", "words"), [
+    ('{"field": "SystemModstamp", "watermark": "2026-01-0', "is not valid JSON"),
+    ('["not", "a", "state"]', "is not a forcebeam state"),
+    ('{"field": "LastModifiedDate", "watermark": "2026-01-01T00:00:00.000Z", "seen": {}}',
+     "was written for field LastModifiedDate, not SystemModstamp"),
+    ('{"field": "SystemModstamp", "watermark": "2026-01-01T00:00:00.000Z", "seen": {},'
+     ' "source": "Contact (Id, SystemModstamp)"}', "was written for another query"),
+], ids=["corrupt", "not_a_state", "other_field", "other_query"])
+def test_an_unusable_incremental_state_is_refused_before_the_run(tmp_path, capsys,
+                                                                 state_text, words):
+    state = tmp_path / "accounts.state.json"
+    state.write_text(state_text)
+    text = OFFLINE.split("    - type: WriteToSalesforce")[0]
+    text = text.replace("        bulk_timeout_seconds: 0\n        bulk_page_size: -5\n", "")
+    text = text.replace("lookback: -60}", f"state: {state}}}\n        fields: [Id, SystemModstamp]")
+    path = tmp_path / "incremental.yaml"
+    path.write_text(text)
+    code, report = run(path, capsys, "validate")
+    assert code == 2, report
+    assert f"{path}:{line_of(path, 'incremental:')}: pipeline.transforms[0].config." \
+           f"incremental.state: incremental state {state}" in report
+    assert words in report and "Fix:" in report
+
+
+CONNECTION_ONLY = """\
+connections:
+  prod:
+    login_url: http://acme.my.salesforce.com/path
+    ca_bundle: %s
+    auth:
+      type: jwt_barer
+      username: integration@acme.com
+  other:
+    login_url: https://acme.my.salesforce.com
+    ca_bundle: ""
+    auth:
+      type: client_credentials
+      consumer_key: 3MVG9example
+      consumer_secret: vault://kv/sf
+pipeline:
+  transforms:
+    - type: ReadFromSalesforce
+      config: {connection: prod, sobject: Account}
+    - type: WriteToJson
+      input: ReadFromSalesforce
+      config: {path: out/x}
+"""
+
+
+def test_every_connection_problem_is_reported_at_once(tmp_path, capsys):
+    path = tmp_path / "connections.yaml"
+    path.write_text(CONNECTION_ONLY % "certs/missing-ca.pem")
+    code, report = run(path, capsys, "validate")
+    assert code == 2, report
+    # An unknown auth type no longer hides the connection's other mistakes.
+    assert f"{path}:{line_of(path, 'type: jwt_barer')}: connections.prod.auth.type: " \
+           "unknown auth type 'jwt_barer'" in report
+    assert f"{path}:{line_of(path, 'login_url: http:')}: connections.prod.login_url" in report
+    assert f"{path}:{line_of(path, 'ca_bundle: certs')}: connections.prod.ca_bundle: no such " \
+           f"file: {tmp_path / 'certs' / 'missing-ca.pem'}" in report
+    # An empty ca_bundle is refused, not read as the pipeline's folder.
+    empty = line_of(path, 'ca_bundle: ""')
+    assert f"{path}:{empty}: connections.other.ca_bundle: must be the path of a PEM file" \
+        in report
+    # A store we have no provider for is named as such, with how to add one.
+    assert "connections.other.auth.consumer_secret: unknown secret scheme 'vault'" in report
+    assert "forcebeam.secret_providers" in report
+    assert "kv/sf" not in report
