@@ -222,8 +222,21 @@ class PipelineBuildError(RuntimeError):
         inner = str(cause) if cause is not error else place.message
         reason = f"{type(cause).__name__}: {locate(inner, beam_text).message}"
         where = f"transform {transform}" if transform else "the pipeline"
-        return cls(f"could not build {where}: {reason}", transform, reason,
+        hint = _hint_for(inner)
+        return cls(f"could not build {where}: {reason}", transform,
+                   f"{reason} ({hint})" if hint else reason,
                    in_file=_is_config_mistake(cause), path=path)
+
+
+# Beam refusals whose fix lies elsewhere in the file: (text in Beam's message, the fix).
+_HINTS = (("logical types are not currently supported",
+           "ReadFromSalesforce's `types: native` gives Decimal, date and Timestamp values this "
+           "sink cannot write; use `types: portable` (the default: exact decimal and ISO "
+           "strings) for file sinks"),)
+
+
+def _hint_for(message: str) -> str:
+    return next((fix for needle, fix in _HINTS if needle in message.lower()), "")
 
 
 def _is_transform(path: FieldPath) -> bool:
@@ -236,7 +249,9 @@ def _is_config_mistake(cause: BaseException) -> bool:
 
     if isinstance(cause, ForcebeamError):  # login, secrets, API: the file may well be right
         return isinstance(cause, ConfigError)
-    return isinstance(cause, (SyntaxError, NameError, TypeError, KeyError, ValueError))
+    # NotImplementedError: a combination Beam does not support (a sink refusing a type).
+    return isinstance(cause, (SyntaxError, NameError, TypeError, KeyError, ValueError,
+                              NotImplementedError))
 
 
 def _commit(spec: PipelineSpec, stream: TextIO) -> None:

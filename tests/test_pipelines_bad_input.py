@@ -350,3 +350,24 @@ def test_every_connection_problem_is_reported_at_once(tmp_path, capsys):
     assert "connections.other.auth.consumer_secret: unknown secret scheme 'vault'" in report
     assert "forcebeam.secret_providers" in report
     assert "kv/sf" not in report
+
+
+def test_native_types_into_parquet_are_refused_at_the_sinks_line(small_org, out, tmp_path,
+                                                                 capsys):
+    path = pipeline(tmp_path, """\
+        - type: ReadFromSalesforce
+          name: Read
+          config:
+            connection: emulated
+            sobject: Account
+            fields: [Id, AnnualRevenue, CreatedDate]
+            types: native
+        - type: WriteToParquet
+          input: Read
+          config: {path: "${FORCEBEAM_OUT}/accounts"}
+        """)
+    code, report = run(path, capsys)
+    assert code == 2, report
+    assert f"{path}:{line_of(path, 'type: WriteToParquet')}: pipeline.transforms[1]" in report
+    assert "use `types: portable`" in report
+    assert not list(out.iterdir())
