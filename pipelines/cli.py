@@ -106,6 +106,8 @@ def _configure_logging(verbose: bool) -> None:
         # traceback is logged by Beam before it is raised, and we print it once, shortly.
         logging.getLogger("forcebeam.progress").setLevel(logging.WARNING)
         logging.getLogger("apache_beam.runners.common").setLevel(logging.CRITICAL)
+        # urllib3 logs every retry of an unreachable host; the one clear error follows.
+        logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
