@@ -19,7 +19,15 @@ from typing import Any, TextIO
 
 import yaml
 
-from forcebeam.pipelines import beam_yaml, dataflow_dry_run, progress, summary
+from forcebeam.pipelines import (
+    beam_yaml,
+    dataflow_dry_run,
+    outputs,
+    progress,
+    signals,
+    stopped,
+    summary,
+)
 from forcebeam.pipelines.expected import ExpectedRows
 from forcebeam.pipelines.inline_secrets import ALLOW_FLAG, allows_inline
 from forcebeam.pipelines.problems import FieldPath, PipelineFileError
@@ -111,6 +119,7 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
     beam_spec = beam_yaml.to_beam_spec(spec)
     print(f"running {file} on {_describe_runner(options, local)}", file=stream, flush=True)
     started = time.time()
+    guard = outputs.OutputGuard(outputs.sink_prefixes(spec) if local else [])
     with progress.collecting(enabled=local) as progress_dir:
         # Our transforms add progress taps while a directory is announced.
         pipeline = construct(spec, beam_spec, options, runner)
@@ -126,6 +135,16 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
         try:
             result = pipeline.run()
             state = result.wait_until_finish()
+        except BaseException as error:
+            # Failed or interrupted (Ctrl-C, SIGTERM): say what was done and what a rerun
+            # does; leave no partial output behind. The error itself is reported by the CLI.
+            if printer:
+                printer.stop()
+                printer = None
+            counts = progress.read_progress(progress_dir) if progress_dir else {}
+            removed = guard.after_failure()
+            print(stopped.render(spec, counts, _why(error), removed), file=stream, flush=True)
+            raise
         finally:
             if printer:
                 printer.stop()
@@ -139,10 +158,22 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
     print(summary.render(summary.collect(result, beam_yaml.stage_names(spec), counts,
                                          started, time.time())), file=stream)
     if str(state).upper().endswith("DONE"):
+        guard.after_success()
         _commit(spec, stream)
         return EXIT_OK
+    print(stopped.render(spec, counts, f"pipeline ended in state {state}",
+                         guard.after_failure()), file=stream)
     print(f"pipeline ended in state {state}", file=sys.stderr)
     return EXIT_FAILED
+
+
+def _why(error: BaseException) -> str:
+    if signals.received():
+        return "terminated"
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    text = str(error).strip().splitlines()
+    return f"failed: {type(error).__name__}" + (f": {text[0][:160]}" if text else "")
 
 
 def _check_against_org(spec: PipelineSpec) -> None:
