@@ -54,11 +54,14 @@ def origin_of(url: str) -> str:
 
 
 def session_expired(response: requests.Response) -> bool:
-    """REST: 401 INVALID_SESSION_ID; Bulk 2.0: 400 InvalidSessionId (peers miss the latter)."""
+    """REST: 401 INVALID_SESSION_ID; Bulk 2.0: 400 InvalidSessionId (peers miss the latter);
+    the OAuth userinfo endpoint (`forcebeam check`): 403 Bad_OAuth_Token."""
     if response.status_code == 401:
         return b"INVALID_SESSION_ID" in response.content or not response.content
     if response.status_code == 400:
         return b"InvalidSessionId" in response.content
+    if response.status_code == 403:
+        return response.content.strip() == b"Bad_OAuth_Token"
     return False
 
 

@@ -371,3 +371,39 @@ def test_native_types_into_parquet_are_refused_at_the_sinks_line(small_org, out,
     assert f"{path}:{line_of(path, 'type: WriteToParquet')}: pipeline.transforms[1]" in report
     assert "use `types: portable`" in report
     assert not list(out.iterdir())
+
+
+def test_check_and_run_explain_an_expired_access_token_alike(small_org, out, tmp_path, capsys,
+                                                             monkeypatch):
+    session = small_org.session()
+    info = small_org.info
+    token = session.post(f"{info['login_url']}/services/oauth2/token", data={
+        "grant_type": "password", "client_id": info["connected_app"]["consumer_key"],
+        "client_secret": info["connected_app"]["consumer_secret"],
+        "username": info["username"],
+        "password": info["password"] + info["security_token"]}, timeout=30).json()
+    monkeypatch.setenv("SF_ACCESS_TOKEN", token["access_token"])
+    path = tmp_path / "token.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        connections:
+          token:
+            login_url: ${{FORCEBEAM_LOGIN_URL}}
+            ca_bundle: ${{FORCEBEAM_CA_CERT}}
+            auth: {{type: access_token, instance_url: "{token['instance_url']}",
+                    access_token: env://SF_ACCESS_TOKEN}}
+        pipeline:
+          transforms:
+            - type: ReadFromSalesforce
+              config: {{connection: token, sobject: Account, fields: [Id]}}
+            - type: WriteToJson
+              input: ReadFromSalesforce
+              config: {{path: "{out}/x"}}
+        """))
+    small_org.admin("POST", "sessions/expire")
+    explained = "the configured access token was rejected (expired or revoked)"
+    assert main(["check", str(path), "token"]) == 1
+    checked = capsys.readouterr().out
+    assert explained in checked and "store a fresh access token" in checked, checked
+    assert "Bad_OAuth_Token" not in checked
+    code, report = run(path, capsys)
+    assert code == 1 and explained in report, report
