@@ -18,7 +18,7 @@ INLINE_SECRET_HINT = "".join((  # noqa: S105 - help text, not a secret
 
 UNKNOWN_SCHEME_HINT = ("a provider plugin adds a scheme: a SecretProvider class registered "
                        "under the entry-point group 'forcebeam.secret_providers' of an "
-                       "installed package (see README, secrets)")
+                       "installed package (README: Secret references)")
 
 
 def _check_reference(value: str) -> str:
