@@ -83,6 +83,8 @@ def test_a_number_into_a_text_external_id_is_refused_and_dtype_str_keeps_it(
     (out / "rows.csv").write_text("External_Id__c,Name,NumberOfEmployees,AnnualRevenue\n"
                                   "000777,Zero Seven,12,1000\n0044123456,Leading Zero,3,250\n")
     path = pipeline(tmp_path, UPSERT % "")
+    code, report = run(path, capsys, "validate", "--online")
+    assert code == 2 and "'External_Id__c' is an integer" in report, report
     code, report = run(path, capsys)
     assert code == 2, report
     assert f"{path}:{line_of(path, 'sobject: Account')}:" in report
