@@ -141,9 +141,11 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
             if printer:
                 printer.stop()
                 printer = None
-            counts = progress.read_progress(progress_dir) if progress_dir else {}
-            removed = guard.after_failure()
-            print(stopped.render(spec, counts, _why(error), removed), file=stream, flush=True)
+            if local:   # remote runners keep their own record (the job's page and logs)
+                counts = progress.read_progress(progress_dir) if progress_dir else {}
+                removed = guard.after_failure()
+                print(stopped.render(spec, counts, _why(error), removed), file=stream,
+                      flush=True)
             raise
         finally:
             if printer:
