@@ -409,3 +409,46 @@ def test_check_and_run_explain_an_expired_access_token_alike(small_org, out, tmp
     assert "Bad_OAuth_Token" not in checked
     code, report = run(path, capsys)
     assert code == 1 and explained in report, report
+
+
+@pytest.mark.parametrize("mode", ["rest", "bulk"])
+def test_a_date_text_salesforce_cannot_parse_is_a_dead_letter_never_sent(
+        small_org, out, tmp_path, capsys, mode):
+    (out / "rows.csv").write_text("External_Id__c,Name,Due_Date__c\n"
+                                  f"D-{mode}-1,Good date,2026-01-15\n"
+                                  f"D-{mode}-2,Day first,15/01/2026\n")
+    path = pipeline(tmp_path, f"""\
+        - type: ReadFromCsv
+          name: Rows
+          config: {{path: "${{FORCEBEAM_OUT}}/rows.csv", dtype: str}}
+        - type: WriteToSalesforce
+          name: Upsert
+          input: Rows
+          config:
+            connection: emulated
+            sobject: Invoice__c
+            operation: upsert
+            external_id_field: External_Id__c
+            mode: {mode}
+            error_handling: {{output: rejected}}
+        - type: MapToFields
+          name: Shape
+          input: Upsert.rejected
+          config:
+            language: python
+            fields: {{id: element.External_Id__c, code: status_code, msg: msg}}
+        - type: WriteToJson
+          input: Shape
+          config: {{path: "${{FORCEBEAM_OUT}}/rejected"}}
+        """)
+    code, report = run(path, capsys)
+    assert code == 0, report
+    rejected = [json.loads(x) for p in out.glob("rejected*") for x in p.read_text().split("\n")
+                if x]
+    assert [(r["id"], r["code"]) for r in rejected] == [
+        (f"D-{mode}-2", "INVALID_TYPE_ON_FIELD_IN_RECORD")]
+    assert "15/01/2026" in rejected[0]["msg"] and "YYYY-MM-DD" in rejected[0]["msg"]
+    soql = ("SELECT External_Id__c, Due_Date__c FROM Invoice__c "  # noqa: S608 - our ids
+            f"WHERE External_Id__c LIKE 'D-{mode}-%'")
+    rows = org_query(small_org, soql)
+    assert rows == [{"External_Id__c": f"D-{mode}-1", "Due_Date__c": "2026-01-15"}]

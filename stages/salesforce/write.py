@@ -34,8 +34,18 @@ from apache_beam.typehints.row_type import RowTypeConstraint
 
 from forcebeam.stages.salesforce.config import WriteConfig, as_connection
 from forcebeam.stages.salesforce.metrics import StageCounters
-from forcebeam.stages.salesforce.write_checks import check_write_input, input_columns
-from forcebeam.stages.salesforce.write_paths import RecordResult, write_bulk, write_collections
+from forcebeam.stages.salesforce.write_checks import (
+    bad_date_text,
+    check_write_input,
+    date_text_columns,
+    input_columns,
+)
+from forcebeam.stages.salesforce.write_paths import (
+    RecordError,
+    RecordResult,
+    write_bulk,
+    write_collections,
+)
 
 __all__ = ["WriteToSalesforce"]
 
@@ -82,6 +92,7 @@ class WriteToSalesforce(beam.PTransform):
                                    else None, max_retries=max_retries, nulls=nulls)
         self._connection = as_connection(connection)
         self._check_input = check_input
+        self._date_columns: dict[str, str] = {}   # text columns into date fields (expand)
 
     def default_label(self) -> str:
         return f"WriteToSalesforce({self._config.sobject}, {self._config.operation})"
@@ -105,21 +116,22 @@ class WriteToSalesforce(beam.PTransform):
             from forcebeam.stages.salesforce.describe import cached_describe
 
             cfg = self._config
-            check_write_input(columns, cached_describe(self._connection, cfg.sobject),
-                              operation=cfg.operation,
+            describe = cached_describe(self._connection, cfg.sobject)
+            check_write_input(columns, describe, operation=cfg.operation,
                               external_id_field=cfg.external_id_field)
+            self._date_columns = date_text_columns(columns, describe)
         return RowTypeConstraint.from_fields(columns)
 
     def expand(self, pcoll: beam.PCollection) -> dict[str, beam.PCollection]:
         cfg = self._config
         size = cfg.batch_size or (DEFAULT_REST_BATCH if cfg.mode == "rest"
                                   else DEFAULT_BULK_BATCH)
+        row_type = self._input_row_type(pcoll)
+        writer = _WriteBatches(self._connection, cfg, self._date_columns)
         results = (pcoll
                    | "Batch" >> beam.BatchElements(min_batch_size=size, max_batch_size=size)
-                   | "Write" >> beam.ParDo(_WriteBatches(self._connection, cfg)).with_outputs(
-                       FAILED_TAG, main="written"))
+                   | "Write" >> beam.ParDo(writer).with_outputs(FAILED_TAG, main="written"))
         written, failed = results.written, results[FAILED_TAG]
-        row_type = self._input_row_type(pcoll)
         if row_type is not None:
             # Both outputs keep a schema whatever the input (a ReadFromSalesforce's rows,
             # a CSV's): Beam YAML transforms downstream (MapToFields, WriteToJson) need one.
@@ -146,8 +158,10 @@ def _as_record(element: Any) -> dict[str, Any]:
 
 
 class _WriteBatches(beam.DoFn):
-    def __init__(self, connection: Any, config: WriteConfig) -> None:
+    def __init__(self, connection: Any, config: WriteConfig,
+                 date_columns: Mapping[str, str] | None = None) -> None:
         self._connection = connection
+        self._date_columns = dict(date_columns or {})
         self._sobject = config.sobject
         self._operation = config.operation
         self._external_id = config.external_id_field
@@ -165,7 +179,7 @@ class _WriteBatches(beam.DoFn):
 
     def process(self, batch: list[Any]) -> Iterator[Any]:
         records = [_as_record(element) for element in batch]
-        results = self._write(records)
+        results = self._checked_write(records)
         pending = [i for i, r in enumerate(results) if _transient(r)]
         for attempt in range(1, self._max_retries + 1):
             if not pending:
@@ -194,6 +208,30 @@ class _WriteBatches(beam.DoFn):
         self._counters.records_written.inc(ok)
         self._counters.records_failed.inc(len(batch) - ok)
         self._counters.sync_client(self._client)
+
+    def _checked_write(self, records: list[dict[str, Any]]) -> list[RecordResult]:
+        if not self._date_columns:
+            return self._write(records)
+        results: list[RecordResult | None] = [self._bad_dates(r) for r in records]
+        sendable = [i for i, refused in enumerate(results) if refused is None]
+        if sendable:
+            for i, result in zip(sendable, self._write([records[i] for i in sendable]),
+                                 strict=True):
+                results[i] = result
+        return [r for r in results if r is not None]
+
+    def _bad_dates(self, record: Mapping[str, Any]) -> RecordResult | None:
+        """A record with a date text Salesforce cannot parse: refused here, never sent."""
+        bad = [column for column, sf_type in self._date_columns.items()
+               if bad_date_text(record.get(column), sf_type)]
+        if not bad:
+            return None
+        return RecordResult(success=False, errors=[RecordError(
+            "INVALID_TYPE_ON_FIELD_IN_RECORD",
+            "; ".join(f"{column}: value not of required type: {record.get(column)} "
+                      f"(a {self._date_columns[column]} is written as "
+                      f"{'YYYY-MM-DD' if self._date_columns[column] == 'date' else 'ISO 8601'}"
+                      "; not sent)" for column in bad), tuple(bad))])
 
     def _write(self, records: list[dict[str, Any]]) -> list[RecordResult]:
         use_bulk = (self._mode == "bulk" or self._operation == "hard_delete"

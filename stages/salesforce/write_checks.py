@@ -25,7 +25,7 @@ from typing import Any
 
 from forcebeam.stages.salesforce.config import StageInputError
 
-__all__ = ["input_columns", "check_write_input"]
+__all__ = ["input_columns", "check_write_input", "date_text_columns", "bad_date_text"]
 
 # Salesforce types whose values are text however they look (leading zeros, signs, spaces).
 TEXT_TYPES = frozenset({"string", "textarea", "id", "reference", "phone", "email", "url",
@@ -173,6 +173,42 @@ def check_write_input(columns: Sequence[tuple[str, Any]], describe: Mapping[str,
                              "every inserted record", "add the column(s) before this "
                              "transform (MapToFields)"))
     _raise(problems)
+
+
+def date_text_columns(columns: Sequence[tuple[str, Any]], describe: Mapping[str, Any]
+                      ) -> dict[str, str]:
+    """Text columns bound for date/datetime fields (column -> type): checked per record."""
+    fields = {str(f["name"]).lower(): f for f in describe.get("fields", [])}
+    found = {}
+    for column, hint in columns:
+        described = fields.get(str(column).lower())
+        if described is not None and described.get("type") in DATE_TYPES \
+                and _kind(hint) == "str":
+            found[str(column)] = str(described["type"])
+    return found
+
+
+def bad_date_text(value: Any, sf_type: str) -> bool:
+    """True when a text is no date (``YYYY-MM-DD``) / dateTime (ISO 8601) Salesforce takes.
+
+    Such a record is never sent (a guess at ``01/02/2026`` would be a value the user did
+    not write): it becomes a dead letter naming the format to use.
+    """
+    if not isinstance(value, str) or not value.strip():
+        return False
+    from forcebeam.stages.salesforce.schema import parse_datetime
+
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            dt.date.fromisoformat(text)
+        elif sf_type == "date" or not text[:4].isdigit():
+            return True
+        else:
+            parse_datetime(text)
+    except ValueError:
+        return True
+    return False
 
 
 def _writable(described: Mapping[str, Any], operation: str) -> bool:
