@@ -20,6 +20,11 @@ EXIT_OK = 0
 def validate(file: str, online: bool = False) -> int:
     spec = PipelineSpec.load(file)
     validation.validate_or_raise(spec, online=online)
+    if online:
+        from forcebeam.pipelines.online_checks import warnings
+
+        for warning in warnings(spec):
+            print(f"warning: {warning}", file=sys.stderr)
     count = sum(1 for _ in spec.transforms())
     print(f"{file}: OK ({count} transforms, {len(spec.connections)} connections"
           f"{', checked against the org' if online else ''})")

@@ -121,6 +121,46 @@ def problems(spec: PipelineSpec,
     return found
 
 
+def warnings(spec: PipelineSpec,
+             describer_for: Callable[[Any], Describer] | None = None) -> list[Problem]:
+    """Things that will run but not as the file may suggest (shown by `validate --online`).
+
+    Bulk API 2.0 cannot read compound fields (addresses, geolocations): a `mode: bulk` read
+    drops them, and reads their parts only when the file lists them.
+    """
+    make = describer_for or Describer
+    found: list[Problem] = []
+    for transform in spec.transforms():
+        config = transform.config
+        if transform.type != "ReadFromSalesforce" or not isinstance(config, dict) \
+                or config.get("mode") != "bulk" or not isinstance(config.get("fields"), list):
+            continue
+        name, sobject = config.get(CONNECTION_FIELD), config.get("sobject")
+        if not isinstance(name, str) or not isinstance(sobject, str):
+            continue
+        described = make(connections.build(spec.connections[name], source=spec.path,
+                                           name=name)).describe(sobject) or {}
+        by_name = {str(f["name"]).lower(): f for f in described.get("fields", [])}
+        listed = {str(field).lower() for field in config["fields"]}
+        for index, field in enumerate(config["fields"]):
+            described_field = by_name.get(str(field).lower())
+            if not described_field or described_field.get("type") not in ("address",
+                                                                           "location"):
+                continue
+            parts = [str(f["name"]) for f in described.get("fields", [])
+                     if f.get("compoundFieldName") == described_field["name"]]
+            kept = [part for part in parts if part.lower() in listed]
+            instead = (f"read instead: {', '.join(kept)}" if kept
+                       else "none of its parts is listed, so nothing of it is read")
+            found.append(spec.file.problem(
+                (*transform.path, "config", "fields", index),
+                f"mode: bulk cannot read the compound field {described_field['name']}: the "
+                f"column is dropped; {instead}",
+                f"list its parts ({', '.join(parts)}) or use mode: auto (reads it through "
+                "REST as JSON text)"))
+    return found
+
+
 def build_problems(spec: PipelineSpec) -> list[Problem]:
     """Build (never run) the whole Beam pipeline: Beam's own config errors, at their line."""
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner

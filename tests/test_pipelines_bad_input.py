@@ -452,3 +452,37 @@ def test_a_date_text_salesforce_cannot_parse_is_a_dead_letter_never_sent(
             f"WHERE External_Id__c LIKE 'D-{mode}-%'")
     rows = org_query(small_org, soql)
     assert rows == [{"External_Id__c": f"D-{mode}-1", "Due_Date__c": "2026-01-15"}]
+
+
+def test_validate_online_warns_what_a_bulk_read_of_a_compound_really_reads(small_org, out,
+                                                                           tmp_path, capsys):
+    path = pipeline(tmp_path, """\
+        - type: ReadFromSalesforce
+          name: Read
+          config:
+            connection: emulated
+            sobject: Account
+            mode: bulk
+            fields: [Id, BillingAddress]
+        - type: WriteToJson
+          input: Read
+          config: {path: "${FORCEBEAM_OUT}/x"}
+        - type: ReadFromSalesforce
+          name: ReadInvoices
+          config:
+            connection: emulated
+            sobject: Invoice__c
+            mode: bulk
+            fields: [Id, Location__c, Location__Latitude__s]
+        - type: WriteToJson
+          input: ReadInvoices
+          config: {path: "${FORCEBEAM_OUT}/y"}
+        """)
+    code, report = run(path, capsys, "validate", "--online")
+    assert code == 0, report
+    line = line_of(path, "fields: [Id, BillingAddress")
+    assert f"warning: {path}:{line}: pipeline.transforms[0].config.fields[1]: mode: bulk cannot " \
+           "read the compound field BillingAddress: the column is dropped; none of its parts " \
+           "is listed, so nothing of it is read (list its parts (BillingStreet, " in report
+    assert "compound field Location__c: the column is dropped; read instead: " \
+           "Location__Latitude__s" in report
