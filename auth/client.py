@@ -21,8 +21,13 @@ from urllib.parse import urlsplit
 import requests
 from simple_salesforce import Salesforce
 
-from forcebeam.auth.errors import ApiQuotaExceeded, ApiVersionRetired, SalesforceApiError
-from forcebeam.auth.transport import PinnedTLSAdapter, ThrottleClock
+from forcebeam.auth.errors import (
+    ApiQuotaExceeded,
+    ApiVersionRetired,
+    OrgUnreachableError,
+    SalesforceApiError,
+)
+from forcebeam.auth.transport import RETRY_ATTEMPTS, PinnedTLSAdapter, ThrottleClock
 
 if TYPE_CHECKING:
     from forcebeam.auth.connection import Connection
@@ -54,11 +59,14 @@ def origin_of(url: str) -> str:
 
 
 def session_expired(response: requests.Response) -> bool:
-    """REST: 401 INVALID_SESSION_ID; Bulk 2.0: 400 InvalidSessionId (peers miss the latter)."""
+    """REST: 401 INVALID_SESSION_ID; Bulk 2.0: 400 InvalidSessionId (peers miss the latter);
+    the OAuth userinfo endpoint (`forcebeam check`): 403 Bad_OAuth_Token."""
     if response.status_code == 401:
         return b"INVALID_SESSION_ID" in response.content or not response.content
     if response.status_code == 400:
         return b"InvalidSessionId" in response.content
+    if response.status_code == 403:
+        return response.content.strip() == b"Bad_OAuth_Token"
     return False
 
 
@@ -135,6 +143,21 @@ def _rewind(request: requests.PreparedRequest) -> None:
         request.body.seek(0)  # type: ignore[union-attr]
 
 
+def _unreachable(url: str, error: BaseException) -> OrgUnreachableError:
+    """One clear error for a host that stayed silent through urllib3's bounded retries."""
+    text = str(error)
+    reason = next((words for needle, words in (
+        ("Connection refused", "connection refused"), ("timed out", "timed out"),
+        ("Name or service not known", "unknown host name"),
+        ("nodename nor servname", "unknown host name"),
+        ("Temporary failure in name resolution", "host name not resolved"),
+        ("Connection reset", "connection reset"), ("Connection aborted", "connection aborted"),
+        ("RemoteDisconnected", "closed the connection")) if needle in text),
+        type(error).__name__)
+    parts = urlsplit(url)
+    return OrgUnreachableError(parts.netloc or url, reason, attempts=RETRY_ATTEMPTS + 1)
+
+
 class SalesforceClient:
     """What stages use: ``sf`` (simple-salesforce), ``request()``, ``stats``.
 
@@ -192,8 +215,14 @@ class SalesforceClient:
         """One API call; raises SalesforceApiError (or ApiQuotaExceeded) on error answers."""
         if self._closed:
             raise RuntimeError("this SalesforceClient was closed; call auth.get_client() again")
-        response = self.http.request(method, self.url_for(path), params=params, json=json,
-                                     data=data, headers=headers, stream=stream, timeout=timeout)
+        url = self.url_for(path)
+        try:
+            response = self.http.request(method, url, params=params, json=json, data=data,
+                                         headers=headers, stream=stream, timeout=timeout)
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
+            if isinstance(error, requests.exceptions.SSLError):
+                raise
+            raise _unreachable(url, error) from None
         if response.status_code >= 400:
             code, message, fields = parse_error(response)
             response.close()

@@ -117,17 +117,23 @@ def keygen(out_dir: Path, *, store: str | None = None, common_name: str = "force
     except OSError as error:
         out.write(f"keygen: cannot write to {out_dir}: {error.strerror}\n")
         return 1
+    if store:
+        problem = ""
+        try:
+            if not secrets.write_back(store, key_pem):
+                problem = f"{store} cannot be written to; use a gcp-sm:// or file: reference"
+        except ForcebeamError as error:
+            problem = f"storing the key failed: {error}"
+        if problem:
+            # A key that went nowhere must not linger on disk: the next try makes a new one.
+            for path in (key_path, cert_path):
+                path.unlink(missing_ok=True)
+            out.write(f"keygen: {problem}\nno key was kept; fix the above and run keygen "
+                      "--store again (it adds the key as a new version itself)\n")
+            return 1
     out.write(f"private key:  {key_path} (keep it secret)\ncertificate:  {cert_path} "
               f"(CN={common_name}, valid {days} days)\n")
     if store:
-        try:
-            if not secrets.write_back(store, key_pem):
-                out.write(f"keygen: {store} cannot be written to; use a gcp-sm:// or file: "
-                          "reference\n")
-                return 1
-        except ForcebeamError as error:
-            out.write(f"keygen: storing the key failed: {error}\n")
-            return 1
         out.write(f"stored the key as a new version of {store}\n")
     reference = store or f"file://{key_path.resolve()}"
     out.write("next: in Salesforce Setup > External Client App Manager > your app > Settings "

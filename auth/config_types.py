@@ -5,6 +5,7 @@ Kept apart from the flows so a flow module is just "its config model + its crede
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -15,11 +16,23 @@ INLINE_SECRET_HINT = "".join((  # noqa: S105 - help text, not a secret
     "gcp-sm://projects/PROJECT/secrets/NAME/versions/latest"))
 
 
+UNKNOWN_SCHEME_HINT = ("a provider plugin adds a scheme: a SecretProvider class registered "
+                       "under the entry-point group 'forcebeam.secret_providers' of an "
+                       "installed package (README: Secret references)")
+
+
 def _check_reference(value: str) -> str:
     from forcebeam.auth import secrets
 
     scheme, sep, rest = value.partition(":")
-    if not sep or not rest or scheme not in secrets.known_schemes():
+    known = secrets.known_schemes()
+    if sep and rest.startswith("//") and scheme not in known and \
+            re.fullmatch(r"[a-z][a-z0-9+.-]*", scheme):
+        # Shaped like a reference to a store we have no provider for (vault://kv/sf): name
+        # the scheme; a scheme is never the secret itself.
+        raise ValueError(f"unknown secret scheme '{scheme}' (known: {', '.join(known)}); "
+                         f"{UNKNOWN_SCHEME_HINT}")
+    if not sep or not rest or scheme not in known:
         # The value itself is never echoed back: it may be a pasted secret.
         raise ValueError(f"must be a secret reference, not a literal value; {INLINE_SECRET_HINT}")
     return value

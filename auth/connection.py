@@ -57,6 +57,14 @@ class Connection(FrozenModel):
             raise ValueError('must be a Salesforce API version such as "62.0" (31.0 or later)')
         return text
 
+    @field_validator("ca_bundle")
+    @classmethod
+    def _bundle(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must be the path of a PEM file of CA certificates; remove "
+                             "ca_bundle to trust the system's certificate authorities")
+        return value
+
     @field_validator("max_api_usage", mode="before")
     @classmethod
     def _usage(cls, value: Any) -> str | None:
@@ -134,7 +142,7 @@ class Connection(FrozenModel):
         except ValidationError as error:
             raise _config_error(error, source, f"{path}.auth", flow.config_model) from None
         fields["auth"] = auth
-        if isinstance(fields.get("ca_bundle"), str):
+        if isinstance(fields.get("ca_bundle"), str) and fields["ca_bundle"].strip():
             fields["ca_bundle"] = _relative_to_source(fields["ca_bundle"], source)
         try:
             connection = cls.model_validate(fields)
@@ -185,7 +193,7 @@ def _config_error(error: ValidationError, source: str, path: str, model: type) -
     elif kind == "missing":
         message = "required field is missing"
         suggestion = "add it (see the auth table in README)"
-    elif "secret reference" in message:
+    elif "secret reference" in message and "unknown secret scheme" not in message:
         suggestion = INLINE_SECRET_HINT
         message = "must be a secret reference, not a literal value"
     else:

@@ -65,6 +65,23 @@ class TransientAuthError(ForcebeamError):
     """Login failed for a reason that may pass (network, 5xx after retries). Not remembered."""
 
 
+class OrgUnreachableError(ForcebeamError):
+    """The org's host did not answer (refused, reset, timed out) after the bounded retries."""
+
+    def __init__(self, host: str, reason: str, attempts: int) -> None:
+        self.host = host
+        self.reason = reason
+        self.attempts = attempts
+        super().__init__(
+            f"cannot reach the org at {host} ({reason}) after {attempts} attempts. Check: the "
+            "connection's login_url (and the instance_url it logs in to) names the right "
+            "host and port; this machine's network, VPN or proxy (HTTPS_PROXY) lets it "
+            "through; the org is up (https://status.salesforce.com). Nothing further was sent")
+
+    def __reduce__(self):
+        return (type(self), (self.host, self.reason, self.attempts))
+
+
 class SalesforceApiError(ForcebeamError):
     """A Salesforce API call failed with an error response (other than session expiry)."""
 

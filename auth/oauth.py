@@ -125,6 +125,11 @@ class TokenResponse:
         return f"TokenResponse(instance_url={self.instance_url!r}, scope={self.scope!r})"
 
 
+UNREACHABLE_CHECKS = ("Check: the connection's login_url names the right host and port; this "
+                      "machine's network, VPN or proxy (HTTPS_PROXY) lets it through; the org "
+                      "is up (https://status.salesforce.com)")
+
+
 def post_to_login_endpoint(http: requests.Session, url: str, purpose: str,
                            **kwargs: Any) -> requests.Response:
     """POST to a login endpoint (OAuth token or SOAP login), classifying what can go wrong.
@@ -139,7 +144,7 @@ def post_to_login_endpoint(http: requests.Session, url: str, purpose: str,
                         fix=TLS_FIX) from None
     except requests.RequestException as error:
         raise TransientAuthError(f"could not reach {url} for {purpose}: "
-                                 f"{type(error).__name__}") from None
+                                 f"{type(error).__name__}. {UNREACHABLE_CHECKS}") from None
 
 
 def request_token(http: requests.Session, login_endpoint: str, form: dict[str, str], *,

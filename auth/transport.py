@@ -11,7 +11,6 @@ import logging
 import os
 import shutil
 import ssl
-import tempfile
 import threading
 import time
 import weakref
@@ -23,7 +22,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
-from forcebeam.auth import secrets
+from forcebeam.auth import secrets, tempfiles
 from forcebeam.auth.config_types import MutualTlsConfig
 from forcebeam.auth.errors import AuthError, ConfigError
 from forcebeam.auth.secrets.pem import normalize_certificates, normalize_private_key
@@ -90,7 +89,10 @@ def _verification_failed(error: BaseException) -> bool:
     return False
 
 
-def make_retry(clock: ThrottleClock | None = None, total: int = 5) -> Retry:
+RETRY_ATTEMPTS = 5
+
+
+def make_retry(clock: ThrottleClock | None = None, total: int = RETRY_ATTEMPTS) -> Retry:
     """Connect errors, 502/503/504 and Retry-After, with exponential back-off.
 
     POST/PATCH are included: Salesforce answers 502-504 before doing work, and the write
@@ -128,8 +130,7 @@ class ClientCertFiles:
             raise AuthError(f"mutual_tls.private_key is unusable: {error}", code="bad_private_key",
                             fix="store the PEM private key of the mutual TLS certificate") \
                 from None
-        self.directory = Path(tempfile.mkdtemp(prefix="forcebeam-mtls-"))
-        os.chmod(self.directory, 0o700)
+        self.directory = Path(tempfiles.make_dir("mtls"))   # 0700, named for this process
         self.certificate_path = self._write("client-cert.pem", certificate)
         self.key_path = self._write("client-key.pem", key)
         self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.directory), True)
@@ -204,7 +205,7 @@ def _combined_bundle(ca_bundle: str) -> str:
     with _bundle_lock:
         combined = _bundles.get(ca_bundle)
         if combined is None:
-            handle, combined = tempfile.mkstemp(prefix="forcebeam-ca-", suffix=".pem")
+            handle, combined = tempfiles.make_file("ca", suffix=".pem")
             with os.fdopen(handle, "wb") as file:
                 file.write(Path(certifi.where()).read_bytes().rstrip() + b"\n")
                 file.write(Path(ca_bundle).read_bytes())

@@ -17,10 +17,13 @@ from collections.abc import Sequence
 # configured one (Dataflow workers set their own).
 os.environ.setdefault("NO_GCE_CHECK", "true")
 
+from forcebeam.pipelines import signals  # noqa: E402
 from forcebeam.pipelines.problems import EXIT_INVALID, PipelineFileError  # noqa: E402
 
 EXIT_OK = 0
 EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130   # 128 + SIGINT
+EXIT_TERMINATED = 143    # 128 + SIGTERM
 
 
 def _add_file(parser: argparse.ArgumentParser) -> None:
@@ -106,6 +109,8 @@ def _configure_logging(verbose: bool) -> None:
         # traceback is logged by Beam before it is raised, and we print it once, shortly.
         logging.getLogger("forcebeam.progress").setLevel(logging.WARNING)
         logging.getLogger("apache_beam.runners.common").setLevel(logging.CRITICAL)
+        # urllib3 logs every retry of an unreachable host; the one clear error follows.
+        logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -118,19 +123,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and options.command not in ("run", "emulator"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _configure_logging(options.verbose)
+    previous = signals.install()
     try:
         return _dispatch(options, extra)
     except PipelineFileError as error:
         print(error.report(), file=sys.stderr)
         return EXIT_INVALID
     except KeyboardInterrupt:
+        if signals.received():
+            print("terminated (SIGTERM); temporary files removed", file=sys.stderr)
+            return EXIT_TERMINATED
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as error:  # noqa: BLE001 - one clear line; the traceback with -v
+        if signals.received():   # Beam wrapped our Terminated into its own error
+            print("terminated (SIGTERM); temporary files removed", file=sys.stderr)
+            return EXIT_TERMINATED
         if options.verbose:
             raise
         print(f"forcebeam {options.command}: {_one_line(error)}", file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        signals.restore(previous)
 
 
 def _one_line(error: BaseException) -> str:

@@ -20,6 +20,11 @@ EXIT_OK = 0
 def validate(file: str, online: bool = False) -> int:
     spec = PipelineSpec.load(file)
     validation.validate_or_raise(spec, online=online, warn_to=sys.stdout)
+    if online:
+        from forcebeam.pipelines.online_checks import warnings
+
+        for warning in warnings(spec):
+            print(f"warning: {warning}", file=sys.stderr)
     count = sum(1 for _ in spec.transforms())
     print(f"{file}: OK ({count} transforms, {len(spec.connections)} connections"
           f"{', checked against the org' if online else ''})")
@@ -54,14 +59,14 @@ def describe(file: str, name: str, sobject: str | None) -> int:
         for object_name in describer.sobject_names():
             print(object_name)
         return EXIT_OK
-    fields = describer.fields(sobject)
-    if fields is None:
+    described = describer.describe(sobject)
+    if described is None:
         print(f"unknown sobject '{sobject}' "
               f"({suggestion_for(sobject, describer.sobject_names())})", file=sys.stderr)
         return EXIT_INVALID
-    width = max((len(field) for field in fields), default=0)
-    for field, kind in fields.items():
-        print(f"{field.ljust(width)}  {kind}")
+    from forcebeam.pipelines.describe_view import render
+
+    print(render(described))
     return EXIT_OK
 
 

@@ -6,6 +6,7 @@ verdict on the file's lines; `inline_secrets` handles the opt-in `allow_inline_s
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -68,6 +69,32 @@ def _allowed_names(mapping: Mapping[str, Any], parent: FieldPath) -> list[str]:
     return []
 
 
+def _unknown_auth_type(mapping: Mapping[str, Any]) -> bool:
+    from forcebeam.auth.flows import get_flow
+
+    auth = mapping.get("auth")
+    if not isinstance(auth, Mapping):
+        return False
+    try:
+        get_flow(str(auth.get("type")))
+    except KeyError:
+        return True
+    return False
+
+
+def _auth_type_problem(spec: PipelineSpec, mapping: Mapping[str, Any], base: FieldPath
+                       ) -> list[Problem]:
+    from forcebeam.auth.errors import ConfigError
+
+    try:
+        build(mapping, source=spec.path, name=str(base[-1]))
+    except ConfigError as error:
+        full = _split_path(error.path)
+        path = full if full[:2] == base else (*base, *full)
+        return [spec.file.problem(path, error.message, _suggest(error, mapping, path[2:]))]
+    return []
+
+
 def _auth_problems(mapping: Mapping[str, Any]) -> list[tuple[FieldPath, str, str]]:
     """All problems of the `auth:` block, through the flow's own config model."""
     from forcebeam.auth.flows import get_flow
@@ -87,6 +114,51 @@ def _auth_problems(mapping: Mapping[str, Any]) -> list[tuple[FieldPath, str, str
     return []
 
 
+def _other_fields_problems(mapping: Mapping[str, Any]) -> list[tuple[FieldPath, str, str]]:
+    """Problems outside `auth:` (login_url, ca_bundle, ...), found even when auth is wrong."""
+    from forcebeam.auth.connection import Connection
+
+    try:
+        Connection.model_validate(dict(mapping))
+    except ValidationError as error:
+        return [(relative, message, suggestion) for relative, message, suggestion
+                in from_validation_error(error, mapping, Connection)
+                if relative[:1] != ("auth",)]
+    return []
+
+
+def _file_problems(spec: PipelineSpec, mapping: Mapping[str, Any]
+                   ) -> list[tuple[FieldPath, str, str]]:
+    """Files a connection names (ca_bundle, file: secrets) that are not there."""
+    from forcebeam.auth.errors import SecretError
+    from forcebeam.auth.secrets.file import path_of
+
+    found: list[tuple[FieldPath, str, str]] = []
+    bundle = mapping.get("ca_bundle")
+    if isinstance(bundle, str) and bundle.strip():
+        base = os.path.dirname(os.path.abspath(spec.path))
+        path = os.path.join(base, os.path.expanduser(bundle))
+        if not os.path.isfile(path):
+            found.append((("ca_bundle",), f"no such file: {os.path.normpath(path)}",
+                          "give the path of a PEM file of CA certificates (relative paths "
+                          "are read next to the pipeline file)"))
+    for section in ("auth", "mutual_tls"):
+        block = mapping.get(section)
+        if not isinstance(block, Mapping):
+            continue
+        for key, value in block.items():
+            if not (isinstance(value, str) and value.startswith("file:")):
+                continue
+            try:
+                path = path_of(value)
+            except SecretError:
+                path = None  # a malformed reference: the reference check reports it
+            if path is not None and not path.is_file():
+                found.append(((section, key), f"the secret file {path} does not exist",
+                              "file:relative/path is read from the working directory"))
+    return found
+
+
 def problems(spec: PipelineSpec) -> list[Problem]:
     """Every problem in every connection, each at its own line."""
     from forcebeam.auth.errors import ConfigError
@@ -104,10 +176,22 @@ def problems(spec: PipelineSpec) -> list[Problem]:
             found.append(file.problem((*base, ALLOW_FLAG), "must be true or false"))
             continue
         mapping = externalize(mapping, name, environ={})  # checked as it will be built
+        files = [file.problem((*base, *relative), message, suggestion)
+                 for relative, message, suggestion in _file_problems(spec, mapping)]
+        found += files
         auth_problems = _auth_problems(mapping)
-        if auth_problems:  # every auth field at once; auth's own check stops at the first
+        if auth_problems or _unknown_auth_type(mapping):
+            # every auth field at once (auth's own check stops at the first), and the other
+            # fields too: a wrong auth type must not hide a wrong login_url or ca_bundle
             found += [file.problem((*base, *relative), message, suggestion)
                       for relative, message, suggestion in auth_problems]
+            if not auth_problems:
+                found += _auth_type_problem(spec, mapping, base)
+            found += [file.problem((*base, *relative), message, suggestion)
+                      for relative, message, suggestion in _other_fields_problems(mapping)
+                      if not any(p.path == (*base, *relative) for p in files)]
+            continue
+        if files:
             continue
         try:
             build(mapping, source=spec.path, name=name)

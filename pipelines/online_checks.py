@@ -35,17 +35,14 @@ class Describer:
 
     @functools.lru_cache(maxsize=64)  # noqa: B019
     def describe(self, sobject: str) -> dict[str, Any] | None:
-        from forcebeam.auth.errors import SalesforceApiError
+        """The describe (from the stages' cache when fresh: no login), None if unknown."""
+        from forcebeam.stages.salesforce.config import StageInputError
         from forcebeam.stages.salesforce.describe import cached_describe
 
-        if sobject not in self.sobject_names():
-            return None
         try:
             return cached_describe(self.connection, sobject)
-        except SalesforceApiError as error:
-            if error.status == 404:
-                return None
-            raise
+        except StageInputError:
+            return None
 
     def fields(self, sobject: str) -> dict[str, str] | None:
         """Field name -> Salesforce type (string, id, currency, ...), or None if unknown."""
@@ -54,10 +51,35 @@ class Describer:
             return None
         return {field["name"]: field.get("type", "?") for field in described.get("fields", [])}
 
-    def relationships(self, sobject: str) -> list[str]:
+    def relationships(self, sobject: str) -> dict[str, str]:
+        """Relationship name -> the object it points at (the first, if polymorphic)."""
         described = self.describe(sobject) or {}
-        return [field["relationshipName"] for field in described.get("fields", [])
-                if field.get("relationshipName")]
+        return {field["relationshipName"]: (field.get("referenceTo") or [""])[0]
+                for field in described.get("fields", []) if field.get("relationshipName")}
+
+    def path_problem(self, sobject: str, path: str) -> tuple[str, str] | None:
+        """(message, suggestion) for the first wrong segment of ``Account.Owner.Name``."""
+        current = sobject
+        segments = path.split(".")
+        for depth, segment in enumerate(segments):
+            walked = ".".join(segments[:depth]) or sobject
+            if depth == len(segments) - 1:
+                fields = self.fields(current) or {}
+                if segment.lower() in {name.lower() for name in fields}:
+                    return None
+                return (f"'{current}' (reached by {walked}) has no field '{segment}'"
+                        if depth else f"'{sobject}' has no field '{segment}'",
+                        suggestion_for(segment, fields))
+            choices = self.relationships(current)
+            match = next((name for name in choices if name.lower() == segment.lower()), None)
+            if match is None:
+                where = f"'{current}' (reached by {walked})" if depth else f"'{sobject}'"
+                return (f"{where} has no relationship '{segment}'",
+                        suggestion_for(segment, choices))
+            current = choices[match]
+            if not current or self.describe(current) is None:
+                return None     # a target we cannot describe: Salesforce checks the rest
+        return None
 
 
 def problems(spec: PipelineSpec,
@@ -82,8 +104,7 @@ def problems(spec: PipelineSpec,
                                                       source=spec.path, name=name))
         describer = describers[name]
         base = (*transform.path, "config")
-        fields = describer.fields(sobject)
-        if fields is None:
+        if describer.describe(sobject) is None:
             found.append(spec.file.problem((*base, "sobject"), f"unknown sobject '{sobject}'",
                                            suggestion_for(sobject, describer.sobject_names())))
             continue
@@ -94,16 +115,49 @@ def problems(spec: PipelineSpec,
         if isinstance(config.get("external_id_field"), str):
             wanted.append(((*base, "external_id_field"), config["external_id_field"]))
         for path, field in wanted:
-            if "." in field:
-                relationship = field.split(".", 1)[0]
-                choices = describer.relationships(sobject)
-                if relationship not in choices:
-                    found.append(spec.file.problem(
-                        path, f"'{sobject}' has no relationship '{relationship}'",
-                        suggestion_for(relationship, choices)))
-            elif field not in fields:
-                found.append(spec.file.problem(path, f"'{sobject}' has no field '{field}'",
-                                               suggestion_for(field, fields)))
+            wrong = describer.path_problem(sobject, field)
+            if wrong is not None:
+                found.append(spec.file.problem(path, *wrong))
+    return found
+
+
+def warnings(spec: PipelineSpec,
+             describer_for: Callable[[Any], Describer] | None = None) -> list[Problem]:
+    """Things that will run but not as the file may suggest (shown by `validate --online`).
+
+    Bulk API 2.0 cannot read compound fields (addresses, geolocations): a `mode: bulk` read
+    drops them, and reads their parts only when the file lists them.
+    """
+    make = describer_for or Describer
+    found: list[Problem] = []
+    for transform in spec.transforms():
+        config = transform.config
+        if transform.type != "ReadFromSalesforce" or not isinstance(config, dict) \
+                or config.get("mode") != "bulk" or not isinstance(config.get("fields"), list):
+            continue
+        name, sobject = config.get(CONNECTION_FIELD), config.get("sobject")
+        if not isinstance(name, str) or not isinstance(sobject, str):
+            continue
+        described = make(connections.build(spec.connections[name], source=spec.path,
+                                           name=name)).describe(sobject) or {}
+        by_name = {str(f["name"]).lower(): f for f in described.get("fields", [])}
+        listed = {str(field).lower() for field in config["fields"]}
+        for index, field in enumerate(config["fields"]):
+            described_field = by_name.get(str(field).lower())
+            if not described_field or described_field.get("type") not in ("address",
+                                                                           "location"):
+                continue
+            parts = [str(f["name"]) for f in described.get("fields", [])
+                     if f.get("compoundFieldName") == described_field["name"]]
+            kept = [part for part in parts if part.lower() in listed]
+            instead = (f"read instead: {', '.join(kept)}" if kept
+                       else "none of its parts is listed, so nothing of it is read")
+            found.append(spec.file.problem(
+                (*transform.path, "config", "fields", index),
+                f"mode: bulk cannot read the compound field {described_field['name']}: the "
+                f"column is dropped; {instead}",
+                f"list its parts ({', '.join(parts)}) or use mode: auto (reads it through "
+                "REST as JSON text)"))
     return found
 
 

@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -85,7 +84,9 @@ def collecting(enabled: bool = True) -> Iterator[str | None]:
     if not enabled:
         yield None
         return
-    directory = tempfile.mkdtemp(prefix="forcebeam-progress-")
+    from forcebeam.auth import tempfiles
+
+    directory = tempfiles.make_dir("progress")  # swept by the next run if we are killed
     previous = os.environ.get(PROGRESS_DIR_VARIABLE)
     os.environ[PROGRESS_DIR_VARIABLE] = directory
     try:

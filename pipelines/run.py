@@ -12,7 +12,6 @@ After the pipeline finished successfully, incremental reads' pending state is co
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 from collections.abc import Sequence
@@ -20,17 +19,23 @@ from typing import Any, TextIO
 
 import yaml
 
-from forcebeam.pipelines import beam_yaml, dataflow_dry_run, progress, summary
+from forcebeam.pipelines import (
+    beam_yaml,
+    dataflow_dry_run,
+    outputs,
+    progress,
+    signals,
+    stopped,
+    summary,
+)
 from forcebeam.pipelines.expected import ExpectedRows
 from forcebeam.pipelines.inline_secrets import ALLOW_FLAG, allows_inline
-from forcebeam.pipelines.problems import PipelineFileError
+from forcebeam.pipelines.problems import FieldPath, PipelineFileError
 from forcebeam.pipelines.spec import PipelineSpec
 from forcebeam.pipelines.validation import validate_or_raise
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-# Beam YAML names a transform as `"Name" at line N`, N counted in the text we gave it.
-_BEAM_PLACE = re.compile(r'"([^"]+)" at line \d+')
 LOCAL_RUNNERS = ("", "directrunner", "direct", "fnapirunner", "switchingdirectrunner")
 
 
@@ -89,7 +94,7 @@ def construct(spec: PipelineSpec, beam_spec: dict[str, Any], options: Any,
     try:
         constructor(pipeline)
     except Exception as error:  # noqa: BLE001 - reported as the user's problem
-        failure = PipelineBuildError.from_beam(error)
+        failure = PipelineBuildError.from_beam(error, text)
         if failure.in_file:  # a wrong file: exit 2 at its line, like every validation error
             raise PipelineFileError([failure.as_problem(spec)]) from error
         raise failure from error
@@ -102,6 +107,9 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
     stream = stream or sys.stdout
     spec = PipelineSpec.load(file)
     validate_or_raise(spec)
+    # What only the org knows (unknown objects, fields, relationship paths) is still the
+    # file's mistake: report it at its line now, as `validate --online` does, before any job.
+    _check_against_org(spec)
     # Options are ours to build (flags win over the file's); Beam only gets the pipeline.
     options = build_options(spec, beam_args)
     runner = pick_runner(options)
@@ -112,6 +120,7 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
     beam_spec = beam_yaml.to_beam_spec(spec)
     print(f"running {file} on {_describe_runner(options, local)}", file=stream, flush=True)
     started = time.time()
+    guard = outputs.OutputGuard(outputs.sink_prefixes(spec) if local else [])
     with progress.collecting(enabled=local) as progress_dir:
         # Our transforms add progress taps while a directory is announced.
         pipeline = construct(spec, beam_spec, options, runner)
@@ -127,6 +136,18 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
         try:
             result = pipeline.run()
             state = result.wait_until_finish()
+        except BaseException as error:
+            # Failed or interrupted (Ctrl-C, SIGTERM): say what was done and what a rerun
+            # does; leave no partial output behind. The error itself is reported by the CLI.
+            if printer:
+                printer.stop()
+                printer = None
+            if local:   # remote runners keep their own record (the job's page and logs)
+                counts = progress.read_progress(progress_dir) if progress_dir else {}
+                removed = guard.after_failure()
+                print(stopped.render(spec, counts, _why(error), removed), file=stream,
+                      flush=True)
+            raise
         finally:
             if printer:
                 printer.stop()
@@ -140,8 +161,11 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
     print(summary.render(summary.collect(result, beam_yaml.stage_names(spec), counts,
                                          started, time.time())), file=stream)
     if str(state).upper().endswith("DONE"):
+        guard.after_success()
         _commit(spec, stream)
         return EXIT_OK
+    print(stopped.render(spec, counts, f"pipeline ended in state {state}",
+                         guard.after_failure()), file=stream)
     print(f"pipeline ended in state {state}", file=sys.stderr)
     return EXIT_FAILED
 
@@ -155,6 +179,24 @@ def _require_runner_extra(options: Any) -> None:
     except ImportError as error:
         raise ImportError("DataflowRunner needs the dataflow extra: "
                           "pip install 'forcebeam[dataflow]'") from error
+
+
+def _why(error: BaseException) -> str:
+    if signals.received():
+        return "terminated"
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    text = str(error).strip().splitlines()
+    return f"failed: {type(error).__name__}" + (f": {text[0][:160]}" if text else "")
+
+
+def _check_against_org(spec: PipelineSpec) -> None:
+    """Describe-based checks (no login when the describe cache is fresh)."""
+    from forcebeam.pipelines import online_checks
+
+    problems = online_checks.problems(spec)
+    if problems:
+        raise PipelineFileError(problems)
 
 
 def _in_process(options: Any) -> bool:
@@ -188,29 +230,62 @@ class PipelineBuildError(RuntimeError):
     """A transform could not be built (bad config Beam caught, login or describe failed)."""
 
     def __init__(self, message: str, transform: str | None = None, cause: str = "",
-                 in_file: bool = False) -> None:
+                 in_file: bool = False, path: FieldPath | None = None,
+                 suggestion: str = "") -> None:
         super().__init__(message)
         self.transform = transform
         self.cause = cause
         self.in_file = in_file  # the file is wrong (Beam refused a config), not the org/network
+        self.path = path        # where in the user's file, when Beam's line could be mapped
+        self.suggestion = suggestion
 
     def as_problem(self, spec: PipelineSpec) -> Any:
-        """The failure as a Problem at the failing transform's line."""
-        path = next((transform.path for transform in spec.transforms()
-                     if transform.name == self.transform), ("pipeline",))
+        """The failure as a Problem at the failing transform's (or field's) line."""
+        path = self.path or next((transform.path for transform in spec.transforms()
+                                  if transform.name == self.transform), ("pipeline",))
+        if self.suggestion:  # our own stages' refusals: already in the user's words
+            return spec.file.problem(path, self.cause, self.suggestion)
         return spec.file.problem(path, f"Beam cannot build this: {self.cause}")
 
     @classmethod
-    def from_beam(cls, error: BaseException) -> PipelineBuildError:
-        """Beam YAML says 'Error applying transform "X" at line N' (N of its own text, not
-        the user's file): keep the transform name and the underlying cause."""
+    def from_beam(cls, error: BaseException, beam_text: str = "") -> PipelineBuildError:
+        """Beam YAML says 'Error applying transform "X" at line N' (N of the text we gave
+        it, not the user's file): map N to the user's field path, keep the cause."""
+        from forcebeam.pipelines.beam_places import locate
+        from forcebeam.stages.salesforce.config import StageInputError
+
         cause = error.__cause__ or error
-        match = _BEAM_PLACE.search(str(error))
-        transform = match.group(1) if match else None
-        reason = _BEAM_PLACE.sub(r'"\1"', f"{type(cause).__name__}: {cause}")
+        place = locate(str(error), beam_text)
+        transform = place.transform
+        path = place.path
+        if isinstance(cause, StageInputError):
+            if path is not None and cause.field and _is_transform(path):
+                path = (*path, "config", cause.field)
+            where = f"transform {transform}" if transform else "the pipeline"
+            return cls(f"could not build {where}: {cause.message}", transform, cause.message,
+                       in_file=True, path=path, suggestion=cause.suggestion)
+        inner = str(cause) if cause is not error else place.message
+        reason = f"{type(cause).__name__}: {locate(inner, beam_text).message}"
         where = f"transform {transform}" if transform else "the pipeline"
-        return cls(f"could not build {where}: {reason}", transform, reason,
-                   in_file=_is_config_mistake(cause))
+        hint = _hint_for(inner)
+        return cls(f"could not build {where}: {reason}", transform,
+                   f"{reason} ({hint})" if hint else reason,
+                   in_file=_is_config_mistake(cause), path=path)
+
+
+# Beam refusals whose fix lies elsewhere in the file: (text in Beam's message, the fix).
+_HINTS = (("logical types are not currently supported",
+           "ReadFromSalesforce's `types: native` gives Decimal, date and Timestamp values this "
+           "sink cannot write; use `types: portable` (the default: exact decimal and ISO "
+           "strings) for file sinks"),)
+
+
+def _hint_for(message: str) -> str:
+    return next((fix for needle, fix in _HINTS if needle in message.lower()), "")
+
+
+def _is_transform(path: FieldPath) -> bool:
+    return isinstance(path[-1], int) or path[-1] in ("source", "sink")
 
 
 def _is_config_mistake(cause: BaseException) -> bool:
@@ -219,15 +294,19 @@ def _is_config_mistake(cause: BaseException) -> bool:
 
     if isinstance(cause, ForcebeamError):  # login, secrets, API: the file may well be right
         return isinstance(cause, ConfigError)
-    return isinstance(cause, (SyntaxError, NameError, TypeError, KeyError, ValueError))
+    # NotImplementedError: a combination Beam does not support (a sink refusing a type).
+    return isinstance(cause, (SyntaxError, NameError, TypeError, KeyError, ValueError,
+                              NotImplementedError))
 
 
 def _commit(spec: PipelineSpec, stream: TextIO) -> None:
-    paths = incremental_states(spec)
-    if not paths:
-        return
-    from forcebeam.stages.salesforce.incremental import commit_pending
+    from forcebeam.stages.salesforce.incremental import commit_pending, state_source
 
-    for path in paths:
-        if commit_pending(path):
+    for transform in spec.transforms():
+        config = transform.config if isinstance(transform.config, dict) else {}
+        incremental = config.get("incremental")
+        if not (isinstance(incremental, dict) and isinstance(incremental.get("state"), str)):
+            continue
+        path = incremental["state"]
+        if commit_pending(path, source=state_source(config)):
             print(f"incremental state committed: {path}", file=stream)

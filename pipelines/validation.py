@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any, TextIO
 
-from forcebeam.pipelines import catalog, connections, stage_configs
+from forcebeam.pipelines import catalog, connections, stage_configs, state_checks
 from forcebeam.pipelines.problems import FieldPath, PipelineFileError, Problem, suggestion_for
 from forcebeam.pipelines.spec import STRUCTURAL_TYPES, TOP_LEVEL_KEYS, PipelineSpec, TransformRef
 
@@ -31,6 +31,7 @@ def validate(spec: PipelineSpec, online: bool = False,
     problems += _transforms(spec)
     problems += _inputs(spec)
     problems += connections.problems(spec)
+    problems += state_checks.problems(spec)
     if online and not problems:
         from forcebeam.pipelines import online_checks
 

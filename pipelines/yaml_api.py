@@ -55,8 +55,14 @@ class WriteToSalesforce(_Write):
     __doc__ = _Write.__doc__
 
     def expand(self, pcoll: beam.PCollection) -> Any:
+        from forcebeam.pipelines.stopped import FAILED_SUFFIX, WRITTEN_SUFFIX
+
         progress.tap(pcoll, self.label)
         outputs = super().expand(pcoll)
+        failed_name = (self._config.error_handling or {}).get("output", "failed")
+        # What was written/rejected so far: the summary of a run that stops midway.
+        progress.tap(outputs["written"], self.label + WRITTEN_SUFFIX)
+        progress.tap(outputs[failed_name], self.label + FAILED_SUFFIX)
         if self._config.error_handling:
             return outputs
         _ = outputs["failed"] | "FailOnRejected" >> beam.ParDo(_FailOnRejected(self.label))

@@ -101,6 +101,9 @@ def test_keygen_store_to_missing_secret_says_how_to_create_it(org, monkeypatch, 
     reference = f"gcp-sm://projects/{PROJECT}/secrets/no-such-secret/versions/latest"
     assert keygen(tmp_path, store=reference, out=out) == 1
     assert "gcloud secrets create no-such-secret" in out.getvalue()
+    assert "add a version" not in out.getvalue()      # keygen --store adds it itself
+    assert "run keygen --store again" in out.getvalue()
+    assert list(tmp_path.iterdir()) == []             # no key file left behind
 
 
 def approve_in_page(org, *, username: str, password: str):

@@ -93,7 +93,9 @@ def test_literal_secret_is_refused_without_echoing_it():
      "connections.prod.mutual_tls.private_key", "missing"),
     ({"login_url": "https://x.my.salesforce.com"}, "connections.prod.auth", "type"),
     ({"login_url": "https://x.my.salesforce.com", "auth": dict(JWT, private_key="vault://k")},
-     "connections.prod.auth.private_key", "reference"),
+     "connections.prod.auth.private_key", "unknown secret scheme 'vault'"),
+    ({"login_url": "https://x.my.salesforce.com", "auth": JWT, "ca_bundle": ""},
+     "connections.prod.ca_bundle", "path of a PEM file"),
 ])
 def test_bad_input_names_the_field_and_a_fix(data, path, words):
     error = error_for(data)

@@ -92,9 +92,20 @@ def test_describe_lists_objects_and_fields_with_types(pipeline_file, capsys):
     assert {"Account", "Contact", "Opportunity", "Invoice__c"} <= set(out.split())
     code, out, _ = run_cli(capsys, "describe", pipeline_file(), "emulated", "Account")
     assert code == 0
-    types = dict(line.split() for line in out.splitlines())
-    assert types["Id"] == "id" and types["Name"] == "string"
-    assert types["AnnualRevenue"] == "currency" and types["OwnerId"] == "reference"
+    lines = {line.split()[0]: line for line in out.splitlines()[1:]}
+    types = {name: line.split()[1] for name, line in lines.items()}
+    assert types["Id"] == "id" and types["Name"] == "string(255)"
+    assert types["AnnualRevenue"] == "currency(18,0)" and types["OwnerId"] == "reference"
+    # What a writer needs: required fields, upsert keys, picklist rules, relationship columns.
+    assert "required" in lines["Name"] and "required" not in lines["Description"]
+    assert "required" not in lines["OwnerId"]           # defaulted to the running user
+    assert "external id (upsert key); unique" in lines["External_Id__c"]
+    assert "values (not restricted: other values are accepted): " in lines["Industry"]
+    assert "lookup to User via Owner (Owner.Name -> column Owner_Name)" in lines["OwnerId"]
+    assert "read-only" in lines["CreatedDate"]
+    code, out, _ = run_cli(capsys, "describe", pipeline_file(), "emulated", "Invoice__c")
+    status = next(line for line in out.splitlines() if line.startswith("Status__c"))
+    assert "values (restricted: other values are rejected): Draft, Sent, Paid, Void" in status
     code, _, err = run_cli(capsys, "describe", pipeline_file(), "emulated", "Acount")
     assert code == 2 and "did you mean 'Account'?" in err
 

@@ -118,3 +118,13 @@ def test_bulk_error_text_and_null_cells():
     assert parse_bulk_error("INVALID_CROSS_REFERENCE_KEY:invalid cross reference id:--"
                             ).fields == ()
     assert csv_text(None) == "#N/A" and csv_text(True) == "true"
+
+
+def test_a_geolocation_has_numeric_latitude_and_longitude_whatever_the_source_sent():
+    schema = schema_from_describe({"name": "Invoice__c", "fields": [
+        {"name": "Location__c", "type": "location"}]}, fields=["Location__c"])
+    convert = schema.fields[0].json_converter("portable")
+    expected = '{"latitude": -58.89, "longitude": -168.41}'
+    assert convert({"latitude": "-58.89", "longitude": "-168.41"}) == expected
+    assert convert({"latitude": decimal.Decimal("-58.89"), "longitude": -168.41}) == expected
+    assert convert(None) is None

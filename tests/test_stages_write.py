@@ -82,7 +82,7 @@ def test_every_operation_with_ten_percent_invalid_rows(org_factory, tmp_path, mo
     missing = [{"Id": "001" + "0" * 9 + "ZZZ", "NumberOfEmployees": 1, "Description": None}
                for _ in range(5)]
     written, failed = run_write(tmp_path, conn, updates + missing, sobject="Account",
-                                operation="update", mode=mode)
+                                operation="update", mode=mode, nulls="set")
     assert len(written) == 45 and len(failed) == 5
     assert all(f["status_code"] and f["msg"] for f in failed)
     in_org = _tagged(org, tag)
@@ -122,6 +122,32 @@ def test_every_operation_with_ten_percent_invalid_rows(org_factory, tmp_path, mo
     everything = _tagged(org, tag, include_deleted=True)
     assert all(everything[i]["IsDeleted"] for i in soft)
     assert not set(hard) & set(everything), "hard-deleted rows must be gone from queryAll"
+
+
+@pytest.mark.parametrize("mode", ["rest", "bulk"])
+def test_empty_values_leave_fields_unchanged_unless_nulls_set(org_factory, tmp_path, mode):
+    org = org_factory(records=10)
+    conn = connection_mapping(org)
+    tag = f"Nulls{mode}"
+    records = [{"Name": f"{tag} {i}", "Description": f"kept {i}", "NumberOfEmployees": i}
+               for i in range(6)]
+    written, failed = run_write(tmp_path, conn, records, sobject="Account", mode=mode)
+    assert len(written) == 6 and not failed
+    ids = sorted(w["id"] for w in written)
+    # Rows with an empty cell (None), as ReadFromCsv gives them: the default keeps the field.
+    blank = [{"Id": i, "Description": None, "NumberOfEmployees": 100} for i in ids]
+    written, failed = run_write(tmp_path, conn, blank, as_rows=True, sobject="Account",
+                                operation="update", mode=mode)
+    assert len(written) == 6 and not failed
+    in_org = _tagged(org, tag)
+    assert all(r["Description"].startswith("kept ") for r in in_org.values())
+    assert all(r["NumberOfEmployees"] == 100 for r in in_org.values())
+    # nulls: set clears them.
+    written, failed = run_write(tmp_path, conn, blank[:3], as_rows=True, sobject="Account",
+                                operation="update", mode=mode, nulls="set")
+    assert len(written) == 3 and not failed
+    in_org = _tagged(org, tag)
+    assert [in_org[i]["Description"] is None for i in ids] == [True] * 3 + [False] * 3
 
 
 def test_auto_mode_uses_bulk_for_volume_and_collections_for_small_batches(org_factory,

@@ -123,8 +123,12 @@ def _explain(error: Exception, project: str, secret: str, *, writing: bool = Fal
     """Turn a google.api_core error into a sentence with a fix."""
     kind = type(error).__name__
     if kind == "NotFound":
+        create = f"`gcloud secrets create {secret} --project {project}`"
+        if writing:
+            return (f"secret {secret!r} does not exist in project {project!r}: create it with "
+                    f"{create} (versions are added by the command that writes)")
         return (f"secret {secret!r} (or that version) not found in project {project!r}: create "
-                f"it with `gcloud secrets create {secret} --project {project}` and add a version")
+                f"it with {create} and add a version")
     if kind in ("PermissionDenied", "Forbidden", "Unauthenticated", "Unauthorized"):
         role = "roles/secretmanager.secretVersionAdder" if writing else \
             "roles/secretmanager.secretAccessor"

@@ -73,8 +73,9 @@ class FieldDef:
 
     @property
     def defaulted_on_create(self) -> bool:
+        # OwnerId defaults to the running user (as in Salesforce's describe).
         return (self.default_value is not None or self.type == "boolean" or self.auto_number
-                or not self.createable)
+                or not self.createable or self.name == "OwnerId")
 
     @property
     def required_on_create(self) -> bool:

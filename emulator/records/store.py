@@ -351,8 +351,9 @@ class RecordStore:
                        "geocodeAccuracy": None, "latitude": None, "longitude": None,
                        "postalCode": parts["postalCode"], "state": parts["state"],
                        "street": parts["street"]}
-            else:
-                yield parts
+            else:   # location: numbers, as Salesforce's REST API answers them
+                yield {key: None if value is None else float(value)
+                       for key, value in parts.items()}
 
     def record_state(self, sobject: str, record_id: str) -> str | None:
         """'live', 'deleted' or None (no such row) for an 18-char id of `sobject`."""

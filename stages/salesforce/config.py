@@ -12,7 +12,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-__all__ = ["ReadConfig", "WriteConfig", "as_connection"]
+from forcebeam.auth.errors import ConfigError
+
+__all__ = ["ReadConfig", "WriteConfig", "StageInputError", "as_connection"]
+
+# Numbers a run can work with; anything else is refused when the config is validated, i.e.
+# before a Bulk job exists (a zero timeout or page size would fail only after jobs were made).
+MAX_BULK_PAGE_SIZE = 1_000_000
+MAX_WRITE_RETRIES = 20
+MAX_BULK_BATCH = 10_000_000   # Bulk API 2.0: at most 150 million records per 24 h, 150 MB
 
 
 def as_connection(connection: Any) -> Any:
@@ -26,6 +34,26 @@ def as_connection(connection: Any) -> Any:
                                        path="connection")
     raise TypeError("connection: expected a connection mapping (login_url, auth, ...) or an "
                     f"auth.Connection, got {type(connection).__name__}")
+
+
+class StageInputError(ConfigError):
+    """A stage cannot work with this config or input (found while the pipeline is built).
+
+    ``field`` is the config key the problem sits at, so `forcebeam run` reports it at that
+    line of the user's file (exit 2) instead of failing later with every record rejected.
+    """
+
+    def __init__(self, message: str, *, field: str = "", suggestion: str = "") -> None:
+        super().__init__(message, source="stage config", path=field,
+                         suggestion=suggestion)
+        self.field = field
+
+    def __reduce__(self):
+        return (_rebuild, (self.message, self.field, self.suggestion))
+
+
+def _rebuild(message: str, field: str, suggestion: str) -> StageInputError:
+    return StageInputError(message, field=field, suggestion=suggestion)
 
 
 class _StageConfig(BaseModel):
@@ -73,6 +101,22 @@ class ReadConfig(_StageConfig):
             raise ValueError("must be auto, none or a number of units >= 1")
         return value
 
+    @field_validator("bulk_timeout_seconds")
+    @classmethod
+    def _timeout(cls, value: float) -> float:
+        if not value > 0:   # also refuses NaN
+            raise ValueError("must be a number of seconds > 0 (how long one Bulk job may "
+                             "take; default 3600)")
+        return value
+
+    @field_validator("bulk_page_size")
+    @classmethod
+    def _page_size(cls, value: int) -> int:
+        if not 1 <= value <= MAX_BULK_PAGE_SIZE:
+            raise ValueError(f"must be between 1 and {MAX_BULK_PAGE_SIZE:,} rows per Bulk "
+                             "result page (default 50,000)")
+        return value
+
 
 class WriteConfig(_StageConfig):
     """Config of ``WriteToSalesforce``."""
@@ -84,6 +128,22 @@ class WriteConfig(_StageConfig):
     batch_size: int | None = None
     error_handling: dict[str, Any] | None = None
     max_retries: int = 5
+    nulls: Literal["ignore", "set"] = "ignore"
+
+    @field_validator("max_retries")
+    @classmethod
+    def _retries(cls, value: int) -> int:
+        if not 0 <= value <= MAX_WRITE_RETRIES:
+            raise ValueError(f"must be between 0 and {MAX_WRITE_RETRIES} (retries of records "
+                             "failing with transient errors; default 5)")
+        return value
+
+    @field_validator("batch_size")
+    @classmethod
+    def _batch(cls, value: int | None) -> int | None:
+        if value is not None and not 1 <= value <= MAX_BULK_BATCH:
+            raise ValueError(f"must be between 1 and {MAX_BULK_BATCH:,} records per batch")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> WriteConfig:
@@ -93,8 +153,6 @@ class WriteConfig(_StageConfig):
         if self.operation == "hard_delete" and self.mode == "rest":
             raise ValueError("mode: hard_delete exists only in Bulk API 2.0; use mode bulk "
                              "or auto")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise ValueError("batch_size: must be >= 1")
         if self.error_handling is not None and "output" not in self.error_handling:
             raise ValueError("error_handling: expected {output: <name>}")
         return self

@@ -32,6 +32,22 @@ def describe_sobject(client: Any, sobject: str) -> dict[str, Any]:
     return client.request("GET", f"sobjects/{sobject}/describe").json()
 
 
+def _unknown_sobject(client: Any, sobject: str) -> Exception:
+    import difflib
+
+    from forcebeam.stages.salesforce.config import StageInputError
+
+    listing = client.request("GET", "sobjects").json()
+    names = sorted(item["name"] for item in listing.get("sobjects", []))
+    close = difflib.get_close_matches(sobject, names, n=1, cutoff=0.6)
+    lowered = {name.lower(): name for name in names}
+    best = close[0] if close else lowered.get(sobject.lower())
+    hint = (f"did you mean '{best}'?" if best else
+            "run `forcebeam describe FILE CONNECTION` to list the org's objects")
+    return StageInputError(f"unknown sobject '{sobject}': the org has no such object",
+                           field="sobject", suggestion=hint)
+
+
 def _cache_dir() -> Path:
     root = os.environ.get("FORCEBEAM_CACHE_DIR") or os.path.join(
         os.path.expanduser("~"), ".cache", "forcebeam")
@@ -63,10 +79,21 @@ def cached_describe(connection: Any, sobject: str) -> dict[str, Any]:
 
 
 def warm_describe_cache(connection: Any, sobject: str) -> dict[str, Any]:
-    """Describe now (one login in this process if none yet) and store the result."""
-    from forcebeam.auth import get_client
+    """Describe now (one login in this process if none yet) and store the result.
 
-    describe = describe_sobject(get_client(connection), sobject)
+    An object the org does not have is a mistake in the config, not an API failure: it is
+    raised as ``StageInputError`` at ``sobject`` with the closest name the org has.
+    """
+    from forcebeam.auth import get_client
+    from forcebeam.auth.errors import SalesforceApiError
+
+    client = get_client(connection)
+    try:
+        describe = describe_sobject(client, sobject)
+    except SalesforceApiError as error:
+        if error.status != 404:
+            raise
+        raise _unknown_sobject(client, sobject) from None
     path = _cache_file(connection, sobject)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,10 @@ Contract (read this before wiring a runner):
    this; Python users call it themselves. A run that fails anywhere leaves PATH unchanged,
    so the next run reads the same rows again (at-least-once, never a gap).
 
-State file (JSON): ``{"field", "watermark" (ISO UTC), "seen": {Id: value}, "updated_at"}``.
+State file (JSON): ``{"field", "watermark" (ISO UTC), "seen": {Id: value}, "updated_at",
+"source"}`` (``source``: the sobject and fields, or the SOQL, it was committed for). A damaged
+file, or one written for another field or query, is refused before the run
+(``state_problem``), never silently reused.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ import apache_beam as beam
 
 from forcebeam.stages.salesforce.schema import format_datetime, parse_datetime
 
-__all__ = ["IncrementalSpec", "commit_pending", "load_state", "pending_path", "WatermarkFn"]
+__all__ = ["IncrementalSpec", "StateFileError", "commit_pending", "load_state", "pending_path",
+           "state_problem", "state_source", "WatermarkFn"]
 
 PENDING_SUFFIX = ".pending"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -40,7 +44,10 @@ _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def _seconds(value: Any, where: str) -> float:
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not value >= 0:
+            raise ValueError(f"incremental.{where}: must be >= 0 seconds (or a duration like "
+                             f"'10m'); got {value!r}")
         return float(value)
     match = _DURATION.match(str(value))
     if not match:
@@ -106,13 +113,74 @@ def pending_path(state_path: str) -> str:
     return state_path + PENDING_SUFFIX
 
 
+class StateFileError(ValueError):
+    """A state file that cannot be used: names the path, what is wrong and the fix."""
+
+
 def _read_json(path: str) -> dict[str, Any] | None:
     from apache_beam.io.filesystems import FileSystems
 
     if not FileSystems.exists(path):
         return None
     with FileSystems.open(path) as handle:
-        return json.loads(handle.read().decode("utf-8"))
+        raw = handle.read()
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise StateFileError(
+            f"incremental state {path} is not valid JSON ({error}); it was damaged or "
+            "written by something else. Fix: restore it from a backup, or delete it to read "
+            "again from incremental.start (a full read when no start is set)") from None
+    if not isinstance(data, dict) or (data and not isinstance(data.get("watermark"),
+                                                              (str, type(None)))):
+        raise StateFileError(
+            f"incremental state {path} is not a forcebeam state (expected an object with "
+            "field, watermark and seen). Fix: delete it to read again from incremental.start")
+    if data.get("watermark"):
+        try:
+            parse_datetime(data["watermark"])
+        except ValueError:
+            raise StateFileError(
+                f"incremental state {path}: watermark {data['watermark']!r} is not an "
+                "ISO-8601 time. Fix: correct it (e.g. 2026-01-15T00:00:00.000Z) or delete "
+                "the file to read again from incremental.start") from None
+    return data
+
+
+def state_problem(state_path: str, spec: IncrementalSpec, source: str) -> str | None:
+    """Why the committed state at ``state_path`` cannot serve this read, or None.
+
+    A state remembers the field and the query (``source``: the sobject or the SOQL text)
+    it was written for; reusing it for another would skip rows silently.
+    """
+    try:
+        state = load_state(state_path)
+    except StateFileError as error:
+        return str(error)
+    if not state:
+        return None
+    field = state.get("field")
+    if isinstance(field, str) and field.lower() != spec.field.lower():
+        return (f"incremental state {state_path} was written for field {field}, not "
+                f"{spec.field}: its watermark would skip rows. Fix: set incremental.field "
+                f"back to {field}, or give this read its own state path (or delete the file "
+                "to start again from incremental.start)")
+    written_for = state.get("source")
+    if isinstance(written_for, str) and written_for != source:
+        return (f"incremental state {state_path} was written for another query "
+                f"({written_for!r}, now {source!r}): its watermark would skip rows. Fix: give "
+                "this read its own state path, or delete the file to start again from "
+                "incremental.start")
+    return None
+
+
+def state_source(config: Mapping[str, Any]) -> str:
+    """What a state file is written for: the sobject (and fields) or the SOQL text."""
+    if config.get("soql"):
+        return " ".join(str(config["soql"]).split())
+    fields = config.get("fields")
+    listed = f" ({', '.join(map(str, fields))})" if isinstance(fields, list) else ""
+    return f"{config.get('sobject')}{listed}"
 
 
 def _write_json(path: str, data: Mapping[str, Any]) -> None:
@@ -127,11 +195,12 @@ def load_state(state_path: str | None) -> dict[str, Any] | None:
     return _read_json(state_path) if state_path else None
 
 
-def commit_pending(state_path: str) -> bool:
+def commit_pending(state_path: str, source: str | None = None) -> bool:
     """Promote ``PATH.pending`` to ``PATH`` after a successful run; False if none pending.
 
     Call only after ``wait_until_finish()`` reported success: this is the moment the
-    watermark advances.
+    watermark advances. ``source`` (see ``state_source``) is recorded so a later run of
+    another query refuses this state instead of skipping rows.
     """
     from apache_beam.io.filesystems import FileSystems
 
@@ -139,6 +208,8 @@ def commit_pending(state_path: str) -> bool:
     data = _read_json(pending)
     if data is None:
         return False
+    if source is not None:
+        data["source"] = source
     _write_json(state_path, data)
     FileSystems.delete([pending])
     return True

@@ -306,6 +306,8 @@ def _json_converter(spec: FieldSpec, mode: TypeMode) -> Converter:
         if mode == "native":
             return lambda v: None if v is None else _currency_decimal(v, scale)
         return lambda v: None if v is None else _currency_text(v, scale)
+    if sf_type == "location":
+        return _location_text
     typed = _typed(sf_type, spec.scale, mode)
 
     def convert(value: Any) -> Any:
@@ -313,6 +315,18 @@ def _json_converter(spec: FieldSpec, mode: TypeMode) -> Converter:
             return None
         return typed(_text_of_json(value))
     return convert
+
+
+def _location_text(value: Any) -> str | None:
+    """A geolocation as JSON text with numeric latitude/longitude, whatever the source sent."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        value = json.loads(value)
+    if isinstance(value, dict):
+        value = {key: float(part) if key in ("latitude", "longitude") and part is not None
+                 else part for key, part in value.items()}
+    return _text_of_json(value)
 
 
 def converters(schema: RowSchema, columns: Iterable[str], *, wire: Literal["json", "csv"]

@@ -7,10 +7,12 @@ Usage::
     result["written"]   # Row(id, created, element)
     result["failed"]    # Row(element, msg, status_code, fields)  - never dropped
 
-Inputs may be ``beam.Row`` or dicts (field name -> value; ``None`` sets the field to null,
-an absent key leaves it unchanged). Rows Salesforce rejects come out of ``failed`` with
-Salesforce's status code, message and fields; transient per-record errors
-(``UNABLE_TO_LOCK_ROW``, ``API_TEMPORARILY_UNAVAILABLE``) are retried with backoff first.
+Inputs may be ``beam.Row`` or dicts (field name -> value; an absent key leaves the field
+unchanged). ``None`` values (empty CSV cells) follow ``nulls``: ``ignore`` (default) leaves
+the field unchanged, ``set`` clears it - the same on REST and Bulk. Rows Salesforce
+rejects come out of ``failed`` with Salesforce's status code, message and fields; transient
+per-record errors (``UNABLE_TO_LOCK_ROW``, ``API_TEMPORARILY_UNAVAILABLE``) are retried with
+backoff first.
 With Beam YAML's ``error_handling: {output: NAME}`` the failed rows are that output.
 
 Mode ``auto`` writes batches of fewer than ``BULK_MIN_RECORDS`` through sObject Collections
@@ -32,7 +34,18 @@ from apache_beam.typehints.row_type import RowTypeConstraint
 
 from forcebeam.stages.salesforce.config import WriteConfig, as_connection
 from forcebeam.stages.salesforce.metrics import StageCounters
-from forcebeam.stages.salesforce.write_paths import RecordResult, write_bulk, write_collections
+from forcebeam.stages.salesforce.write_checks import (
+    bad_date_text,
+    check_write_input,
+    date_text_columns,
+    input_columns,
+)
+from forcebeam.stages.salesforce.write_paths import (
+    RecordError,
+    RecordResult,
+    write_bulk,
+    write_collections,
+)
 
 __all__ = ["WriteToSalesforce"]
 
@@ -56,6 +69,11 @@ class WriteToSalesforce(beam.PTransform):
       batch_size: Records per API batch (default 200 for rest, 10,000 otherwise).
       error_handling: Beam YAML's ``{output: NAME}``: failed rows become output NAME.
       max_retries: Retries of records failing with transient errors (UNABLE_TO_LOCK_ROW).
+      nulls: ``ignore`` (default): a null value (empty cell) leaves the field unchanged;
+        ``set``: it clears the field.
+      check_input: With a schema'd input, check its columns against the object's describe
+        when the pipeline is built (one describe, cached); refuses inputs that would be
+        rejected or changed. Python callers may turn it off.
     """
 
     config_model = WriteConfig
@@ -64,14 +82,17 @@ class WriteToSalesforce(beam.PTransform):
                  external_id_field: str | None = None, mode: str = "auto",
                  batch_size: int | None = None,
                  error_handling: Mapping[str, Any] | None = None,
-                 max_retries: int = 5) -> None:
+                 max_retries: int = 5, nulls: str = "ignore", check_input: bool = True
+                 ) -> None:
         super().__init__()
         self._config = WriteConfig(connection=connection, sobject=sobject, operation=operation,
                                    external_id_field=external_id_field, mode=mode,
                                    batch_size=batch_size,
                                    error_handling=dict(error_handling) if error_handling
-                                   else None, max_retries=max_retries)
+                                   else None, max_retries=max_retries, nulls=nulls)
         self._connection = as_connection(connection)
+        self._check_input = check_input
+        self._date_columns: dict[str, str] = {}   # text columns into date fields (expand)
 
     def default_label(self) -> str:
         return f"WriteToSalesforce({self._config.sobject}, {self._config.operation})"
@@ -82,23 +103,44 @@ class WriteToSalesforce(beam.PTransform):
                 "external_id_field": cfg.external_id_field or "",
                 "login_url": self._connection.login_url}
 
+    def _input_row_type(self, pcoll: beam.PCollection) -> Any:
+        """The input's row type (None without a schema), checked against the describe.
+
+        With a schema, the columns are checked before anything is sent (see
+        ``write_checks``): a refusal here is a build-time error at the transform's line.
+        """
+        columns = input_columns(pcoll.element_type)
+        if columns is None:
+            return None
+        if self._check_input:
+            from forcebeam.stages.salesforce.describe import cached_describe
+
+            cfg = self._config
+            describe = cached_describe(self._connection, cfg.sobject)
+            check_write_input(columns, describe, operation=cfg.operation,
+                              external_id_field=cfg.external_id_field)
+            self._date_columns = date_text_columns(columns, describe)
+        return RowTypeConstraint.from_fields(columns)
+
     def expand(self, pcoll: beam.PCollection) -> dict[str, beam.PCollection]:
         cfg = self._config
         size = cfg.batch_size or (DEFAULT_REST_BATCH if cfg.mode == "rest"
                                   else DEFAULT_BULK_BATCH)
+        row_type = self._input_row_type(pcoll)
+        writer = _WriteBatches(self._connection, cfg, self._date_columns)
         results = (pcoll
                    | "Batch" >> beam.BatchElements(min_batch_size=size, max_batch_size=size)
-                   | "Write" >> beam.ParDo(_WriteBatches(self._connection, cfg)).with_outputs(
-                       FAILED_TAG, main="written"))
-        element_type = pcoll.element_type
+                   | "Write" >> beam.ParDo(writer).with_outputs(FAILED_TAG, main="written"))
         written, failed = results.written, results[FAILED_TAG]
-        if isinstance(element_type, RowTypeConstraint):
+        if row_type is not None:
+            # Both outputs keep a schema whatever the input (a ReadFromSalesforce's rows,
+            # a CSV's): Beam YAML transforms downstream (MapToFields, WriteToJson) need one.
             written = written | "WrittenRows" >> beam.Map(lambda r: r).with_output_types(
                 RowTypeConstraint.from_fields([("id", typing.Optional[str]),  # noqa: UP045
                                                ("created", typing.Optional[bool]),  # noqa: UP045
-                                               ("element", element_type)]))
+                                               ("element", row_type)]))
             failed = failed | "FailedRows" >> beam.Map(lambda r: r).with_output_types(
-                RowTypeConstraint.from_fields([("element", element_type), ("msg", str),
+                RowTypeConstraint.from_fields([("element", row_type), ("msg", str),
                                                ("status_code", str),
                                                ("fields", typing.Sequence[str])]))
         if cfg.error_handling:
@@ -116,13 +158,16 @@ def _as_record(element: Any) -> dict[str, Any]:
 
 
 class _WriteBatches(beam.DoFn):
-    def __init__(self, connection: Any, config: WriteConfig) -> None:
+    def __init__(self, connection: Any, config: WriteConfig,
+                 date_columns: Mapping[str, str] | None = None) -> None:
         self._connection = connection
+        self._date_columns = dict(date_columns or {})
         self._sobject = config.sobject
         self._operation = config.operation
         self._external_id = config.external_id_field
         self._mode = config.mode
         self._max_retries = config.max_retries
+        self._nulls = config.nulls
         self._client: Any = None
         self._counters: StageCounters | None = None
 
@@ -134,7 +179,7 @@ class _WriteBatches(beam.DoFn):
 
     def process(self, batch: list[Any]) -> Iterator[Any]:
         records = [_as_record(element) for element in batch]
-        results = self._write(records)
+        results = self._checked_write(records)
         pending = [i for i, r in enumerate(results) if _transient(r)]
         for attempt in range(1, self._max_retries + 1):
             if not pending:
@@ -164,14 +209,38 @@ class _WriteBatches(beam.DoFn):
         self._counters.records_failed.inc(len(batch) - ok)
         self._counters.sync_client(self._client)
 
+    def _checked_write(self, records: list[dict[str, Any]]) -> list[RecordResult]:
+        if not self._date_columns:
+            return self._write(records)
+        results: list[RecordResult | None] = [self._bad_dates(r) for r in records]
+        sendable = [i for i, refused in enumerate(results) if refused is None]
+        if sendable:
+            for i, result in zip(sendable, self._write([records[i] for i in sendable]),
+                                 strict=True):
+                results[i] = result
+        return [r for r in results if r is not None]
+
+    def _bad_dates(self, record: Mapping[str, Any]) -> RecordResult | None:
+        """A record with a date text Salesforce cannot parse: refused here, never sent."""
+        bad = [column for column, sf_type in self._date_columns.items()
+               if bad_date_text(record.get(column), sf_type)]
+        if not bad:
+            return None
+        return RecordResult(success=False, errors=[RecordError(
+            "INVALID_TYPE_ON_FIELD_IN_RECORD",
+            "; ".join(f"{column}: value not of required type: {record.get(column)} "
+                      f"(a {self._date_columns[column]} is written as "
+                      f"{'YYYY-MM-DD' if self._date_columns[column] == 'date' else 'ISO 8601'}"
+                      "; not sent)" for column in bad), tuple(bad))])
+
     def _write(self, records: list[dict[str, Any]]) -> list[RecordResult]:
         use_bulk = (self._mode == "bulk" or self._operation == "hard_delete"
                     or (self._mode == "auto" and len(records) >= BULK_MIN_RECORDS))
         if use_bulk:
             return write_bulk(self._client, self._sobject, self._operation, records,
-                              external_id_field=self._external_id)
+                              external_id_field=self._external_id, nulls=self._nulls)
         return write_collections(self._client, self._sobject, self._operation, records,
-                                 external_id_field=self._external_id)
+                                 external_id_field=self._external_id, nulls=self._nulls)
 
 
 def _transient(result: RecordResult) -> bool:

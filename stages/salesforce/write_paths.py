@@ -3,9 +3,15 @@
 * sObject Collections (``composite/sobjects``): <= 200 records per call, results in input
   order - cheap for small batches.
 * Bulk API 2.0 ingest: one job per batch (create, upload CSV, close, poll, read results) -
-  ~6 calls whatever the size, so it wins for volume. Explicit nulls are written as ``#N/A``
-  (an empty cell means "leave unchanged"). Result files echo the uploaded columns, so each
-  result is matched back to its input by the exact cell texts we uploaded.
+  ~6 calls whatever the size, so it wins for volume. Result files echo the uploaded
+  columns, so each result is matched back to its input by the exact cell texts we uploaded.
+
+Null values (``None``; an empty CSV cell read by Beam) follow ``nulls``, the same way on both
+paths, like Salesforce's own tools (Data Loader's "insert null values" is off by default):
+
+* ``ignore`` (default): the field is left unchanged - left out of the REST record, an empty
+  Bulk CSV cell;
+* ``set``: the field is cleared - JSON ``null`` on REST, ``#N/A`` in the Bulk CSV.
 
 Both return ``list[RecordResult]`` aligned with the input list.
 """
@@ -29,6 +35,8 @@ __all__ = ["RecordError", "RecordResult", "write_collections", "write_bulk",
 
 COLLECTION_LIMIT = 200
 BULK_NULL = "#N/A"
+BULK_UNCHANGED = ""
+NULLS = ("ignore", "set")
 BULK_OPERATIONS = {"insert": "insert", "update": "update", "upsert": "upsert",
                    "delete": "delete", "hard_delete": "hardDelete"}
 
@@ -62,10 +70,10 @@ def json_value(value: Any) -> Any:
     return value
 
 
-def csv_text(value: Any) -> str:
-    """A record value as a Bulk CSV cell (``None`` = set null = ``#N/A``)."""
+def csv_text(value: Any, nulls: str = "set") -> str:
+    """A record value as a Bulk CSV cell (``None``: ``#N/A`` = clear, or empty = unchanged)."""
     if value is None:
-        return BULK_NULL
+        return BULK_NULL if nulls == "set" else BULK_UNCHANGED
     if isinstance(value, bool):
         return "true" if value else "false"
     converted = json_value(value)
@@ -76,17 +84,25 @@ def csv_text(value: Any) -> str:
 
 def write_collections(client: ApiClient, sobject: str, operation: str,
                       records: Sequence[Mapping[str, Any]], *,
-                      external_id_field: str | None = None) -> list[RecordResult]:
+                      external_id_field: str | None = None,
+                      nulls: str = "ignore") -> list[RecordResult]:
+    _check_nulls(nulls)
     results: list[RecordResult] = []
     for start in range(0, len(records), COLLECTION_LIMIT):
         chunk = records[start:start + COLLECTION_LIMIT]
-        results.extend(_collection_call(client, sobject, operation, chunk, external_id_field))
+        results.extend(_collection_call(client, sobject, operation, chunk, external_id_field,
+                                        nulls))
     return results
 
 
+def _check_nulls(nulls: str) -> None:
+    if nulls not in NULLS:
+        raise ValueError(f"nulls: expected ignore or set, got {nulls!r}")
+
+
 def _collection_call(client: ApiClient, sobject: str, operation: str,
-                     chunk: Sequence[Mapping[str, Any]], external_id_field: str | None
-                     ) -> list[RecordResult]:
+                     chunk: Sequence[Mapping[str, Any]], external_id_field: str | None,
+                     nulls: str) -> list[RecordResult]:
     if operation == "delete":
         ids = [str(r.get("Id") or "") for r in chunk]
         missing = [i for i, value in enumerate(ids) if not value]
@@ -102,7 +118,8 @@ def _collection_call(client: ApiClient, sobject: str, operation: str,
     body_records = []
     for record in chunk:
         payload = {k: json_value(v) for k, v in record.items()
-                   if not (operation == "insert" and k == "Id")}
+                   if not (operation == "insert" and k == "Id")
+                   and (v is not None or nulls == "set")}
         payload["attributes"] = {"type": sobject}
         body_records.append(payload)
     body = {"allOrNone": False, "records": body_records}
@@ -147,9 +164,11 @@ def _columns(operation: str, records: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def write_bulk(client: ApiClient, sobject: str, operation: str,
                records: Sequence[Mapping[str, Any]], *, external_id_field: str | None = None,
-               timeout_seconds: float = 3600.0) -> list[RecordResult]:
+               timeout_seconds: float = 3600.0, nulls: str = "ignore") -> list[RecordResult]:
+    _check_nulls(nulls)
     columns = _columns(operation, records)
-    rows = [[csv_text(record[c]) if c in record else "" for c in columns] for record in records]
+    rows = [[csv_text(record[c], nulls) if c in record else BULK_UNCHANGED for c in columns]
+            for record in records]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)

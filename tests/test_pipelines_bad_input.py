@@ -1,0 +1,488 @@
+"""Bad input caught before the run (exit 2 at the user's line), values never changed by a write.
+
+Each test is one class of mistake a new user makes; the org (asked through simple-salesforce,
+not our stages) proves nothing was written when the file was refused.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from forcebeam.pipelines.cli import main
+from forcebeam.pipelines.emulator_env import use_org
+from tests.support.org import EmulatedOrg, start_org
+from tests.support.pipelines import (  # the fixture is autouse
+    JWT_CONNECTION,
+    forget_org_afterwards,  # noqa: F401
+)
+from tests.test_pipelines_run import org_query
+
+HEAD = "connections:\n  emulated:\n" + JWT_CONNECTION + "pipeline:\n  transforms:\n"
+
+
+@pytest.fixture(scope="module")
+def small_org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatedOrg]:
+    running = start_org(tmp_path_factory.mktemp("bad-input-org"), records=40)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def out(small_org: EmulatedOrg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name, value in use_org(small_org.info, environ={}).items():
+        monkeypatch.setenv(name, value)
+    directory = tmp_path / "out"
+    directory.mkdir()
+    monkeypatch.setenv("FORCEBEAM_OUT", str(directory))
+    monkeypatch.setenv("FORCEBEAM_CACHE_DIR", str(tmp_path / "cache"))
+    return directory
+
+
+def pipeline(tmp_path: Path, transforms: str) -> Path:
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(HEAD + textwrap.indent(textwrap.dedent(transforms), "    "))
+    return path
+
+
+def line_of(path: Path, needle: str, after: int = 0) -> int:
+    return next(number for number, text in enumerate(path.read_text().splitlines(), 1)
+                if needle in text and number > after)
+
+
+def run(path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = main([*args, str(path)] if args else ["run", str(path)])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+UPSERT = """\
+- type: ReadFromCsv
+  name: ReadRows
+  config:
+    path: ${FORCEBEAM_OUT}/rows.csv%s
+- type: WriteToSalesforce
+  name: Upsert
+  input: ReadRows
+  config:
+    connection: emulated
+    sobject: Account
+    operation: upsert
+    external_id_field: External_Id__c
+"""
+
+
+def test_a_number_into_a_text_external_id_is_refused_and_dtype_str_keeps_it(
+        small_org, out, tmp_path, capsys):
+    (out / "rows.csv").write_text("External_Id__c,Name,NumberOfEmployees,AnnualRevenue\n"
+                                  "000777,Zero Seven,12,1000\n0044123456,Leading Zero,3,250\n")
+    path = pipeline(tmp_path, UPSERT % "")
+    code, report = run(path, capsys, "validate", "--online")
+    assert code == 2 and "'External_Id__c' is an integer" in report, report
+    code, report = run(path, capsys)
+    assert code == 2, report
+    assert f"{path}:{line_of(path, 'sobject: Account')}:" in report
+    assert "'External_Id__c' is an integer" in report
+    assert "external-id string field" in report and "dtype: str" in report
+    assert not org_query(small_org, "SELECT Id FROM Account WHERE External_Id__c IN "
+                                    "('777', '44123456', '000777', '0044123456')")
+    # The fix the message names: every text exactly as written; an int into a currency passes.
+    path = pipeline(tmp_path, UPSERT % "\n    dtype: {External_Id__c: str}")
+    code, report = run(path, capsys)
+    assert code == 0, report
+    rows = org_query(small_org, "SELECT External_Id__c, NumberOfEmployees, AnnualRevenue "
+                                "FROM Account WHERE Name IN ('Zero Seven', 'Leading Zero')")
+    assert sorted(r["External_Id__c"] for r in rows) == ["000777", "0044123456"]
+    assert sorted(r["AnnualRevenue"] for r in rows) == [250, 1000]
+
+
+def test_a_float_into_an_integer_and_unknown_or_missing_columns_are_refused(
+        small_org, out, tmp_path, capsys):
+    (out / "rows.csv").write_text("External_Id__c,Name,NumberOfEmployes,NumberOfEmployees\n"
+                                  "F-1,Float,1,7.5\n")
+    path = pipeline(tmp_path, UPSERT % "\n    dtype: {External_Id__c: str}")
+    code, report = run(path, capsys)
+    assert code == 2, report
+    assert "'NumberOfEmployees' is a floating-point number" in report and "int field" in report
+    assert "'NumberOfEmployes' matches no field of Account" in report
+    assert "did you mean 'NumberOfEmployees'" in report
+    # An upsert whose input lacks the external id column: refused at external_id_field.
+    (out / "rows.csv").write_text("Name\nNo Key\n")
+    code, report = run(path, capsys)
+    assert code == 2, report
+    assert f"{path}:{line_of(path, 'external_id_field:')}:" in report
+    assert "no column 'External_Id__c'" in report
+    # An insert without the required Name.
+    path.write_text(path.read_text().replace("operation: upsert", "operation: insert"))
+    (out / "rows.csv").write_text("External_Id__c,Description\nR-1,no name\n")
+    code, report = run(path, capsys)
+    assert code == 2, report
+    assert "required field(s) Name of Account" in report
+    assert not org_query(small_org, "SELECT Id FROM Account WHERE External_Id__c IN "
+                                    "('F-1', 'R-1')")
+
+
+def test_unknown_sobject_in_run_is_reported_at_its_line(small_org, out, tmp_path, capsys):
+    path = pipeline(tmp_path, """\
+        - type: ReadFromSalesforce
+          name: Read
+          config: {connection: emulated, sobject: Acount, fields: [Id]}
+        - type: WriteToJson
+          input: Read
+          config: {path: "${FORCEBEAM_OUT}/x"}
+        """)
+    code, report = run(path, capsys)
+    assert code == 2, report
+    assert f"{path}:{line_of(path, 'sobject: Acount')}:" in report
+    assert "unknown sobject 'Acount'" in report and "did you mean 'Account'" in report
+
+
+@pytest.mark.parametrize("command", [("run",), ("validate", "--online")])
+def test_relationship_paths_are_checked_segment_by_segment(small_org, out, tmp_path, capsys,
+                                                           command):
+    path = pipeline(tmp_path, """\
+        - type: ReadFromSalesforce
+          name: Read
+          config:
+            connection: emulated
+            sobject: Contact
+            fields: [Id, Account.Nmae, Account.Owner.Emial, Acount.Name]
+        - type: WriteToJson
+          input: Read
+          config: {path: "${FORCEBEAM_OUT}/x"}
+        """)
+    code, report = run(path, capsys, *command)
+    assert code == 2, report
+    line = line_of(path, "fields:")
+    assert f"{path}:{line}: pipeline.transforms[0].config.fields[1]: 'Account' (reached by " \
+           f"Account) has no field 'Nmae' (did you mean 'Name'?)" in report
+    assert "'User' (reached by Account.Owner) has no field 'Emial' (did you mean 'Email'?)" \
+        in report
+    assert "'Contact' has no relationship 'Acount' (did you mean 'Account'?)" in report
+    assert not list(out.iterdir())
+
+
+def test_dead_letters_have_a_schema_when_fed_from_a_salesforce_read(small_org, out, tmp_path,
+                                                                     capsys):
+    path = pipeline(tmp_path, """\
+        - type: ReadFromSalesforce
+          name: Read
+          config:
+            connection: emulated
+            soql: "SELECT Id, Name FROM Account WHERE Name = 'nobody at all'"
+        - type: WriteToSalesforce
+          name: Delete
+          input: Read
+          config:
+            connection: emulated
+            sobject: Account
+            operation: delete
+            error_handling: {output: failed}
+        - type: MapToFields
+          name: Shape
+          input: Delete.failed
+          config:
+            language: python
+            fields: {Id: element.Id, code: status_code}
+        - type: WriteToJson
+          input: Shape
+          config: {path: "${FORCEBEAM_OUT}/dead"}
+        """)
+    code, report = run(path, capsys, "validate", "--online")
+    assert code == 0, report
+    code, report = run(path, capsys)
+    assert code == 0, report
+    assert [json.loads(x) for p in out.glob("dead*") for x in p.read_text().splitlines()] == []
+
+
+@pytest.mark.parametrize(("variant", "needle", "index"), [
+    ("nopath", "- type: WriteToJson", 2),
+    ("tag", "input: Csv.nosuch", 1),
+    ("duplicate", "input: Out", 3),
+])
+def test_beam_yaml_errors_point_at_the_users_line(tmp_path, capsys, variant, needle, index):
+    (tmp_path / "a.csv").write_text("a,b\n1,x\n")
+    steps = {
+        "nopath": """\
+            - {type: WriteToJson, input: Csv, config: {path: "%s/o1"}}
+            - type: WriteToJson
+              input: Csv
+              config: {}
+            """,
+        "tag": """\
+            - type: WriteToJson
+              input: Csv.nosuch
+              config: {path: "%s/o1"}
+            """,
+        "duplicate": """\
+            - {type: WriteToJson, name: Out, input: Csv, config: {path: "%s/o1"}}
+            - {type: WriteToJson, name: Out, input: Csv, config: {path: "%s/o2"}}
+            - type: LogForTesting
+              input: Out
+            """,
+    }[variant].replace("%s", str(tmp_path))
+    path = tmp_path / "p.yaml"
+    path.write_text("pipeline:\n  transforms:\n    - type: ReadFromCsv\n      name: Csv\n"
+                    f"      config: {{path: {tmp_path}/a.csv}}\n"
+                    + textwrap.indent(textwrap.dedent(steps), "    "))
+    code = main(["run", str(path)])
+    report = capsys.readouterr().err
+    assert code == 2, report
+    assert f"{path}:{line_of(path, needle)}: pipeline.transforms[{index}]" in report, report
+    assert " at line " not in report    # no line of Beam's own generated text
+
+
+OFFLINE = """\
+connections:
+  prod:
+    login_url: https://acme.my.salesforce.com
+    auth:
+      type: jwt_bearer
+      username: integration@acme.com
+      consumer_key: 3MVG9example
+      private_key: gcp-sm://projects/acme/secrets/sf-jwt-key/versions/latest
+pipeline:
+  transforms:
+    - type: ReadFromSalesforce
+      name: Read
+      config:
+        connection: prod
+        sobject: Account
+        bulk_timeout_seconds: 0
+        bulk_page_size: -5
+        incremental: {field: SystemModstamp, lookback: -60}
+    - type: WriteToSalesforce
+      input: Read
+      config:
+        connection: prod
+        sobject: Account
+        operation: update
+        max_retries: -1
+        batch_size: 0
+        nulls: keep
+"""
+
+
+def test_numbers_that_cannot_work_are_refused_before_the_run(tmp_path, capsys):
+    path = tmp_path / "numbers.yaml"
+    path.write_text(OFFLINE)
+    code, report = run(path, capsys, "validate")
+    assert code == 2, report
+    for needle, words in [("bulk_timeout_seconds:", "must be a number of seconds > 0"),
+                          ("bulk_page_size:", "must be between 1 and"),
+                          ("incremental:", "must be >= 0 seconds"),
+                          ("max_retries:", "must be between 0 and 20"),
+                          ("batch_size:", "must be between 1 and"),
+                          ("nulls:", "'ignore' or 'set'")]:
+        assert f"{path}:{line_of(path, needle)}:" in report, (needle, report)
+        assert words in report, (words, report)
+
+
+@pytest.mark.parametrize(("state_text", "words"), [
+    ('{"field": "SystemModstamp", "watermark": "2026-01-0', "is not valid JSON"),
+    ('["not", "a", "state"]', "is not a forcebeam state"),
+    ('{"field": "LastModifiedDate", "watermark": "2026-01-01T00:00:00.000Z", "seen": {}}',
+     "was written for field LastModifiedDate, not SystemModstamp"),
+    ('{"field": "SystemModstamp", "watermark": "2026-01-01T00:00:00.000Z", "seen": {},'
+     ' "source": "Contact (Id, SystemModstamp)"}', "was written for another query"),
+], ids=["corrupt", "not_a_state", "other_field", "other_query"])
+def test_an_unusable_incremental_state_is_refused_before_the_run(tmp_path, capsys,
+                                                                 state_text, words):
+    state = tmp_path / "accounts.state.json"
+    state.write_text(state_text)
+    text = OFFLINE.split("    - type: WriteToSalesforce")[0]
+    text = text.replace("        bulk_timeout_seconds: 0\n        bulk_page_size: -5\n", "")
+    text = text.replace("lookback: -60}", f"state: {state}}}\n        fields: [Id, SystemModstamp]")
+    path = tmp_path / "incremental.yaml"
+    path.write_text(text)
+    code, report = run(path, capsys, "validate")
+    assert code == 2, report
+    assert f"{path}:{line_of(path, 'incremental:')}: pipeline.transforms[0].config." \
+           f"incremental.state: incremental state {state}" in report
+    assert words in report and "Fix:" in report
+
+
+CONNECTION_ONLY = """\
+connections:
+  prod:
+    login_url: http://acme.my.salesforce.com/path
+    ca_bundle: %s
+    auth:
+      type: jwt_barer
+      username: integration@acme.com
+  other:
+    login_url: https://acme.my.salesforce.com
+    ca_bundle: ""
+    auth:
+      type: client_credentials
+      consumer_key: 3MVG9example
+      consumer_secret: vault://kv/sf
+pipeline:
+  transforms:
+    - type: ReadFromSalesforce
+      config: {connection: prod, sobject: Account}
+    - type: WriteToJson
+      input: ReadFromSalesforce
+      config: {path: out/x}
+"""
+
+
+def test_every_connection_problem_is_reported_at_once(tmp_path, capsys):
+    path = tmp_path / "connections.yaml"
+    path.write_text(CONNECTION_ONLY % "certs/missing-ca.pem")
+    code, report = run(path, capsys, "validate")
+    assert code == 2, report
+    # An unknown auth type no longer hides the connection's other mistakes.
+    assert f"{path}:{line_of(path, 'type: jwt_barer')}: connections.prod.auth.type: " \
+           "unknown auth type 'jwt_barer'" in report
+    assert f"{path}:{line_of(path, 'login_url: http:')}: connections.prod.login_url" in report
+    assert f"{path}:{line_of(path, 'ca_bundle: certs')}: connections.prod.ca_bundle: no such " \
+           f"file: {tmp_path / 'certs' / 'missing-ca.pem'}" in report
+    # An empty ca_bundle is refused, not read as the pipeline's folder.
+    empty = line_of(path, 'ca_bundle: ""')
+    assert f"{path}:{empty}: connections.other.ca_bundle: must be the path of a PEM file" \
+        in report
+    # A store we have no provider for is named as such, with how to add one.
+    assert "connections.other.auth.consumer_secret: unknown secret scheme 'vault'" in report
+    assert "forcebeam.secret_providers" in report
+    assert "kv/sf" not in report
+
+
+def test_native_types_into_parquet_are_refused_at_the_sinks_line(small_org, out, tmp_path,
+                                                                 capsys):
+    path = pipeline(tmp_path, """\
+        - type: ReadFromSalesforce
+          name: Read
+          config:
+            connection: emulated
+            sobject: Account
+            fields: [Id, AnnualRevenue, CreatedDate]
+            types: native
+        - type: WriteToParquet
+          input: Read
+          config: {path: "${FORCEBEAM_OUT}/accounts"}
+        """)
+    code, report = run(path, capsys)
+    assert code == 2, report
+    assert f"{path}:{line_of(path, 'type: WriteToParquet')}: pipeline.transforms[1]" in report
+    assert "use `types: portable`" in report
+    assert not list(out.iterdir())
+
+
+def test_check_and_run_explain_an_expired_access_token_alike(small_org, out, tmp_path, capsys,
+                                                             monkeypatch):
+    session = small_org.session()
+    info = small_org.info
+    token = session.post(f"{info['login_url']}/services/oauth2/token", data={
+        "grant_type": "password", "client_id": info["connected_app"]["consumer_key"],
+        "client_secret": info["connected_app"]["consumer_secret"],
+        "username": info["username"],
+        "password": info["password"] + info["security_token"]}, timeout=30).json()
+    monkeypatch.setenv("SF_ACCESS_TOKEN", token["access_token"])
+    path = tmp_path / "token.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        connections:
+          token:
+            login_url: ${{FORCEBEAM_LOGIN_URL}}
+            ca_bundle: ${{FORCEBEAM_CA_CERT}}
+            auth: {{type: access_token, instance_url: "{token['instance_url']}",
+                    access_token: env://SF_ACCESS_TOKEN}}
+        pipeline:
+          transforms:
+            - type: ReadFromSalesforce
+              config: {{connection: token, sobject: Account, fields: [Id]}}
+            - type: WriteToJson
+              input: ReadFromSalesforce
+              config: {{path: "{out}/x"}}
+        """))
+    small_org.admin("POST", "sessions/expire")
+    explained = "the configured access token was rejected (expired or revoked)"
+    assert main(["check", str(path), "token"]) == 1
+    checked = capsys.readouterr().out
+    assert explained in checked and "store a fresh access token" in checked, checked
+    assert "Bad_OAuth_Token" not in checked
+    code, report = run(path, capsys)
+    assert code == 1 and explained in report, report
+
+
+@pytest.mark.parametrize("mode", ["rest", "bulk"])
+def test_a_date_text_salesforce_cannot_parse_is_a_dead_letter_never_sent(
+        small_org, out, tmp_path, capsys, mode):
+    (out / "rows.csv").write_text("External_Id__c,Name,Due_Date__c\n"
+                                  f"D-{mode}-1,Good date,2026-01-15\n"
+                                  f"D-{mode}-2,Day first,15/01/2026\n")
+    path = pipeline(tmp_path, f"""\
+        - type: ReadFromCsv
+          name: Rows
+          config: {{path: "${{FORCEBEAM_OUT}}/rows.csv", dtype: str}}
+        - type: WriteToSalesforce
+          name: Upsert
+          input: Rows
+          config:
+            connection: emulated
+            sobject: Invoice__c
+            operation: upsert
+            external_id_field: External_Id__c
+            mode: {mode}
+            error_handling: {{output: rejected}}
+        - type: MapToFields
+          name: Shape
+          input: Upsert.rejected
+          config:
+            language: python
+            fields: {{id: element.External_Id__c, code: status_code, msg: msg}}
+        - type: WriteToJson
+          input: Shape
+          config: {{path: "${{FORCEBEAM_OUT}}/rejected"}}
+        """)
+    code, report = run(path, capsys)
+    assert code == 0, report
+    rejected = [json.loads(x) for p in out.glob("rejected*") for x in p.read_text().split("\n")
+                if x]
+    assert [(r["id"], r["code"]) for r in rejected] == [
+        (f"D-{mode}-2", "INVALID_TYPE_ON_FIELD_IN_RECORD")]
+    assert "15/01/2026" in rejected[0]["msg"] and "YYYY-MM-DD" in rejected[0]["msg"]
+    soql = ("SELECT External_Id__c, Due_Date__c FROM Invoice__c "  # noqa: S608 - our ids
+            f"WHERE External_Id__c LIKE 'D-{mode}-%'")
+    rows = org_query(small_org, soql)
+    assert rows == [{"External_Id__c": f"D-{mode}-1", "Due_Date__c": "2026-01-15"}]
+
+
+def test_validate_online_warns_what_a_bulk_read_of_a_compound_really_reads(small_org, out,
+                                                                           tmp_path, capsys):
+    path = pipeline(tmp_path, """\
+        - type: ReadFromSalesforce
+          name: Read
+          config:
+            connection: emulated
+            sobject: Account
+            mode: bulk
+            fields: [Id, BillingAddress]
+        - type: WriteToJson
+          input: Read
+          config: {path: "${FORCEBEAM_OUT}/x"}
+        - type: ReadFromSalesforce
+          name: ReadInvoices
+          config:
+            connection: emulated
+            sobject: Invoice__c
+            mode: bulk
+            fields: [Id, Location__c, Location__Latitude__s]
+        - type: WriteToJson
+          input: ReadInvoices
+          config: {path: "${FORCEBEAM_OUT}/y"}
+        """)
+    code, report = run(path, capsys, "validate", "--online")
+    assert code == 0, report
+    line = line_of(path, "fields: [Id, BillingAddress")
+    assert f"warning: {path}:{line}: pipeline.transforms[0].config.fields[1]: mode: bulk cannot " \
+           "read the compound field BillingAddress: the column is dropped; none of its parts " \
+           "is listed, so nothing of it is read (list its parts (BillingStreet, " in report
+    assert "compound field Location__c: the column is dropped; read instead: " \
+           "Location__Latitude__s" in report
