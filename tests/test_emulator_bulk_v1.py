@@ -381,3 +381,37 @@ def test_org_faults_reach_bulk_v1(org_factory: Any) -> None:
     assert expired.status_code == 400
     assert raw.xml(expired)["exceptionCode"] == "InvalidSessionId"
     assert private.admin("GET", "faults").json()["injected"]["session_expired"] >= 1
+
+
+@pytest.mark.parametrize(("content_type", "data", "result_type"), [
+    ("CSV", "Name\nTyped Result CSV\n", "text/csv"),
+    ("XML", f'<sObjects xmlns="{XML_NS}"><sObject><Name>Typed Result XML</Name></sObject>'
+            "</sObjects>", "application/xml"),
+    ("JSON", '[{"Name": "Typed Result JSON"}]', "application/json"),
+], ids=["CSV", "XML", "JSON"])
+def test_ingest_results_carry_the_bare_content_type(v1_org: EmulatedOrg, content_type: str,
+                                                    data: str, result_type: str) -> None:
+    """A real org sends ingest results as exactly `text/csv` / `application/xml` /
+    `application/json`, and salesforce-bulk (`get_batch_results`) picks its parser by
+    comparing the header to those strings: with a charset added it returns nothing."""
+    raw = RawV1(v1_org)
+    job = raw.xml(raw.call("POST", "/job", job_xml(operation="insert", object="Account",
+                                                    contentType=content_type)))
+    batch_type = {"CSV": "text/csv", "XML": "application/xml",
+                  "JSON": "application/json"}[content_type]
+    added = raw.call("POST", f"/job/{job['id']}/batch", data,
+                     content_type=f"{batch_type}; charset=UTF-8")
+    assert added.status_code == 201
+    batch_id = (added.json()["id"] if content_type == "JSON" else raw.xml(added)["id"])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        info = raw.call("GET", f"/job/{job['id']}/batch/{batch_id}")
+        state = info.json()["state"] if content_type == "JSON" else raw.xml(info)["state"]
+        if state not in ("Queued", "InProgress"):
+            break
+        time.sleep(0.05)
+    assert state == "Completed"
+    result = raw.call("GET", f"/job/{job['id']}/batch/{batch_id}/result")
+    assert result.status_code == 200
+    assert result.headers["Content-Type"] == result_type
+    assert "true" in result.text.lower()

@@ -69,6 +69,9 @@ CONCURRENCY_MODES = {"parallel": "Parallel", "serial": "Serial", "0": "Parallel"
 #: requests decode a bare text/csv as ISO-8859-1).
 DATA_TYPES = {"CSV": "text/csv; charset=UTF-8", "JSON": JSON_TYPE,
               "XML": f"{XML_TYPE}; charset=UTF-8"}
+#: Content types of ingest results, exactly as a real org sends them: salesforce-bulk's
+#: `get_batch_results` picks its parser by comparing the header to these strings.
+INGEST_RESULT_TYPES = {"CSV": "text/csv", "JSON": JSON_TYPE, "XML": XML_TYPE}
 _SESSION_ERRORS = frozenset({"INVALID_SESSION_ID", "InvalidSessionId", "INVALID_AUTH_HEADER"})
 
 
@@ -312,7 +315,8 @@ async def get_result(request: web.Request) -> web.StreamResponse:
                        + (f" ({batch.state_message})" if batch.state_message else ""), fmt)
     if job.is_query:
         return result_list_response(job, list(batch.result_paths))
-    return await send_file(request, batch.result_paths["result"], DATA_TYPES[job.content_type])
+    return await send_file(request, batch.result_paths["result"],
+                           INGEST_RESULT_TYPES[job.content_type])
 
 
 async def get_result_file(request: web.Request) -> web.StreamResponse:
