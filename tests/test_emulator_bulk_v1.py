@@ -415,3 +415,32 @@ def test_ingest_results_carry_the_bare_content_type(v1_org: EmulatedOrg, content
     assert result.status_code == 200
     assert result.headers["Content-Type"] == result_type
     assert "true" in result.text.lower()
+
+
+def test_unknown_field_fails_the_whole_batch_and_its_results_say_records_not_processed(
+        v1_org: EmulatedOrg) -> None:
+    """A column the object does not have fails the batch before any record is written
+    (`InvalidBatch : Field name not found : X`), and asking for its results answers
+    `InvalidBatch` / `Records not processed`, as simple-salesforce's Bulk API notes
+    describe for a real org."""
+    sf = client(v1_org)
+    with pytest.raises(SalesforceMalformedRequest) as refused:
+        sf.bulk.Account.insert([{"Name": "Unknown Column 1", "Nope__c": "x"},
+                                {"Name": "Unknown Column 2"}])
+    assert refused.value.content == {"exceptionCode": "InvalidBatch",
+                                     "exceptionMessage": "Records not processed"}
+    assert sf.query("SELECT COUNT() FROM Account WHERE Name LIKE 'Unknown Column%'")[
+        "totalSize"] == 0
+
+    raw = RawV1(v1_org)
+    job = raw.xml(raw.call("POST", "/job", job_xml(operation="insert", object="Contact",
+                                                    contentType="CSV")))
+    data = "LastName,Acount.External_Id__c\nNo Such Parent,B1-0\n"
+    batch = raw.xml(raw.call("POST", f"/job/{job['id']}/batch", data, content_type="text/csv"))
+    failed = raw.wait_batch(job["id"], batch["id"])
+    assert failed["state"] == "Failed"
+    assert failed["stateMessage"] == "InvalidBatch : Field name not found : Acount.External_Id__c"
+    results = raw.call("GET", f"/job/{job['id']}/batch/{batch['id']}/result")
+    assert results.status_code == 400
+    assert raw.xml(results) == {"exceptionCode": "InvalidBatch",
+                                "exceptionMessage": "Records not processed"}

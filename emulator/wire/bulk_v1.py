@@ -29,7 +29,9 @@ from forcebeam.emulator.bulk.v1_jobs import (
     CLOSED,
     COMPLETED,
     CONTENT_TYPES,
+    FAILED,
     INGEST_OPERATIONS,
+    NOT_PROCESSED,
     OPEN,
     QUERY_OPERATIONS,
     BatchNotFoundError,
@@ -310,6 +312,9 @@ async def get_result(request: web.Request) -> web.StreamResponse:
     authenticate(request, fmt)
     job = find_job(request, fmt)
     batch = find_batch(request, job, fmt)
+    if batch.state in (FAILED, NOT_PROCESSED):
+        # what a real org answers for a batch that wrote no results (its stateMessage says why)
+        raise v1_error(400, "InvalidBatch", "Records not processed", fmt)
     if batch.state != COMPLETED:
         raise v1_error(400, "InvalidBatch", f"Batch not completed: it is {batch.state}"
                        + (f" ({batch.state_message})" if batch.state_message else ""), fmt)
