@@ -444,3 +444,31 @@ def test_unknown_field_fails_the_whole_batch_and_its_results_say_records_not_pro
     assert results.status_code == 400
     assert raw.xml(results) == {"exceptionCode": "InvalidBatch",
                                 "exceptionMessage": "Records not processed"}
+
+
+def test_retired_api_version_is_400_invalid_version_in_bulk_v1_shape(v1_org: EmulatedOrg) -> None:
+    """Salesforce answers Bulk API calls on a retired version with 400 InvalidVersion
+    (21.0-30.0 retired in Summer '25; the org's oldest version can be raised as the
+    31.0-40.0 retirement of Summer '28 will)."""
+    raw = RawV1(v1_org)
+    body = job_xml(operation="query", object="Account", contentType="CSV")
+    old = raw.session.post(raw.base.rsplit("/", 1)[0] + "/30.0/job", data=body, timeout=60,
+                           headers={"X-SFDC-Session": raw.auth.access_token,
+                                    "Content-Type": "application/xml"})
+    assert old.status_code == 400
+    assert raw.xml(old)["exceptionCode"] == "InvalidVersion"
+    assert raw.session.post(raw.base.rsplit("/", 1)[0] + "/40.0/job", data=body, timeout=60,
+                            headers={"X-SFDC-Session": raw.auth.access_token,
+                                     "Content-Type": "application/xml"}).status_code == 201
+    v1_org.admin("PATCH", "org", json={"oldest_api_version": 41})
+    try:
+        retired = raw.session.post(
+            raw.base.rsplit("/", 1)[0] + "/40.0/job", timeout=60,
+            data=b'{"operation": "query", "object": "Account", "contentType": "JSON"}',
+            headers={"X-SFDC-Session": raw.auth.access_token,
+                     "Content-Type": "application/json"})
+        assert retired.status_code == 400
+        assert retired.json()["exceptionCode"] == "InvalidVersion"
+        assert "40.0" in retired.json()["exceptionMessage"]
+    finally:
+        v1_org.admin("PATCH", "org", json={"oldest_api_version": 31})

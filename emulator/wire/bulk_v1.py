@@ -114,9 +114,15 @@ def bulk_v1_jobs(state: Any) -> BulkV1Jobs:
 def authenticate(request: web.Request, fmt: str) -> Any:
     """The request's session (X-SFDC-Session), errors re-rendered in Bulk 1.0's shape."""
     version = request.match_info.get("version", "0")
-    if not MIN_API_VERSION <= int(float(version)) <= MAX_API_VERSION:
+    major = int(float(version))
+    oldest = max(MIN_API_VERSION, state_of(request).org.oldest_api_version)
+    if major < oldest:
+        # a retired version (help 000354473): Bulk API answers 400 InvalidVersion
+        raise v1_error(400, "InvalidVersion", f"API version {version} has been retired and is "
+                       f"no longer available; use {oldest}.0 to {MAX_API_VERSION}.0", fmt)
+    if major > MAX_API_VERSION:
         raise v1_error(404, "InvalidUrl", f"Bulk API version {version} is not supported: use "
-                       f"{MIN_API_VERSION}.0 to {MAX_API_VERSION}.0", fmt)
+                       f"{oldest}.0 to {MAX_API_VERSION}.0", fmt)
     try:
         return require_session(request, api="bulk_v1", kind="bulk_v1")
     except SalesforceHTTPError as error:
