@@ -41,6 +41,11 @@ TOKEN_EXCHANGE_FIX = "".join((  # noqa: S105 - help text
     "active user; see the README's token exchange section"))
 
 # (error, words in error_description) -> what to do. First match wins.
+#: Where an app shows its consumer key and secret: the External Client App first (new
+#: apps are ECAs), then the legacy connected-app screen.
+APP_CREDENTIALS_SCREEN = ("External Client App Manager > the app > Settings > OAuth "
+                          "Settings > Consumer Key and Secret; a legacy connected app: "
+                          "Manage Consumer Details")
 _FIXES: list[tuple[str, str, str]] = [
     ("invalid_grant", "hasn't approved", APPROVE_FIX),
     ("invalid_grant", "expired access/refresh token",
@@ -86,10 +91,11 @@ _FIXES: list[tuple[str, str, str]] = [
     ("invalid_request", "token exchange handler",
      "enable the token exchange handler (Setup > Token Exchange Handlers: Enabled, and "
      "enabled for the External Client App) or fix auth.token_handler"),
-    ("invalid_client_id", "", "the consumer key is unknown: copy it from the connected app "
-                              "(Manage Consumer Details); new apps take up to 10 minutes to work"),
-    ("invalid_client", "", "the consumer secret is wrong: copy it again from the connected app "
-                           "(Manage Consumer Details)"),
+    ("invalid_client_id", "", "the consumer key is unknown: copy it from the External Client "
+                              f"App ({APP_CREDENTIALS_SCREEN}); new apps take up to 10 minutes "
+                              "to work"),
+    ("invalid_client", "", "the consumer secret is wrong: copy it again from the External "
+                           f"Client App ({APP_CREDENTIALS_SCREEN})"),
     ("unsupported_grant_type", "", "enable this OAuth flow in the app's OAuth settings "
                                    "(External Client App: Flow Enablement, e.g. 'Enable "
                                    "Token Exchange Flow'; connected app: Edit > API)"),

@@ -86,6 +86,23 @@ def test_external_client_app_refuses_the_username_password_flow_as_salesforce_do
     assert "jwt_bearer or client_credentials" in caught.value.fix
 
 
+@pytest.mark.parametrize("wrong", ["consumer_key", "consumer_secret"])
+def test_wrong_app_credentials_say_where_the_external_client_app_shows_them(
+        org, monkeypatch, tmp_path, wrong):
+    """The fix names the ECA screen first (Settings > Consumer Key and Secret): new apps are
+    ECAs; the legacy connected-app screen comes second."""
+    auth = eca_auth(org, "client_credentials", monkeypatch, tmp_path)
+    if wrong == "consumer_key":
+        auth["consumer_key"] = "3MVG9NotAnAppOfThisOrg"
+    else:
+        monkeypatch.setenv("FB_ECA_SECRET", "not-the-secret")
+    with pytest.raises(AuthError) as caught:
+        get_client(connection_for(org, auth))
+    fix = caught.value.fix
+    assert "External Client App" in fix and "Consumer Key and Secret" in fix
+    assert fix.index("External Client App") < fix.index("connected app")
+
+
 # ----- uninstalled connected apps (Sep 2025) --------------------------------------------------
 def test_uninstalled_app_is_blocked_without_the_permission_and_the_fix_names_it(
         org, monkeypatch, tmp_path, restore):
