@@ -42,11 +42,13 @@ def check_connection(connection: Connection, out: TextIO) -> int:
     """Log in and print org id, user, instance and API usage; 1 with the fix on failure.
 
     A flow Salesforce is retiring is named first, with its date and replacement."""
+    from forcebeam.auth.credentials import sunset_warning_shown
     from forcebeam.auth.sunset import warning_for
 
     sunset = warning_for(connection.auth.type)
     if sunset:
         out.write(f"warning: {sunset}\n")
+        sunset_warning_shown(connection.auth.type)
     try:
         client = get_client(connection)
         info = client.request("GET", "/services/oauth2/userinfo").json()

@@ -28,6 +28,13 @@ log = logging.getLogger(__name__)
 _warned_legacy: set[str] = set()
 
 
+def sunset_warning_shown(auth_type: str) -> None:
+    """The command has already shown this flow's sunset warning (``check``, ``run``): a
+    login in this process does not log the same text again. Workers in other processes
+    still log it once each."""
+    _warned_legacy.add(auth_type)
+
+
 class Credentials:
     """Base class: subclasses set ``type``/``config_model`` and implement ``_fetch``."""
 

@@ -47,8 +47,12 @@ def validate_or_raise(spec: PipelineSpec, online: bool = False,
     problems = validate(spec, online=online)
     if problems:
         raise PipelineFileError(problems)
+    from forcebeam.auth.credentials import sunset_warning_shown
+
     for warning in sunset_warnings(spec, today=today):
         print(f"warning: {warning}", file=warn_to or sys.stderr)
+        # the run's own first login in this process need not log the same text again
+        sunset_warning_shown(str(spec.connections[warning.path[1]]["auth"]["type"]))
 
 
 def sunset_warnings(spec: PipelineSpec, today: date | None = None) -> list[Problem]:

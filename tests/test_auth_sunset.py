@@ -133,3 +133,39 @@ def test_basic_on_api_65_logs_in_through_soap_64_and_check_warns(org, monkeypatc
     assert check_connection(connection, out) == 0
     first = out.getvalue().splitlines()[0]
     assert first.startswith("warning: auth type 'basic'") and "Summer '27" in first
+
+
+@pytest.mark.usefixtures("clean_auth_state")
+def test_check_says_the_sunset_warning_once(org, monkeypatch, tmp_path, caplog):
+    """`check` prints the warning first; its own login does not log the same text again."""
+    import logging
+
+    from forcebeam.auth import credentials
+
+    credentials._warned_legacy.discard("basic")
+    connection = connection_for(org, auth_section(org, "basic", monkeypatch, tmp_path))
+    out = io.StringIO()
+    with caplog.at_level(logging.WARNING):
+        assert check_connection(connection, out) == 0
+    said = out.getvalue() + "".join(record.getMessage() for record in caplog.records)
+    assert said.count("Summer '27") == 1
+
+
+@pytest.mark.usefixtures("clean_auth_state")
+def test_run_says_the_sunset_warning_once(org, monkeypatch, tmp_path, caplog):
+    """`run` prints the warning when it validates the file; the run's logins in the same
+    process do not log the same text a second time."""
+    import logging
+
+    from forcebeam.auth import credentials
+
+    credentials._warned_legacy.discard("basic")
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(PIPELINE)
+    printed = io.StringIO()
+    with caplog.at_level(logging.WARNING):
+        validate_or_raise(PipelineSpec.load(str(path)), warn_to=printed)  # what `run` calls
+        connection = connection_for(org, auth_section(org, "basic", monkeypatch, tmp_path))
+        assert get_client(connection).sf.query("SELECT Id FROM Account LIMIT 1")["totalSize"]
+    said = printed.getvalue() + "".join(record.getMessage() for record in caplog.records)
+    assert said.count("Summer '27") == 1
