@@ -472,3 +472,23 @@ def test_retired_api_version_is_400_invalid_version_in_bulk_v1_shape(v1_org: Emu
         assert "40.0" in retired.json()["exceptionMessage"]
     finally:
         v1_org.admin("PATCH", "org", json={"oldest_api_version": 31})
+
+
+@pytest.mark.parametrize("field", ["Name", "Nope__c"])
+def test_upsert_job_on_a_field_that_is_not_an_external_id_is_refused_at_creation(
+        v1_org: EmulatedOrg, field: str) -> None:
+    """Salesforce refuses the job itself (InvalidJob, before any batch) when
+    externalIdFieldName is not an External ID, the record Id or an idLookup field."""
+    sf = client(v1_org)
+    with pytest.raises(SalesforceMalformedRequest) as refused:
+        sf.bulk.Account.upsert([{field: "Upsert Key", "Industry": "Energy"}], field)
+    assert refused.value.url.endswith("/job")  # refused at job creation
+    assert refused.value.content == {
+        "exceptionCode": "InvalidJob",
+        "exceptionMessage": f"Field name provided, {field} does not match an External ID, "
+                            "Salesforce Id, or indexed field for Account"}
+    ok = sf.bulk.Account.upsert([{"External_Id__c": f"UPSERT-{field}", "Name": "Keyed"}],
+                                "External_Id__c")
+    assert ok[0]["success"] and ok[0]["created"]
+    by_record_id = sf.bulk.Account.upsert([{"Id": ok[0]["id"], "Name": "Keyed again"}], "Id")
+    assert by_record_id[0]["success"] and not by_record_id[0]["created"]

@@ -198,6 +198,13 @@ async def create_job(request: web.Request) -> web.Response:
     if operation == "upsert" and not external_id:
         raise v1_error(400, "InvalidJob", "External ID was blank for upsert: set "
                        "externalIdFieldName (an External ID field of the object, or Id)", fmt)
+    if operation == "upsert":
+        key_field = found.field(str(external_id))
+        if key_field is None or not (key_field.external_id or key_field.type == "id"):
+            raise v1_error(400, "InvalidJob", f"Field name provided, {external_id} does not "
+                           "match an External ID, Salesforce Id, or indexed field for "
+                           f"{found.name}", fmt)
+        external_id = key_field.name
     try:
         pk_chunking = parse_pk_chunking(request.headers.get(PK_CHUNKING_HEADER))
     except ValueError as error:
