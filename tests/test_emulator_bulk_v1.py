@@ -492,3 +492,16 @@ def test_upsert_job_on_a_field_that_is_not_an_external_id_is_refused_at_creation
     assert ok[0]["success"] and ok[0]["created"]
     by_record_id = sf.bulk.Account.upsert([{"Id": ok[0]["id"], "Name": "Keyed again"}], "Id")
     assert by_record_id[0]["success"] and not by_record_id[0]["created"]
+
+
+def test_query_of_another_object_than_the_jobs_fails_with_salesforces_message(
+        v1_org: EmulatedOrg) -> None:
+    """simple-salesforce issue 502 quotes a real org: the batch fails with
+    INVALID_TYPE_FOR_OPERATION naming both entities, and simple-salesforce raises it."""
+    sf = client(v1_org)
+    with pytest.raises(SalesforceGeneralError) as failed:
+        sf.bulk.Account.query("SELECT Id, LastName FROM Contact", wait=0)
+    assert failed.value.content == (
+        "InvalidBatch : Failed to process query: INVALID_TYPE_FOR_OPERATION: The root entity "
+        "of the requested query (Contact) does not match the entity of the requested Bulk API "
+        "Job (Account).")

@@ -55,8 +55,9 @@ def run_query_batch(job: V1Job, batch: V1Batch, store: Any, new_result_id: Any) 
         rows = getattr(result.rows, "close", None)
         if rows is not None:
             rows()
-        raise _query_failure("INVALID_TYPE", f"the query reads {result.sobject} but this job's "
-                             f"object is {job.object}: create a job for {result.sobject}")
+        raise _query_failure("INVALID_TYPE_FOR_OPERATION", "The root entity of the requested "
+                             f"query ({result.sobject}) does not match the entity of the "
+                             f"requested Bulk API Job ({job.object}).")
     result_id = new_result_id()
     path = job.work_dir / f"{batch.id}-{result_id}.{_RESULT_EXTENSIONS[job.content_type]}"
     plan = RecordPlan(getattr(store, "schema", None), result.sobject, list(result.columns))
