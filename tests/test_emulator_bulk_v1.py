@@ -505,3 +505,21 @@ def test_query_of_another_object_than_the_jobs_fails_with_salesforces_message(
         "InvalidBatch : Failed to process query: INVALID_TYPE_FOR_OPERATION: The root entity "
         "of the requested query (Contact) does not match the entity of the requested Bulk API "
         "Job (Account).")
+
+
+def test_csv_query_with_no_rows_says_records_not_found(v1_org: EmulatedOrg) -> None:
+    """A real org's CSV result file for a query that matches nothing is the text
+    `Records not found for this query` (salesforcer issue 21 shows it), not a header row."""
+    raw = RawV1(v1_org)
+    job = raw.xml(raw.call("POST", "/job", job_xml(operation="query", object="Account",
+                                                    contentType="CSV")))
+    batch = raw.xml(raw.call("POST", f"/job/{job['id']}/batch",
+                             "SELECT Id, Name FROM Account WHERE Name = 'No Such Account'",
+                             content_type="text/csv"))
+    done = raw.wait_batch(job["id"], batch["id"])
+    assert (done["state"], done["numberRecordsProcessed"]) == ("Completed", "0")
+    listing = raw.call("GET", f"/job/{job['id']}/batch/{batch['id']}/result")
+    (result_id,) = re.findall(r"<result>([^<]+)</result>", listing.text)
+    page = raw.call("GET", f"/job/{job['id']}/batch/{batch['id']}/result/{result_id}")
+    assert page.text == "Records not found for this query"
+    assert list(csv.DictReader(io.StringIO(page.text))) == []  # what CSV readers then see

@@ -9,7 +9,8 @@ Rules (Bulk API 1.0 developer guide, "Prepare data files" and "Get batch results
 - Ingest results, one per uploaded record in order: CSV `"Id","Success","Created","Error"`
   (`Error` as `CODE:message:fields --`), JSON `[{"id","success","created","errors"}]`, XML
   `<results><result><id/><success/><created/><errors/></result></results>`.
-- Query results: CSV as Bulk 2.0 writes it (every value quoted, null empty); JSON records
+- Query results: CSV as Bulk 2.0 writes it (every value quoted, null empty), or the text
+  `Records not found for this query` when nothing matched (a real org's answer); JSON records
   with `attributes` and nested parents, where dates and datetimes are epoch milliseconds
   (simple-salesforce issue #290 shows a real org doing so); XML `<queryResult><records
   xsi:type="sObject"><type>…</type>…` with `xsi:nil="true"` for null.
@@ -39,6 +40,8 @@ _XSI_NIL = f"{{{XSI_NS}}}nil"
 _DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
+#: A CSV query result file when the query matched no record (what a real org writes).
+NO_RECORDS_CSV = b"Records not found for this query"
 #: Bulk 1.0 ingest batch limits (records, and bytes of one batch's data).
 MAX_BATCH_RECORDS = 10_000
 MAX_BATCH_BYTES = 10_000_000
@@ -319,8 +322,11 @@ def write_query_results(path: Path, content_type: str, plan: RecordPlan,
                                    converters=converters_for([column.field.type
                                                               for column in columns]))
         with path.open("wb") as target, body.open("rb") as source:
-            target.write(result.header)
-            shutil.copyfileobj(source, target)
+            if result.row_count:
+                target.write(result.header)
+                shutil.copyfileobj(source, target)
+            else:
+                target.write(NO_RECORDS_CSV)
         body.unlink()
         return result.row_count
     count = 0
