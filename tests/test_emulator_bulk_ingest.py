@@ -169,6 +169,10 @@ def test_protocol_details_clients_rely_on(private_org):
     ({"object": "Account", "operation": "merge"}, "Invalid operation"),
     ({"object": "Nope", "operation": "insert"}, "Invalid object"),
     ({"object": "Account", "operation": "upsert"}, "externalIdFieldName"),
+    # a real org refuses the job itself when the key is not an External ID (or Id)
+    ({"object": "Account", "operation": "upsert", "externalIdFieldName": "Name"},
+     "Field name provided, Name does not match an External ID, Salesforce Id, or indexed "
+     "field for Account"),
     ({"object": "Account", "operation": "insert", "lineEnding": "CR"}, "lineEnding"),
 ])
 def test_bad_job_definitions_are_refused(org, job, text):

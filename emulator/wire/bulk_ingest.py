@@ -115,6 +115,13 @@ async def create_job(request: web.Request) -> web.Response:
     if operation == "upsert" and not external_id:
         raise bulk_error(400, "InvalidJob", "externalIdFieldName is required for upsert "
                          "(an External ID field of the object, or Id)")
+    if operation == "upsert":
+        key_field = schema.object(known).field(str(external_id)) if schema is not None else None
+        if schema is not None and (key_field is None
+                                   or not (key_field.external_id or key_field.type == "id")):
+            raise bulk_error(400, "InvalidJob", f"InvalidJob : Field name provided, "
+                             f"{external_id} does not match an External ID, Salesforce Id, or "
+                             f"indexed field for {known}")
     delimiter, line_ending = job_format(body)
     jobs = bulk_jobs(state)
     job = jobs.add(IngestJob(id=jobs.new_id(), kind=INGEST, operation=operation,
