@@ -523,3 +523,22 @@ def test_csv_query_with_no_rows_says_records_not_found(v1_org: EmulatedOrg) -> N
     page = raw.call("GET", f"/job/{job['id']}/batch/{batch['id']}/result/{result_id}")
     assert page.text == "Records not found for this query"
     assert list(csv.DictReader(io.StringIO(page.text))) == []  # what CSV readers then see
+
+
+def test_xml_relationship_field_as_the_docs_show_links_the_parent(v1_org: EmulatedOrg) -> None:
+    """Bulk API 1.0 "Relationship Fields in Records": in XML the parent is named as
+    `<Relationship><sObject><IndexedField>value</IndexedField></sObject></Relationship>`."""
+    sf = client(v1_org)
+    parent = sf.Account.create({"Name": "XML Parent", "External_Id__c": "XML-PARENT-1"})["id"]
+    raw = RawV1(v1_org)
+    job = raw.xml(raw.call("POST", "/job", job_xml(operation="insert", object="Contact",
+                                                    contentType="XML")))
+    data = (f'<?xml version="1.0" encoding="UTF-8"?><sObjects xmlns="{XML_NS}"><sObject>'
+            "<LastName>XML Child</LastName><Account><sObject>"
+            "<External_Id__c>XML-PARENT-1</External_Id__c></sObject></Account>"
+            "</sObject></sObjects>")
+    batch = raw.xml(raw.call("POST", f"/job/{job['id']}/batch", data))
+    done = raw.wait_batch(job["id"], batch["id"])
+    assert (done["state"], done["numberRecordsFailed"]) == ("Completed", "0"), done
+    child = sf.query("SELECT AccountId FROM Contact WHERE LastName = 'XML Child'")["records"]
+    assert [record["AccountId"] for record in child] == [parent]

@@ -5,7 +5,9 @@ Rules (Bulk API 1.0 developer guide, "Prepare data files" and "Get batch results
 - CSV upload: header row of field names (`Account.External_Id__c` for a parent by external
   id); an empty cell leaves the field unchanged, `#N/A` sets it to null. JSON upload: an
   array of objects (`attributes` ignored, null sets null, a nested object names a parent by
-  external id). XML upload: `<sObjects><sObject><Field>…` with `xsi:nil="true"` for null.
+  external id). XML upload: `<sObjects><sObject><Field>…` with `xsi:nil="true"` for null,
+  a parent as `<Relationship><sObject><IndexedField>value</IndexedField></sObject>
+  </Relationship>`.
 - Ingest results, one per uploaded record in order: CSV `"Id","Success","Created","Error"`
   (`Error` as `CODE:message:fields --`), JSON `[{"id","success","created","errors"}]`, XML
   `<results><result><id/><success/><created/><errors/></result></results>`.
@@ -123,6 +125,9 @@ def _xml_fields(element: ET.Element, prefix: str, into: dict[str, Any]) -> None:
             continue
         if child.get(_XSI_NIL) == "true":
             into[f"{prefix}{name}"] = None
+        elif name == "sObject" and prefix:
+            # `<Relationship><sObject><IndexedField>…` names the parent (the docs' form)
+            _xml_fields(child, prefix, into)
         elif len(child):
             _xml_fields(child, f"{prefix}{name}.", into)
         elif child.text is not None:
