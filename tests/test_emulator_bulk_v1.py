@@ -542,3 +542,22 @@ def test_xml_relationship_field_as_the_docs_show_links_the_parent(v1_org: Emulat
     assert (done["state"], done["numberRecordsFailed"]) == ("Completed", "0"), done
     child = sf.query("SELECT AccountId FROM Contact WHERE LastName = 'XML Child'")["records"]
     assert [record["AccountId"] for record in child] == [parent]
+
+
+def test_batch_over_ten_million_characters_is_refused_as_a_client_input_error(
+        v1_org: EmulatedOrg) -> None:
+    """A real org refuses the upload itself: `ClientInputError` / `Failed to read request.
+    Exceeded max size limit of 10000000` (jsforce issue 31 and others quote it)."""
+    raw = RawV1(v1_org)
+    job = raw.xml(raw.call("POST", "/job", job_xml(operation="insert", object="Account",
+                                                    contentType="CSV")))
+    row = "Too Big " + "x" * 91 + "\n"  # 100 characters
+    data = "Name\n" + row * 100_000
+    assert len(data) > 10_000_000
+    refused = raw.call("POST", f"/job/{job['id']}/batch", data, content_type="text/csv")
+    assert refused.status_code == 400
+    assert raw.xml(refused) == {
+        "exceptionCode": "ClientInputError",
+        "exceptionMessage": "Failed to read request. Exceeded max size limit of 10000000"}
+    listed = raw.call("GET", f"/job/{job['id']}/batch")
+    assert "<batchInfo>" not in listed.text  # no batch was created

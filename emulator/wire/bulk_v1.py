@@ -264,8 +264,9 @@ async def add_batch(request: web.Request) -> web.Response:
                        "added to Open jobs only", fmt)
     data = await request.read()
     if len(data) > MAX_BATCH_BYTES:
-        raise v1_error(400, "InvalidBatch", f"The batch data exceeds {MAX_BATCH_BYTES:,} bytes: "
-                       "split it into smaller batches", fmt)
+        # a real org's words (the upload is refused; no batch is created)
+        raise v1_error(400, "ClientInputError", "Failed to read request. Exceeded max size "
+                       f"limit of {MAX_BATCH_BYTES}", fmt)
     jobs = bulk_v1_jobs(state)
     if job.is_query:
         soql = data.decode("utf-8", errors="replace").strip()
