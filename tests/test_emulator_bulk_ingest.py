@@ -195,6 +195,21 @@ def test_job_fails_with_a_reason_on_bad_data(private_org):
     assert job["id"] in [record["id"] for record in listed]
 
 
+def test_unknown_column_fails_the_job_before_any_row_is_written(private_org):
+    """As on a real org: a header column the object lacks fails the whole job
+    (`InvalidBatch : Field name not found : X`) and every row stays unprocessed."""
+    client = IngestClient(private_org)
+    job = client.call("POST", json={"object": "Account", "operation": "insert"}).json()
+    client.upload(job["id"], "Name,Nope__c\nNever Written,x\n")
+    client.call("PATCH", f"/{job['id']}", json={"state": "UploadComplete"})
+    info = client.wait(job["id"])
+    assert info["state"] == "Failed"
+    assert info["errorMessage"] == "InvalidBatch : Field name not found : Nope__c"
+    assert info["numberRecordsProcessed"] == 0
+    unprocessed = client.call("GET", f"/{job['id']}/unprocessedrecords")
+    assert unprocessed.text == "Name,Nope__c\nNever Written,x\n"
+
+
 def test_multipart_create_processes_at_once(private_org):
     client = IngestClient(private_org)
     job_part = ('{"object": "Contact", "operation": "insert", "lineEnding": "LF"}',

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from forcebeam.emulator.bulk.columns import field_not_found_message, unknown_column
 from forcebeam.emulator.bulk.jobs import ABORTED, IngestJob
 from forcebeam.emulator.bulk.results import COLUMN_DELIMITERS, LINE_ENDINGS, csv_line
 
@@ -70,6 +71,10 @@ def process_ingest_job(job: IngestJob, store: Any,
         batches = _batches(rows, WRITE_BATCH_ROWS)
         try:
             _check_header(job, header)
+            unknown = unknown_column(getattr(store, "schema", None), job.object,
+                                     [[name.strip() for name in header]])
+            if unknown is not None:
+                raise IngestDataError(field_not_found_message(unknown))
             for batch in batches:
                 if job.state == ABORTED:
                     unprocessed.writerows(batch)
