@@ -167,10 +167,11 @@ def build_problems(spec: PipelineSpec) -> list[Problem]:
 
     from forcebeam.pipelines import beam_yaml
     from forcebeam.pipelines.problems import PipelineFileError
-    from forcebeam.pipelines.run import PipelineBuildError, build_options, construct
+    from forcebeam.pipelines.run import PipelineBuildError, build_options, construct, discard
 
     try:
-        construct(spec, beam_yaml.to_beam_spec(spec), build_options(spec, []), FnApiRunner())
+        discard(construct(spec, beam_yaml.to_beam_spec(spec), build_options(spec, []),
+                          FnApiRunner()))
     except PipelineFileError as error:
         return error.problems
     except PipelineBuildError as error:  # login/API trouble while building: still shown

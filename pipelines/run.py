@@ -93,12 +93,25 @@ def construct(spec: PipelineSpec, beam_spec: dict[str, Any], options: Any,
     pipeline = beam.Pipeline(runner=runner, options=options)
     try:
         constructor(pipeline)
-    except Exception as error:  # noqa: BLE001 - reported as the user's problem
+    except BaseException as error:  # noqa: BLE001 - reported as the user's problem
+        discard(pipeline)    # Beam removes its temp folder only at the end of run()
+        if not isinstance(error, Exception):
+            raise
         failure = PipelineBuildError.from_beam(error, text)
         if failure.in_file:  # a wrong file: exit 2 at its line, like every validation error
             raise PipelineFileError([failure.as_problem(spec)]) from error
         raise failure from error
     return pipeline
+
+
+def discard(pipeline: Any) -> None:
+    """Remove the temp folder Beam makes for every Pipeline (removed by ``run()`` only), for
+    a pipeline that is built and never run (``validate --online``, a failed build)."""
+    import shutil
+
+    folder = getattr(pipeline, "local_tempdir", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float = 3.0,
@@ -120,7 +133,8 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
     beam_spec = beam_yaml.to_beam_spec(spec)
     print(f"running {file} on {_describe_runner(options, local)}", file=stream, flush=True)
     started = time.time()
-    guard = outputs.OutputGuard(outputs.sink_prefixes(spec) if local else [])
+    guard = outputs.OutputGuard(outputs.sink_prefixes(spec) if local else [],
+                                outputs.lake_stagings(spec) if local else [])
     with progress.collecting(enabled=local) as progress_dir:
         # Our transforms add progress taps while a directory is announced.
         pipeline = construct(spec, beam_spec, options, runner)

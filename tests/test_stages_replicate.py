@@ -327,6 +327,7 @@ def test_plain_beam_yaml_and_forcebeam_run_files_replicate(org_factory, tmp_path
         assert run_file(str(path), [], stream=stream) == 0, stream.getvalue()
     finally:
         forget_org()
+    assert not (tmp_path / "run-lake" / "_staging").exists()   # nothing but the lake
     (manifest,) = (tmp_path / "run-lake" / "_manifests").glob("*.json")
     body = json.loads(manifest.read_text())
     assert body["objects"]["Case"]["rows"] == rest.count("Case")

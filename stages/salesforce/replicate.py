@@ -145,8 +145,10 @@ class ReplicateSalesforce(beam.PTransform):
         LOG.info("replication run %s: %d object(s), %d skipped", plan.run_id,
                  len(plan.objects), len(plan.skipped))
         facts: list[beam.PCollection] = [pbegin | "NoFacts" >> beam.Create([])]
+        self._reads: list[beam.PCollection] = []
         for obj in plan.objects:
             facts += self._replicate(pbegin, plan, obj)
+        self.track_reads(pbegin, self._reads)
         return (facts
                 | "AllFacts" >> beam.Flatten()
                 | "Gather" >> beam.combiners.ToList()
@@ -163,6 +165,7 @@ class ReplicateSalesforce(beam.PTransform):
             include_deleted=obj.deletes,
             incremental=({"field": fields.watermark_field, "start": watermark}
                          if watermark and fields.watermark_field else None))
+        self._reads.append(rows)
         split = (rows
                  | f"{name}/Split" >> beam.ParDo(_SplitChanges(
                      fields.watermark_field, obj.deletes,
@@ -181,6 +184,10 @@ class ReplicateSalesforce(beam.PTransform):
                 mode=cfg.mode)
             facts += _written(formulas, plan, name, "formula_rows")
         return facts
+
+    def track_reads(self, pbegin: beam.pvalue.PBegin, reads: list[beam.PCollection]) -> None:
+        """Hook for the rows each object's read returns (``forcebeam run`` counts them for
+        progress lines and the summary of a stopped run); nothing here."""
 
     def _tombstones(self, pbegin: beam.pvalue.PBegin, plan: RunPlan, obj: ObjectPlan,
                     soft: beam.PCollection) -> list[beam.PCollection]:
