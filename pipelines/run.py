@@ -211,6 +211,8 @@ def _check_against_org(spec: PipelineSpec) -> None:
     problems = online_checks.problems(spec)
     if problems:
         raise PipelineFileError(problems)
+    for warning in online_checks.warnings(spec):    # as `validate --online` prints them
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def _in_process(options: Any) -> bool:

@@ -486,3 +486,31 @@ def test_validate_online_warns_what_a_bulk_read_of_a_compound_really_reads(small
            "is listed, so nothing of it is read (list its parts (BillingStreet, " in report
     assert "compound field Location__c: the column is dropped; read instead: " \
            "Location__Latitude__s" in report
+
+
+@pytest.mark.parametrize("command", [("run",), ("validate", "--online")])
+def test_a_replicated_object_name_the_org_does_not_list_is_warned_at_its_line(
+        small_org, out, tmp_path, capsys, command):
+    path = pipeline(tmp_path, """\
+        - type: ReplicateSalesforce
+          name: Lake
+          config:
+            connection: emulated
+            objects: [Case, "Invoice*",
+                      Acount]
+            path: "${FORCEBEAM_OUT}/lake"
+            format: jsonl
+        """)
+    code, report = run(path, capsys, *command)
+    assert code == 0, report
+    assert f"warning: {path}:{line_of(path, 'Acount]')}: pipeline.transforms[0].config." \
+           "objects[2]: object 'Acount' is not in describeGlobal" in report, report
+    assert "did you mean 'Account'?" in report
+    assert "'Case'" not in report and "Invoice" not in report.split("warning:", 1)[1]
+
+
+def test_objects_takes_one_name_or_all_in_any_case(tmp_path):
+    from forcebeam.stages.salesforce.replicate_config import ReplicateConfig
+
+    assert ReplicateConfig(connection={}, path="lake", objects="Account").objects == ["Account"]
+    assert ReplicateConfig(connection={}, path="lake", objects="ALL").objects == "all"

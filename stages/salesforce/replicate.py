@@ -79,7 +79,7 @@ class ReplicateSalesforce(beam.PTransform):
         super().__init__()
         self._config = ReplicateConfig(
             connection=connection, path=path,
-            objects=objects if isinstance(objects, str) else list(objects),
+            objects=objects if isinstance(objects, str) else list(objects),  # "all", a name
             exclude=list(exclude or []), format=format, state=state, deletes=deletes,
             formula_refresh=formula_refresh, mode=mode)
         self._connection = as_connection(connection)

@@ -45,6 +45,14 @@ class ReplicateConfig(BaseModel):
     formula_refresh: str | float | None = None
     mode: Literal["auto", "bulk", "rest"] = "auto"
 
+    @field_validator("objects", mode="before")
+    @classmethod
+    def _one_name(cls, value: Any) -> Any:
+        """``all`` in any case, and one name or glob as a list of one (``objects: Account``)."""
+        if isinstance(value, str):
+            return "all" if value.strip().lower() == "all" else [value.strip()]
+        return value
+
     @field_validator("objects")
     @classmethod
     def _some_objects(cls, value: Any) -> Any:
