@@ -89,7 +89,7 @@ def test_a_number_into_a_text_external_id_is_refused_and_dtype_str_keeps_it(
     assert code == 2, report
     assert f"{path}:{line_of(path, 'sobject: Account')}:" in report
     assert "'External_Id__c' is an integer" in report
-    assert "external-id string field" in report and "dtype: str" in report
+    assert "is an external-id string field" in report and "dtype: str" in report
     assert not org_query(small_org, "SELECT Id FROM Account WHERE External_Id__c IN "
                                     "('777', '44123456', '000777', '0044123456')")
     # The fix the message names: every text exactly as written; an int into a currency passes.
@@ -514,3 +514,38 @@ def test_objects_takes_one_name_or_all_in_any_case(tmp_path):
 
     assert ReplicateConfig(connection={}, path="lake", objects="Account").objects == ["Account"]
     assert ReplicateConfig(connection={}, path="lake", objects="ALL").objects == "all"
+
+
+@pytest.mark.parametrize("mode", ["rest", "bulk"])
+def test_a_delete_fed_ids_of_another_object_deletes_nothing_on_rest_and_bulk(
+        small_org, out, tmp_path, capsys, mode):
+    invoices = [r["Id"] for r in org_query(small_org, "SELECT Id FROM Invoice__c LIMIT 2")]
+    these = "SELECT Id FROM Invoice__c WHERE Id IN ('" + "','".join(invoices) + "')"  # noqa: S608 - org Ids
+    path = pipeline(tmp_path, f"""\
+        - type: ReadFromSalesforce
+          name: Read
+          config:
+            connection: emulated
+            soql: "{these}"
+        - type: WriteToSalesforce
+          name: Delete
+          input: Read
+          config:
+            connection: emulated
+            sobject: Account
+            operation: delete
+            mode: {mode}
+            error_handling: {{output: failed}}
+        - type: WriteToJson
+          input: Delete.failed
+          config: {{path: "${{FORCEBEAM_OUT}}/dead"}}
+        """)
+    code, report = run(path, capsys)
+    assert code == 0, report
+    dead = [json.loads(x) for p in out.glob("dead*") for x in p.read_text().splitlines()]
+    # WriteToJson (through pandas) writes the nested input row as its list of values.
+    assert sorted(d["element"][0] for d in dead) == sorted(invoices)
+    assert {d["status_code"] for d in dead} == {"MALFORMED_ID"}
+    assert all("Account ID: id value of incorrect type" in d["msg"] for d in dead)
+    still = org_query(small_org, these)
+    assert sorted(r["Id"] for r in still) == sorted(invoices)
