@@ -198,7 +198,7 @@ def _require_runner_extra(options: Any) -> None:
 def _why(error: BaseException) -> str:
     if signals.received():
         return "terminated"
-    if isinstance(error, KeyboardInterrupt):
+    if isinstance(error, KeyboardInterrupt) or signals.interrupted():
         return "interrupted"
     text = str(error).strip().splitlines()
     return f"failed: {type(error).__name__}" + (f": {text[0][:160]}" if text else "")

@@ -188,8 +188,10 @@ def test_an_unreachable_org_is_one_clear_message(tmp_path, capsys, monkeypatch):
     assert "Traceback" not in err and "Retrying" not in err and "not-a-real-token" not in err
 
 
-def test_sigterm_mid_replication_leaves_no_staged_rows_and_says_what_a_rerun_does(
-        slow_org, tmp_path):
+@pytest.mark.parametrize(("signum", "code", "why"), [(signal.SIGTERM, 143, "terminated"),
+                                                     (signal.SIGINT, 130, "interrupted")])
+def test_a_stopped_replication_leaves_no_staged_rows_and_says_what_a_rerun_does(
+        slow_org, tmp_path, signum, code, why):
     temp = tmp_path / "tmp"
     temp.mkdir()
     lake = tmp_path / "lake"
@@ -215,12 +217,13 @@ def test_sigterm_mid_replication_leaves_no_staged_rows_and_says_what_a_rerun_doe
         # Staging exists: the pipeline runs; slow answers keep it running a while.
         slow_org.admin("PUT", "faults", json={"latency_ms": 400})
         time.sleep(0.5)
-        run.send_signal(signal.SIGTERM)
+        run.send_signal(signum)
         out, err = run.communicate(timeout=120)
     finally:
         slow_org.admin("PUT", "faults", json={"latency_ms": 0})
-    assert run.returncode == 143, out + err
-    assert "the run stopped (terminated)" in out, out
+    assert run.returncode == code, out + err
+    assert f"the run stopped ({why})" in out, out
+    assert "Traceback" not in err and "KeyboardInterrupt" not in out + err, err
     assert "Lake " in out and "read" in out
     assert "no manifest written and no watermark moved" in out, out
     # Nothing published, no row data staged in the lake, nothing of ours in the temp dir.
