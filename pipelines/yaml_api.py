@@ -35,6 +35,9 @@ class ReadFromSalesforce(_Read):
 
 class ReplicateSalesforce(_Replicate):
     __doc__ = _Replicate.__doc__
+    # Beam YAML takes only `Read...` transforms as having no input; this one reads none
+    # either, so plain Beam YAML files need no `input: {}` for it.
+    _yaml_requires_inputs = False
 
     def track_reads(self, pbegin: beam.pvalue.PBegin, reads: list[beam.PCollection]) -> None:
         if not reads or not progress.enabled():

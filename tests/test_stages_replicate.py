@@ -286,13 +286,14 @@ def test_plain_beam_yaml_and_forcebeam_run_files_replicate(org_factory, tmp_path
     # Plain Beam YAML: our provider listing, a transform with no consumer (a sink).
     lake = tmp_path / "yaml-lake"
     pipeline = {"pipeline": {"transforms": [
-        {"type": "ReplicateSalesforce", "name": "Lake", "input": {},
+        {"type": "ReplicateSalesforce", "name": "Lake",     # no `input: {}` needed
          "config": {"connection": connection_mapping(org), "objects": ["Acc*", "Lead"],
                     "exclude": ["Lead"], "path": str(lake), "format": "jsonl"}}]},
         "providers": [{"include": str(PROVIDERS_FILE)}]}
     yaml_main.run(argv=[f"--yaml_pipeline={yaml.safe_dump(pipeline)}",
                         "--runner=FnApiRunner"])
     (manifest,) = (lake / "_manifests").glob("*.json")
+    assert not (lake / "_staging").exists()
     body = json.loads(manifest.read_text())
     assert list(body["objects"]) == ["Account"]
     assert body["skipped"] == {"Lead": "excluded by exclude: 'Lead'"}
