@@ -92,6 +92,8 @@ class OutputGuard:
             item.before = _listing(item.folder)
         # lake staging folder -> the run folders it held before this run
         self._stagings = {folder: set(_listing(folder)) for folder in dict.fromkeys(stagings)}
+        self._new_lakes = {folder for folder in self._stagings
+                           if not os.path.exists(os.path.dirname(folder))}
 
     def after_success(self) -> list[str]:
         removed: list[str] = []
@@ -123,6 +125,8 @@ class OutputGuard:
             for name in set(_listing(folder)) - before:
                 removed += _remove(folder, name)
             _remove_if_empty(folder)
+            if folder in self._new_lakes:                   # a first run made the lake
+                _remove_if_empty(os.path.dirname(folder))
         return removed
 
 
