@@ -549,3 +549,14 @@ def test_a_delete_fed_ids_of_another_object_deletes_nothing_on_rest_and_bulk(
     assert all("Account ID: id value of incorrect type" in d["msg"] for d in dead)
     still = org_query(small_org, these)
     assert sorted(r["Id"] for r in still) == sorted(invoices)
+
+
+def test_a_negative_formula_refresh_is_refused(tmp_path):
+    import pydantic
+
+    from forcebeam.stages.salesforce.replicate_config import ReplicateConfig
+
+    with pytest.raises(pydantic.ValidationError, match="cannot be negative"):
+        ReplicateConfig(connection={}, path="lake", formula_refresh=-5)
+    assert ReplicateConfig(connection={}, path="lake",
+                           formula_refresh=0).formula_refresh_seconds == 0

@@ -23,6 +23,8 @@ def duration_seconds(value: Any, where: str) -> float:
     if isinstance(value, bool):
         raise ValueError(f"{where}: expected a duration such as 24h, 30m or 7d")
     if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError(f"{where}: a duration cannot be negative (0 = every run)")
         return float(value)
     match = _DURATION.match(str(value))
     if not match:
