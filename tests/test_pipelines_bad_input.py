@@ -560,3 +560,26 @@ def test_a_negative_formula_refresh_is_refused(tmp_path):
         ReplicateConfig(connection={}, path="lake", formula_refresh=-5)
     assert ReplicateConfig(connection={}, path="lake",
                            formula_refresh=0).formula_refresh_seconds == 0
+
+
+@pytest.mark.parametrize("command", [("run",), ("validate", "--online")])
+def test_a_damaged_replication_state_is_refused_naming_its_path(small_org, out, tmp_path,
+                                                                 capsys, command):
+    state = out / "state"
+    state.mkdir()
+    (state / "Case.json").write_text('{"watermark": ')
+    path = pipeline(tmp_path, """\
+        - type: ReplicateSalesforce
+          name: Lake
+          config:
+            connection: emulated
+            objects: [Case]
+            path: "${FORCEBEAM_OUT}/lake"
+            state: "${FORCEBEAM_OUT}/state"
+        """)
+    code, report = run(path, capsys, *command)
+    assert code == 2, report
+    assert f"{path}:{line_of(path, 'state: ')}: pipeline.transforms[0].config.state: the " \
+           f"replication state {state / 'Case.json'} of Case is damaged" in report, report
+    assert "delete it: the next run then extracts Case in full again" in report
+    assert not (out / "lake").exists()
