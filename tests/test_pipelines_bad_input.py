@@ -560,6 +560,8 @@ def test_a_negative_formula_refresh_is_refused(tmp_path):
         ReplicateConfig(connection={}, path="lake", formula_refresh=-5)
     assert ReplicateConfig(connection={}, path="lake",
                            formula_refresh=0).formula_refresh_seconds == 0
+    assert ReplicateConfig(connection={}, path="lake",
+                           formula_refresh="24H").formula_refresh_seconds == 86400
 
 
 @pytest.mark.parametrize("command", [("run",), ("validate", "--online")])

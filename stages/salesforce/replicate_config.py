@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 __all__ = ["ReplicateConfig", "duration_seconds"]
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -29,7 +29,7 @@ def duration_seconds(value: Any, where: str) -> float:
     match = _DURATION.match(str(value))
     if not match:
         raise ValueError(f"{where}: expected a duration such as 24h, 30m or 7d; got {value!r}")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
 
 
 class ReplicateConfig(BaseModel):
