@@ -131,13 +131,14 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
         _refuse_inline_secrets(spec)
         _require_runner_extra(options)
     beam_spec = beam_yaml.to_beam_spec(spec)
-    print(f"running {file} on {_describe_runner(options, local)}", file=stream, flush=True)
     started = time.time()
     guard = outputs.OutputGuard(outputs.sink_prefixes(spec) if local else [],
                                 outputs.lake_stagings(spec) if local else [])
     with progress.collecting(enabled=local) as progress_dir:
         # Our transforms add progress taps while a directory is announced.
         pipeline = construct(spec, beam_spec, options, runner)
+        # Only now: a file the build refuses (exit 2) never said it was running.
+        print(f"running {file} on {_describe_runner(options, local)}", file=stream, flush=True)
         printer = None
         if progress_dir and progress_seconds > 0:
             # Counting shares the in-process workers' client; worker processes would make it

@@ -87,6 +87,7 @@ def test_a_number_into_a_text_external_id_is_refused_and_dtype_str_keeps_it(
     assert code == 2 and "'External_Id__c' is an integer" in report, report
     code, report = run(path, capsys)
     assert code == 2, report
+    assert "running" not in report     # refused while building: nothing ran
     assert f"{path}:{line_of(path, 'sobject: Account')}:" in report
     assert "'External_Id__c' is an integer" in report
     assert "is an external-id string field" in report and "dtype: str" in report
