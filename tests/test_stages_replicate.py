@@ -394,3 +394,21 @@ def test_get_deleted_windows_are_at_most_15_days():
     assert [(b - a).days for a, b in windows] == [15, 15, 10]
     assert windows[0][0] == start and windows[-1][1] == start + dt.timedelta(days=40)
     assert all(a[1] == b[0] for a, b in zip(windows, windows[1:], strict=False))
+
+
+def test_turning_deletes_on_later_reconciles_the_deletions_it_missed(org_factory, tmp_path,
+                                                                     caplog):
+    org = org_factory(records=RECORDS)
+    rest = Rest(org)
+    lake = tmp_path / "lake"
+    _replicate(org, lake, objects=["Lead"], format="jsonl", deletes=False)
+    assert not (lake / "Lead__deleted").exists()
+    gone = rest.ids("SELECT Id FROM Lead LIMIT 1")
+    rest.hard_delete("Lead", gone)
+
+    caplog.set_level("WARNING")
+    second = _replicate(org, lake, objects=["Lead"], format="jsonl", deletes=True)
+    assert "deletes were off" in caplog.text and "reconciling Ids" in caplog.text
+    tombs = {t["Id"]: t["kind"] for t in _jsonl_rows(lake, _entry(second, "Lead")
+                                                      ["tombstone_files"])}
+    assert tombs == {gone[0]: "hard"}

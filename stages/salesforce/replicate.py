@@ -121,7 +121,13 @@ class ReplicateSalesforce(beam.PTransform):
             deletes = cfg.deletes and fields.has_is_deleted
             since = state.get("deleted_until") if deletes else None
             reconcile = False
-            if since and not tombstones.deleted_available(client, name, parse_datetime(since)):
+            if deletes and state.get("watermark") and not since:
+                LOG.warning("%s: earlier runs kept no deletions (deletes were off); "
+                            "reconciling Ids with the lake's earlier files instead (a Bulk "
+                            "SELECT Id) so records deleted since then are not missed", name)
+                reconcile = True
+            elif since and not tombstones.deleted_available(client, name,
+                                                            parse_datetime(since)):
                 LOG.warning("%s: the org no longer keeps deletions as far back as %s (before "
                             "earliestDateAvailable); reconciling Ids with the lake's earlier "
                             "files instead (a Bulk SELECT Id)", name, since)
