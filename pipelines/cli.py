@@ -139,6 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if signals.received():   # Beam wrapped our Terminated into its own error
             print("terminated (SIGTERM); temporary files removed", file=sys.stderr)
             return EXIT_TERMINATED
+        if signals.interrupted():   # ... or the KeyboardInterrupt of a Ctrl-C
+            print("interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
         if options.verbose:
             raise
         print(f"forcebeam {options.command}: {_one_line(error)}", file=sys.stderr)

@@ -129,7 +129,7 @@ def warnings(spec: PipelineSpec,
     drops them, and reads their parts only when the file lists them.
     """
     make = describer_for or Describer
-    found: list[Problem] = []
+    found: list[Problem] = replication_warnings(spec, make)
     for transform in spec.transforms():
         config = transform.config
         if transform.type != "ReadFromSalesforce" or not isinstance(config, dict) \
@@ -161,16 +161,48 @@ def warnings(spec: PipelineSpec,
     return found
 
 
+def replication_warnings(spec: PipelineSpec, make: Callable[[Any], Describer]
+                         ) -> list[Problem]:
+    """ReplicateSalesforce objects named (not globbed) that describeGlobal does not list.
+
+    Not fatal (an object the integration user cannot see is skipped and reported in the
+    manifest), but a typo would otherwise only show up there: say it at its line.
+    """
+    found: list[Problem] = []
+    for transform in spec.transforms():
+        config = transform.config
+        if transform.type != "ReplicateSalesforce" or not isinstance(config, dict) \
+                or not isinstance(config.get("objects"), list):
+            continue
+        name = config.get(CONNECTION_FIELD)
+        if not isinstance(name, str) or name not in spec.connections:
+            continue
+        names = make(connections.build(spec.connections[name], source=spec.path,
+                                       name=name)).sobject_names()
+        known = {known.lower() for known in names}
+        for index, wanted in enumerate(config["objects"]):
+            text = str(wanted)
+            if any(c in text for c in "*?[") or text.lower() in known:
+                continue
+            found.append(spec.file.problem(
+                (*transform.path, "config", "objects", index),
+                f"object '{text}' is not in describeGlobal (no such object, or the "
+                "integration user cannot see it): the run skips it and lists it in the "
+                "manifest's skipped", suggestion_for(text, names)))
+    return found
+
+
 def build_problems(spec: PipelineSpec) -> list[Problem]:
     """Build (never run) the whole Beam pipeline: Beam's own config errors, at their line."""
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
     from forcebeam.pipelines import beam_yaml
     from forcebeam.pipelines.problems import PipelineFileError
-    from forcebeam.pipelines.run import PipelineBuildError, build_options, construct
+    from forcebeam.pipelines.run import PipelineBuildError, build_options, construct, discard
 
     try:
-        construct(spec, beam_yaml.to_beam_spec(spec), build_options(spec, []), FnApiRunner())
+        discard(construct(spec, beam_yaml.to_beam_spec(spec), build_options(spec, []),
+                          FnApiRunner()))
     except PipelineFileError as error:
         return error.problems
     except PipelineBuildError as error:  # login/API trouble while building: still shown

@@ -11,6 +11,10 @@ reads both. `OutputGuard` snapshots each local prefix's folder before the run an
 * failure: removes the staging folders this run made and the shards it wrote (a failed run
   leaves no row data behind); an earlier successful run's untouched files stay.
 
+A `ReplicateSalesforce` lake stages its files in `{path}/_staging/{run_id}/` and publishes
+them at the end of a successful run; a failed or stopped run's staging folder (row data) is
+removed here too, and the `_staging` folder itself once it is empty.
+
 Only local paths are handled (remote file systems keep Beam's own behaviour).
 """
 
@@ -25,7 +29,7 @@ from dataclasses import dataclass, field
 
 from forcebeam.pipelines.spec import PipelineSpec
 
-__all__ = ["OutputGuard", "sink_prefixes"]
+__all__ = ["OutputGuard", "sink_prefixes", "lake_stagings"]
 
 _SHARD = r"-\d{5}-of-\d{5}"
 
@@ -43,6 +47,20 @@ def sink_prefixes(spec: PipelineSpec) -> list[str]:
         if isinstance(path, str) and path and "://" not in path:
             prefixes.append(os.path.abspath(os.path.expanduser(path)))
     return prefixes
+
+
+def lake_stagings(spec: PipelineSpec) -> list[str]:
+    """The local `{path}/_staging` folders of the file's `ReplicateSalesforce` lakes."""
+    folders = []
+    for transform in spec.transforms():
+        config = transform.config
+        if transform.type != "ReplicateSalesforce" or not isinstance(config, dict):
+            continue
+        path = config.get("path")
+        if isinstance(path, str) and path.strip() and "://" not in path:
+            lake = os.path.abspath(os.path.expanduser(path.strip().rstrip("/")))
+            folders.append(os.path.join(lake, "_staging"))
+    return folders
 
 
 @dataclass
@@ -67,11 +85,15 @@ class _Prefix:
 class OutputGuard:
     """Snapshot sink folders before a run; tidy them after it (see module docstring)."""
 
-    def __init__(self, prefixes: Iterable[str]) -> None:
+    def __init__(self, prefixes: Iterable[str], stagings: Iterable[str] = ()) -> None:
         self._started = time.time()
         self._prefixes = [_Prefix(prefix) for prefix in dict.fromkeys(prefixes)]
         for item in self._prefixes:
             item.before = _listing(item.folder)
+        # lake staging folder -> the run folders it held before this run
+        self._stagings = {folder: set(_listing(folder)) for folder in dict.fromkeys(stagings)}
+        self._new_lakes = {folder for folder in self._stagings
+                           if not os.path.exists(os.path.dirname(folder))}
 
     def after_success(self) -> list[str]:
         removed: list[str] = []
@@ -87,6 +109,8 @@ class OutputGuard:
                     removed += _remove(item.folder, name)
                 elif item.shard(name) and written and name not in written:
                     removed += _remove(item.folder, name)   # an earlier run's shard
+        for folder in self._stagings:                       # the commit emptied it
+            _remove_if_empty(folder)
         return removed
 
     def after_failure(self) -> list[str]:
@@ -97,6 +121,12 @@ class OutputGuard:
                 fresh = name not in item.before or mtime > item.before[name]
                 if fresh and (item.staging(name) or item.shard(name)):
                     removed += _remove(item.folder, name)
+        for folder, before in self._stagings.items():      # this run's staged lake files
+            for name in set(_listing(folder)) - before:
+                removed += _remove(folder, name)
+            _remove_if_empty(folder)
+            if folder in self._new_lakes:                   # a first run made the lake
+                _remove_if_empty(os.path.dirname(folder))
         return removed
 
 
@@ -113,6 +143,14 @@ def _empty(path: str) -> bool:
         return os.path.isdir(path) and not os.listdir(path)
     except OSError:
         return False
+
+
+def _remove_if_empty(folder: str) -> None:
+    if _empty(folder):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
 
 
 def _remove(folder: str, name: str) -> list[str]:

@@ -99,6 +99,11 @@ def collecting(enabled: bool = True) -> Iterator[str | None]:
             os.environ[PROGRESS_DIR_VARIABLE] = previous
 
 
+def enabled() -> bool:
+    """Whether a run announced a progress directory (taps are added only then)."""
+    return bool(os.environ.get(PROGRESS_DIR_VARIABLE))
+
+
 def tap(pcoll: beam.PCollection, stage: str) -> None:
     """Attach a row counter to `pcoll` (a no-op branch unless a local run asked for it)."""
     directory = os.environ.get(PROGRESS_DIR_VARIABLE)

@@ -93,12 +93,25 @@ def construct(spec: PipelineSpec, beam_spec: dict[str, Any], options: Any,
     pipeline = beam.Pipeline(runner=runner, options=options)
     try:
         constructor(pipeline)
-    except Exception as error:  # noqa: BLE001 - reported as the user's problem
+    except BaseException as error:  # noqa: BLE001 - reported as the user's problem
+        discard(pipeline)    # Beam removes its temp folder only at the end of run()
+        if not isinstance(error, Exception):
+            raise
         failure = PipelineBuildError.from_beam(error, text)
         if failure.in_file:  # a wrong file: exit 2 at its line, like every validation error
             raise PipelineFileError([failure.as_problem(spec)]) from error
         raise failure from error
     return pipeline
+
+
+def discard(pipeline: Any) -> None:
+    """Remove the temp folder Beam makes for every Pipeline (removed by ``run()`` only), for
+    a pipeline that is built and never run (``validate --online``, a failed build)."""
+    import shutil
+
+    folder = getattr(pipeline, "local_tempdir", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float = 3.0,
@@ -118,12 +131,14 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
         _refuse_inline_secrets(spec)
         _require_runner_extra(options)
     beam_spec = beam_yaml.to_beam_spec(spec)
-    print(f"running {file} on {_describe_runner(options, local)}", file=stream, flush=True)
     started = time.time()
-    guard = outputs.OutputGuard(outputs.sink_prefixes(spec) if local else [])
+    guard = outputs.OutputGuard(outputs.sink_prefixes(spec) if local else [],
+                                outputs.lake_stagings(spec) if local else [])
     with progress.collecting(enabled=local) as progress_dir:
         # Our transforms add progress taps while a directory is announced.
         pipeline = construct(spec, beam_spec, options, runner)
+        # Only now: a file the build refuses (exit 2) never said it was running.
+        print(f"running {file} on {_describe_runner(options, local)}", file=stream, flush=True)
         printer = None
         if progress_dir and progress_seconds > 0:
             # Counting shares the in-process workers' client; worker processes would make it
@@ -184,7 +199,7 @@ def _require_runner_extra(options: Any) -> None:
 def _why(error: BaseException) -> str:
     if signals.received():
         return "terminated"
-    if isinstance(error, KeyboardInterrupt):
+    if isinstance(error, KeyboardInterrupt) or signals.interrupted():
         return "interrupted"
     text = str(error).strip().splitlines()
     return f"failed: {type(error).__name__}" + (f": {text[0][:160]}" if text else "")
@@ -197,6 +212,8 @@ def _check_against_org(spec: PipelineSpec) -> None:
     problems = online_checks.problems(spec)
     if problems:
         raise PipelineFileError(problems)
+    for warning in online_checks.warnings(spec):    # as `validate --online` prints them
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def _in_process(options: Any) -> bool:

@@ -12,9 +12,9 @@ import signal
 import threading
 from typing import Any
 
-__all__ = ["Terminated", "install", "restore", "received"]
+__all__ = ["Terminated", "install", "restore", "received", "interrupted"]
 
-_state = {"received": False}
+_state = {"received": False, "interrupted": False}
 
 
 class Terminated(KeyboardInterrupt):
@@ -26,19 +26,37 @@ def _handler(signum: int, frame: Any) -> None:
     raise Terminated()
 
 
+def _interrupt_handler(signum: int, frame: Any) -> None:
+    _state["interrupted"] = True
+    raise KeyboardInterrupt()
+
+
 def install() -> Any:
-    """Catch SIGTERM in the main thread; returns the previous handler (None elsewhere)."""
+    """Catch SIGTERM (and note SIGINT) in the main thread; returns the previous handlers
+    (None elsewhere)."""
     if threading.current_thread() is not threading.main_thread():
         return None
     _state["received"] = False
-    return signal.signal(signal.SIGTERM, _handler)
+    _state["interrupted"] = False
+    previous_int = signal.getsignal(signal.SIGINT)
+    if previous_int is signal.default_int_handler:   # Ctrl-C as Python does it, remembered
+        signal.signal(signal.SIGINT, _interrupt_handler)
+    return signal.signal(signal.SIGTERM, _handler), previous_int
 
 
 def restore(previous: Any) -> None:
     if previous is not None:
-        signal.signal(signal.SIGTERM, previous)
+        term, interrupt = previous
+        signal.signal(signal.SIGTERM, term)
+        signal.signal(signal.SIGINT, interrupt)
 
 
 def received() -> bool:
     """Whether SIGTERM arrived since `install()` (even if Beam re-wrapped the exception)."""
     return _state["received"]
+
+
+def interrupted() -> bool:
+    """Whether Ctrl-C (SIGINT) arrived since `install()`: Beam may re-wrap the
+    KeyboardInterrupt into a RuntimeError when it lands inside a DoFn."""
+    return _state["interrupted"]

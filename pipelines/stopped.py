@@ -5,7 +5,8 @@ each Salesforce stage read, was fed, wrote and had rejected; files written every
 the last moments may be missing - the numbers are "at least"). The advice is per stage:
 an ``insert`` that wrote rows creates them again on a rerun (duplicates), so it points to
 ``upsert`` on an external id; update/upsert/delete repeat harmlessly; an incremental read
-did not move its watermark, so a rerun reads the same rows again (no gap).
+did not move its watermark, so a rerun reads the same rows again (no gap); so does a
+replication, which publishes its files, manifest and watermarks only at its very end.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ def render(spec: PipelineSpec, counts: Mapping[str, StageProgress], why: str,
             if isinstance(config.get("incremental"), dict):
                 advice.append(f"{name}: the incremental state was not committed; a rerun "
                               "reads the same rows again (no gap, no loss)")
+        elif transform.type == "ReplicateSalesforce":
+            lines.append(f"  {name:<24} read {rows(name):>10,}")
+            advice.append(f"{name}: no file was published, no manifest written and no "
+                          "watermark moved; a rerun reads the same changes again (no gap)")
         elif transform.type == "WriteToSalesforce":
             written, failed = rows(name + WRITTEN_SUFFIX), rows(name + FAILED_SUFFIX)
             lines.append(f"  {name:<24} fed {rows(name):>10,}   written {written:>10,}   "

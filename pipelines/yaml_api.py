@@ -17,9 +17,11 @@ import apache_beam as beam
 
 from forcebeam.pipelines import progress
 from forcebeam.stages.salesforce.read import ReadFromSalesforce as _Read
+from forcebeam.stages.salesforce.replicate import ReplicateSalesforce as _Replicate
 from forcebeam.stages.salesforce.write import WriteToSalesforce as _Write
 
-__all__ = ["ReadFromSalesforce", "WriteToSalesforce", "RejectedRecordError"]
+__all__ = ["ReadFromSalesforce", "WriteToSalesforce", "ReplicateSalesforce",
+           "RejectedRecordError"]
 
 
 class ReadFromSalesforce(_Read):
@@ -29,6 +31,20 @@ class ReadFromSalesforce(_Read):
         rows = super().expand(pbegin)
         progress.tap(rows, self.label)
         return rows
+
+
+class ReplicateSalesforce(_Replicate):
+    __doc__ = _Replicate.__doc__
+    # Beam YAML takes only `Read...` transforms as having no input; this one reads none
+    # either, so plain Beam YAML files need no `input: {}` for it.
+    _yaml_requires_inputs = False
+
+    def track_reads(self, pbegin: beam.pvalue.PBegin, reads: list[beam.PCollection]) -> None:
+        if not reads or not progress.enabled():
+            return
+        ones = [rows | f"ProgressOne{index}" >> beam.Map(lambda _: 1)
+                for index, rows in enumerate(reads)]
+        progress.tap(ones | "ProgressReads" >> beam.Flatten(), self.label)
 
 
 class RejectedRecordError(RuntimeError):

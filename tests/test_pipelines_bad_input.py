@@ -87,9 +87,10 @@ def test_a_number_into_a_text_external_id_is_refused_and_dtype_str_keeps_it(
     assert code == 2 and "'External_Id__c' is an integer" in report, report
     code, report = run(path, capsys)
     assert code == 2, report
+    assert "running" not in report     # refused while building: nothing ran
     assert f"{path}:{line_of(path, 'sobject: Account')}:" in report
     assert "'External_Id__c' is an integer" in report
-    assert "external-id string field" in report and "dtype: str" in report
+    assert "is an external-id string field" in report and "dtype: str" in report
     assert not org_query(small_org, "SELECT Id FROM Account WHERE External_Id__c IN "
                                     "('777', '44123456', '000777', '0044123456')")
     # The fix the message names: every text exactly as written; an int into a currency passes.
@@ -486,3 +487,102 @@ def test_validate_online_warns_what_a_bulk_read_of_a_compound_really_reads(small
            "is listed, so nothing of it is read (list its parts (BillingStreet, " in report
     assert "compound field Location__c: the column is dropped; read instead: " \
            "Location__Latitude__s" in report
+
+
+@pytest.mark.parametrize("command", [("run",), ("validate", "--online")])
+def test_a_replicated_object_name_the_org_does_not_list_is_warned_at_its_line(
+        small_org, out, tmp_path, capsys, command):
+    path = pipeline(tmp_path, """\
+        - type: ReplicateSalesforce
+          name: Lake
+          config:
+            connection: emulated
+            objects: [Case, "Invoice*",
+                      Acount]
+            path: "${FORCEBEAM_OUT}/lake"
+            format: jsonl
+        """)
+    code, report = run(path, capsys, *command)
+    assert code == 0, report
+    assert f"warning: {path}:{line_of(path, 'Acount]')}: pipeline.transforms[0].config." \
+           "objects[2]: object 'Acount' is not in describeGlobal" in report, report
+    assert "did you mean 'Account'?" in report
+    assert "'Case'" not in report and "Invoice" not in report.split("warning:", 1)[1]
+
+
+def test_objects_takes_one_name_or_all_in_any_case(tmp_path):
+    from forcebeam.stages.salesforce.replicate_config import ReplicateConfig
+
+    assert ReplicateConfig(connection={}, path="lake", objects="Account").objects == ["Account"]
+    assert ReplicateConfig(connection={}, path="lake", objects="ALL").objects == "all"
+
+
+@pytest.mark.parametrize("mode", ["rest", "bulk"])
+def test_a_delete_fed_ids_of_another_object_deletes_nothing_on_rest_and_bulk(
+        small_org, out, tmp_path, capsys, mode):
+    invoices = [r["Id"] for r in org_query(small_org, "SELECT Id FROM Invoice__c LIMIT 2")]
+    these = "SELECT Id FROM Invoice__c WHERE Id IN ('" + "','".join(invoices) + "')"  # noqa: S608 - org Ids
+    path = pipeline(tmp_path, f"""\
+        - type: ReadFromSalesforce
+          name: Read
+          config:
+            connection: emulated
+            soql: "{these}"
+        - type: WriteToSalesforce
+          name: Delete
+          input: Read
+          config:
+            connection: emulated
+            sobject: Account
+            operation: delete
+            mode: {mode}
+            error_handling: {{output: failed}}
+        - type: WriteToJson
+          input: Delete.failed
+          config: {{path: "${{FORCEBEAM_OUT}}/dead"}}
+        """)
+    code, report = run(path, capsys)
+    assert code == 0, report
+    dead = [json.loads(x) for p in out.glob("dead*") for x in p.read_text().splitlines()]
+    # WriteToJson (through pandas) writes the nested input row as its list of values.
+    assert sorted(d["element"][0] for d in dead) == sorted(invoices)
+    assert {d["status_code"] for d in dead} == {"MALFORMED_ID"}
+    assert all("Account ID: id value of incorrect type" in d["msg"] for d in dead)
+    still = org_query(small_org, these)
+    assert sorted(r["Id"] for r in still) == sorted(invoices)
+
+
+def test_a_negative_formula_refresh_is_refused(tmp_path):
+    import pydantic
+
+    from forcebeam.stages.salesforce.replicate_config import ReplicateConfig
+
+    with pytest.raises(pydantic.ValidationError, match="cannot be negative"):
+        ReplicateConfig(connection={}, path="lake", formula_refresh=-5)
+    assert ReplicateConfig(connection={}, path="lake",
+                           formula_refresh=0).formula_refresh_seconds == 0
+    assert ReplicateConfig(connection={}, path="lake",
+                           formula_refresh="24H").formula_refresh_seconds == 86400
+
+
+@pytest.mark.parametrize("command", [("run",), ("validate", "--online")])
+def test_a_damaged_replication_state_is_refused_naming_its_path(small_org, out, tmp_path,
+                                                                 capsys, command):
+    state = out / "state"
+    state.mkdir()
+    (state / "Case.json").write_text('{"watermark": ')
+    path = pipeline(tmp_path, """\
+        - type: ReplicateSalesforce
+          name: Lake
+          config:
+            connection: emulated
+            objects: [Case]
+            path: "${FORCEBEAM_OUT}/lake"
+            state: "${FORCEBEAM_OUT}/state"
+        """)
+    code, report = run(path, capsys, *command)
+    assert code == 2, report
+    assert f"{path}:{line_of(path, 'state: ')}: pipeline.transforms[0].config.state: the " \
+           f"replication state {state / 'Case.json'} of Case is damaged" in report, report
+    assert "delete it: the next run then extracts Case in full again" in report
+    assert not (out / "lake").exists()

@@ -186,3 +186,63 @@ def test_an_unreachable_org_is_one_clear_message(tmp_path, capsys, monkeypatch):
            "attempts" in err
     assert "login_url" in err and "status.salesforce.com" in err
     assert "Traceback" not in err and "Retrying" not in err and "not-a-real-token" not in err
+
+
+@pytest.mark.parametrize(("signum", "code", "why"), [(signal.SIGTERM, 143, "terminated"),
+                                                     (signal.SIGINT, 130, "interrupted")])
+def test_a_stopped_replication_leaves_no_staged_rows_and_says_what_a_rerun_does(
+        slow_org, tmp_path, signum, code, why):
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    lake = tmp_path / "lake"
+    path = tmp_path / "lake.yaml"
+    path.write_text(MTLS_CONNECTION + textwrap.dedent(f"""\
+        pipeline:
+          transforms:
+            - type: ReplicateSalesforce
+              name: Lake
+              config: {{connection: org, objects: [Account, Contact, Case], path: "{lake}",
+                        format: jsonl, mode: rest}}
+        """))
+    env = {**os.environ, **use_org(slow_org.info, environ={}), "TMPDIR": str(temp),
+           "FORCEBEAM_CACHE_DIR": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}
+    run = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "forcebeam.pipelines.cli", "run", str(path)], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (lake / "_staging").exists() and run.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # Staging exists: the pipeline runs; slow answers keep it running a while.
+        slow_org.admin("PUT", "faults", json={"latency_ms": 800})
+        time.sleep(0.5)
+        run.send_signal(signum)
+        out, err = run.communicate(timeout=120)
+    finally:
+        slow_org.admin("PUT", "faults", json={"latency_ms": 0})
+    assert run.returncode == code, out + err
+    assert f"the run stopped ({why})" in out, out
+    assert "Traceback" not in err, err
+    assert "Lake " in out and "read" in out
+    assert "no manifest written and no watermark moved" in out, out
+    # Nothing published, no row data staged in the lake, nothing of ours in the temp dir.
+    assert not (lake / "_staging").exists(), sorted(str(p) for p in lake.rglob("*"))
+    assert not (lake / "_manifests").exists() and not (lake / "_state").exists()
+    assert not lake.exists(), sorted(str(p) for p in lake.rglob("*"))   # a first run's lake
+    assert sorted(p.name for p in temp.iterdir()
+                  if p.name.startswith(("forcebeam-", "beam-pipeline-temp"))) == []
+
+
+def test_validate_online_leaves_no_beam_temp_folder(tmp_path, monkeypatch):
+    import tempfile
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    assert main(["validate", "--online", str(_csv_to_json(tmp_path))]) == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(_csv_to_json(tmp_path).read_text().replace(
+        '{path: "' + str(tmp_path / "out/rows") + '"}', "{}"))
+    assert main(["validate", "--online", str(bad)]) == 2
+    assert sorted(p.name for p in temp.iterdir()) == []

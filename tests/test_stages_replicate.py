@@ -286,13 +286,14 @@ def test_plain_beam_yaml_and_forcebeam_run_files_replicate(org_factory, tmp_path
     # Plain Beam YAML: our provider listing, a transform with no consumer (a sink).
     lake = tmp_path / "yaml-lake"
     pipeline = {"pipeline": {"transforms": [
-        {"type": "ReplicateSalesforce", "name": "Lake", "input": {},
+        {"type": "ReplicateSalesforce", "name": "Lake",     # no `input: {}` needed
          "config": {"connection": connection_mapping(org), "objects": ["Acc*", "Lead"],
                     "exclude": ["Lead"], "path": str(lake), "format": "jsonl"}}]},
         "providers": [{"include": str(PROVIDERS_FILE)}]}
     yaml_main.run(argv=[f"--yaml_pipeline={yaml.safe_dump(pipeline)}",
                         "--runner=FnApiRunner"])
     (manifest,) = (lake / "_manifests").glob("*.json")
+    assert not (lake / "_staging").exists()
     body = json.loads(manifest.read_text())
     assert list(body["objects"]) == ["Account"]
     assert body["skipped"] == {"Lead": "excluded by exclude: 'Lead'"}
@@ -327,6 +328,7 @@ def test_plain_beam_yaml_and_forcebeam_run_files_replicate(org_factory, tmp_path
         assert run_file(str(path), [], stream=stream) == 0, stream.getvalue()
     finally:
         forget_org()
+    assert not (tmp_path / "run-lake" / "_staging").exists()   # nothing but the lake
     (manifest,) = (tmp_path / "run-lake" / "_manifests").glob("*.json")
     body = json.loads(manifest.read_text())
     assert body["objects"]["Case"]["rows"] == rest.count("Case")
@@ -392,3 +394,21 @@ def test_get_deleted_windows_are_at_most_15_days():
     assert [(b - a).days for a, b in windows] == [15, 15, 10]
     assert windows[0][0] == start and windows[-1][1] == start + dt.timedelta(days=40)
     assert all(a[1] == b[0] for a, b in zip(windows, windows[1:], strict=False))
+
+
+def test_turning_deletes_on_later_reconciles_the_deletions_it_missed(org_factory, tmp_path,
+                                                                     caplog):
+    org = org_factory(records=RECORDS)
+    rest = Rest(org)
+    lake = tmp_path / "lake"
+    _replicate(org, lake, objects=["Lead"], format="jsonl", deletes=False)
+    assert not (lake / "Lead__deleted").exists()
+    gone = rest.ids("SELECT Id FROM Lead LIMIT 1")
+    rest.hard_delete("Lead", gone)
+
+    caplog.set_level("WARNING")
+    second = _replicate(org, lake, objects=["Lead"], format="jsonl", deletes=True)
+    assert "deletes were off" in caplog.text and "reconciling Ids" in caplog.text
+    tombs = {t["Id"]: t["kind"] for t in _jsonl_rows(lake, _entry(second, "Lead")
+                                                      ["tombstone_files"])}
+    assert tombs == {gone[0]: "hard"}

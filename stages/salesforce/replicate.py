@@ -79,7 +79,7 @@ class ReplicateSalesforce(beam.PTransform):
         super().__init__()
         self._config = ReplicateConfig(
             connection=connection, path=path,
-            objects=objects if isinstance(objects, str) else list(objects),
+            objects=objects if isinstance(objects, str) else list(objects),  # "all", a name
             exclude=list(exclude or []), format=format, state=state, deletes=deletes,
             formula_refresh=formula_refresh, mode=mode)
         self._connection = as_connection(connection)
@@ -121,7 +121,13 @@ class ReplicateSalesforce(beam.PTransform):
             deletes = cfg.deletes and fields.has_is_deleted
             since = state.get("deleted_until") if deletes else None
             reconcile = False
-            if since and not tombstones.deleted_available(client, name, parse_datetime(since)):
+            if deletes and state.get("watermark") and not since:
+                LOG.warning("%s: earlier runs kept no deletions (deletes were off); "
+                            "reconciling Ids with the lake's earlier files instead (a Bulk "
+                            "SELECT Id) so records deleted since then are not missed", name)
+                reconcile = True
+            elif since and not tombstones.deleted_available(client, name,
+                                                            parse_datetime(since)):
                 LOG.warning("%s: the org no longer keeps deletions as far back as %s (before "
                             "earliestDateAvailable); reconciling Ids with the lake's earlier "
                             "files instead (a Bulk SELECT Id)", name, since)
@@ -145,8 +151,10 @@ class ReplicateSalesforce(beam.PTransform):
         LOG.info("replication run %s: %d object(s), %d skipped", plan.run_id,
                  len(plan.objects), len(plan.skipped))
         facts: list[beam.PCollection] = [pbegin | "NoFacts" >> beam.Create([])]
+        self._reads: list[beam.PCollection] = []
         for obj in plan.objects:
             facts += self._replicate(pbegin, plan, obj)
+        self.track_reads(pbegin, self._reads)
         return (facts
                 | "AllFacts" >> beam.Flatten()
                 | "Gather" >> beam.combiners.ToList()
@@ -163,6 +171,7 @@ class ReplicateSalesforce(beam.PTransform):
             include_deleted=obj.deletes,
             incremental=({"field": fields.watermark_field, "start": watermark}
                          if watermark and fields.watermark_field else None))
+        self._reads.append(rows)
         split = (rows
                  | f"{name}/Split" >> beam.ParDo(_SplitChanges(
                      fields.watermark_field, obj.deletes,
@@ -181,6 +190,10 @@ class ReplicateSalesforce(beam.PTransform):
                 mode=cfg.mode)
             facts += _written(formulas, plan, name, "formula_rows")
         return facts
+
+    def track_reads(self, pbegin: beam.pvalue.PBegin, reads: list[beam.PCollection]) -> None:
+        """Hook for the rows each object's read returns (``forcebeam run`` counts them for
+        progress lines and the summary of a stopped run); nothing here."""
 
     def _tombstones(self, pbegin: beam.pvalue.PBegin, plan: RunPlan, obj: ObjectPlan,
                     soft: beam.PCollection) -> list[beam.PCollection]:

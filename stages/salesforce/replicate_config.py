@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 __all__ = ["ReplicateConfig", "duration_seconds"]
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -23,11 +23,13 @@ def duration_seconds(value: Any, where: str) -> float:
     if isinstance(value, bool):
         raise ValueError(f"{where}: expected a duration such as 24h, 30m or 7d")
     if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError(f"{where}: a duration cannot be negative (0 = every run)")
         return float(value)
     match = _DURATION.match(str(value))
     if not match:
         raise ValueError(f"{where}: expected a duration such as 24h, 30m or 7d; got {value!r}")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
 
 
 class ReplicateConfig(BaseModel):
@@ -44,6 +46,14 @@ class ReplicateConfig(BaseModel):
     deletes: bool = True
     formula_refresh: str | float | None = None
     mode: Literal["auto", "bulk", "rest"] = "auto"
+
+    @field_validator("objects", mode="before")
+    @classmethod
+    def _one_name(cls, value: Any) -> Any:
+        """``all`` in any case, and one name or glob as a list of one (``objects: Account``)."""
+        if isinstance(value, str):
+            return "all" if value.strip().lower() == "all" else [value.strip()]
+        return value
 
     @field_validator("objects")
     @classmethod

@@ -220,6 +220,14 @@ def _remove_staging(plan: RunPlan) -> None:
             LOG.info("could not remove the staging folder %s: %s", folder, error)
         if failed:
             LOG.info("removed the staged files of failed run %s", run_id)
+    if "://" not in root:                       # leave no empty folder in the lake
+        import os
+
+        try:
+            if os.path.isdir(root) and not os.listdir(root):
+                os.rmdir(root)
+        except OSError:
+            pass
 
 
 def previous_files(path: str, sobject: str) -> tuple[list[str], list[str]]:

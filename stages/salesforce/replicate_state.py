@@ -37,11 +37,26 @@ def load_object_state(state_path: str, sobject: str) -> dict[str, Any]:
     """The committed state of ``sobject`` ({} before its first successful run)."""
     from apache_beam.io.filesystems import FileSystems
 
+    from forcebeam.stages.salesforce.config import StageInputError
+
     path = state_file(state_path, sobject)
     if not FileSystems.exists(path):
         return {}
     with FileSystems.open(path) as handle:
-        return json.loads(handle.read().decode("utf-8"))
+        text = handle.read()
+    try:
+        state = json.loads(text.decode("utf-8"))
+    except ValueError as error:     # JSONDecodeError, UnicodeDecodeError
+        state = error
+    if not isinstance(state, dict) or (state and not isinstance(state.get("fields", []), list)):
+        # Refused before anything runs: guessing would re-read or skip rows silently.
+        raise StageInputError(
+            f"the replication state {path} of {sobject} is damaged (not the JSON object a "
+            f"run writes{f': {state}' if isinstance(state, Exception) else ''})",
+            field="state",
+            suggestion=f"restore {path} from a backup, or delete it: the next run then "
+                       f"extracts {sobject} in full again")
+    return state
 
 
 def write_object_state(state_path: str, sobject: str, data: Mapping[str, Any]) -> str:

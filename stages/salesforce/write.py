@@ -93,6 +93,7 @@ class WriteToSalesforce(beam.PTransform):
         self._connection = as_connection(connection)
         self._check_input = check_input
         self._date_columns: dict[str, str] = {}   # text columns into date fields (expand)
+        self._id_of: tuple[str, str] | None = None  # (keyPrefix, label) Ids must match
 
     def default_label(self) -> str:
         return f"WriteToSalesforce({self._config.sobject}, {self._config.operation})"
@@ -120,6 +121,9 @@ class WriteToSalesforce(beam.PTransform):
             check_write_input(columns, describe, operation=cfg.operation,
                               external_id_field=cfg.external_id_field)
             self._date_columns = date_text_columns(columns, describe)
+            if cfg.operation in ID_OPERATIONS and describe.get("keyPrefix"):
+                self._id_of = (str(describe["keyPrefix"]),
+                               str(describe.get("label") or cfg.sobject))
         return RowTypeConstraint.from_fields(columns)
 
     def expand(self, pcoll: beam.PCollection) -> dict[str, beam.PCollection]:
@@ -127,7 +131,7 @@ class WriteToSalesforce(beam.PTransform):
         size = cfg.batch_size or (DEFAULT_REST_BATCH if cfg.mode == "rest"
                                   else DEFAULT_BULK_BATCH)
         row_type = self._input_row_type(pcoll)
-        writer = _WriteBatches(self._connection, cfg, self._date_columns)
+        writer = _WriteBatches(self._connection, cfg, self._date_columns, self._id_of)
         results = (pcoll
                    | "Batch" >> beam.BatchElements(min_batch_size=size, max_batch_size=size)
                    | "Write" >> beam.ParDo(writer).with_outputs(FAILED_TAG, main="written"))
@@ -159,8 +163,10 @@ def _as_record(element: Any) -> dict[str, Any]:
 
 class _WriteBatches(beam.DoFn):
     def __init__(self, connection: Any, config: WriteConfig,
-                 date_columns: Mapping[str, str] | None = None) -> None:
+                 date_columns: Mapping[str, str] | None = None,
+                 id_of: tuple[str, str] | None = None) -> None:
         self._connection = connection
+        self._id_of = id_of
         self._date_columns = dict(date_columns or {})
         self._sobject = config.sobject
         self._operation = config.operation
@@ -210,15 +216,32 @@ class _WriteBatches(beam.DoFn):
         self._counters.sync_client(self._client)
 
     def _checked_write(self, records: list[dict[str, Any]]) -> list[RecordResult]:
-        if not self._date_columns:
+        if not self._date_columns and not self._id_of:
             return self._write(records)
-        results: list[RecordResult | None] = [self._bad_dates(r) for r in records]
+        results: list[RecordResult | None] = [self._other_object(r) or self._bad_dates(r)
+                                              for r in records]
         sendable = [i for i, refused in enumerate(results) if refused is None]
         if sendable:
             for i, result in zip(sendable, self._write([records[i] for i in sendable]),
                                  strict=True):
                 results[i] = result
         return [r for r in results if r is not None]
+
+    def _other_object(self, record: Mapping[str, Any]) -> RecordResult | None:
+        """An Id of another object: refused here, never sent, as Bulk API 2.0 refuses it.
+
+        sObject Collections' delete takes bare Ids of any object, so a REST delete fed the
+        wrong Ids would delete other records than the ``sobject`` the file names.
+        """
+        if self._id_of is None:
+            return None
+        value = next((v for k, v in record.items() if str(k).lower() == "id"), None)
+        prefix, label = self._id_of
+        if not isinstance(value, str) or not value or value[:3] == prefix:
+            return None
+        return RecordResult(success=False, errors=[RecordError(
+            "MALFORMED_ID", f"{label} ID: id value of incorrect type: {value} ({self._sobject} "
+            f"Ids start with {prefix}; not sent)", ("Id",))])
 
     def _bad_dates(self, record: Mapping[str, Any]) -> RecordResult | None:
         """A record with a date text Salesforce cannot parse: refused here, never sent."""
@@ -241,6 +264,9 @@ class _WriteBatches(beam.DoFn):
                               external_id_field=self._external_id, nulls=self._nulls)
         return write_collections(self._client, self._sobject, self._operation, records,
                                  external_id_field=self._external_id, nulls=self._nulls)
+
+
+ID_OPERATIONS = frozenset({"update", "delete", "hard_delete"})
 
 
 def _transient(result: RecordResult) -> bool:

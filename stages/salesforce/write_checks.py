@@ -158,7 +158,8 @@ def check_write_input(columns: Sequence[tuple[str, Any]], describe: Mapping[str,
             continue
         what = ("external-id " if described.get("externalId") else "") + sf_type
         problems.append(("sobject", f"the input column '{column}' is {_KIND_WORDS[kind]} "
-                         f"but {sobject}.{described['name']} is a {what} field: writing it "
+                         f"but {sobject}.{described['name']} is "
+                         f"{'an' if what[0] in 'aeiou' else 'a'} {what} field: writing it "
                          "would change values (e.g. '000777' read as 777, 7 written as 7.0)",
                          _fix(column, sf_type)))
     if operation == "insert":
