@@ -9,6 +9,9 @@ export NO_GCE_CHECK := true
 export GCE_METADATA_HOST := 127.0.0.1:9
 export GCE_METADATA_IP := 127.0.0.1:9
 
+# Two workers, one test file each (each worker runs its own emulated org): CI has 2 cores.
+PYTEST_ARGS ?= -n 2 --dist loadfile
+
 .PHONY: venv test demo bench lint clean
 
 $(STAMP): constraints.txt setup.py
