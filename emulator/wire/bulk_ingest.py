@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from pathlib import Path
 from typing import Any
 
 from aiohttp import BodyPartReader, web
@@ -37,7 +36,7 @@ from forcebeam.emulator.wire.bulk_query import (
     job_info,
     list_body,
     read_json_object,
-    stream_range,
+    send_file,
 )
 from forcebeam.emulator.wire.http import (
     api_version_from,
@@ -276,23 +275,8 @@ async def get_result_file(request: web.Request) -> web.StreamResponse:
     if not job.terminal or getattr(job, attribute) is None:
         raise bulk_error(400, "INVALIDJOBSTATE", f"Results are available once the job is "
                          f"JobComplete, Failed or Aborted; it is {job.state}")
-    path: Path = getattr(job, attribute)
-    size = (await asyncio.get_running_loop().run_in_executor(None, path.stat)).st_size
-    gzip_wanted = "gzip" in request.headers.get("Accept-Encoding", "").lower()
-    response = web.StreamResponse(status=200, headers={
-        "Content-Type": "text/csv; charset=UTF-8",
-        "Sforce-Limit-Info": state.org.limit_info(),
-    })
-    if gzip_wanted:
-        response.headers["Content-Encoding"] = "gzip"
-        response.enable_chunked_encoding()
-    else:
-        response.content_length = size
-    await response.prepare(request)
-    pacer = state.faults.pacer() if state.faults is not None else faults.Pacer(None)
-    await stream_range(response, pacer, b"", path, 0, size, gzip_wanted)
-    await response.write_eof()
-    return response
+    return await send_file(request, getattr(job, attribute), "text/csv; charset=UTF-8",
+                           {"Sforce-Limit-Info": state.org.limit_info()})
 
 
 def _render_unprocessed(job: IngestJob, store: Any) -> None:

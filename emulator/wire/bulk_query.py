@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -349,3 +350,24 @@ async def stream_range(response: web.StreamResponse, pacer: faults.Pacer, header
             remaining -= len(raw)
             if data:
                 await pacer.write(response, data)
+
+
+async def send_file(request: web.Request, path: Path, content_type: str,
+                    headers: dict[str, str] | None = None) -> web.StreamResponse:
+    """Stream a stored result file whole (gzip on request, paced by the fault bandwidth cap);
+    Bulk 2.0 ingest results and Bulk 1.0 batch files are served this way."""
+    state = state_of(request)
+    size = (await asyncio.get_running_loop().run_in_executor(None, path.stat)).st_size
+    gzip_wanted = "gzip" in request.headers.get("Accept-Encoding", "").lower()
+    response = web.StreamResponse(status=200, headers={"Content-Type": content_type,
+                                                       **(headers or {})})
+    if gzip_wanted:
+        response.headers["Content-Encoding"] = "gzip"
+        response.enable_chunked_encoding()
+    else:
+        response.content_length = size
+    await response.prepare(request)
+    pacer = state.faults.pacer() if state.faults is not None else faults.Pacer(None)
+    await stream_range(response, pacer, b"", path, 0, size, gzip_wanted)
+    await response.write_eof()
+    return response

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -42,7 +41,7 @@ from forcebeam.emulator.bulk.v1_jobs import (
 )
 from forcebeam.emulator.bulk.v1_query import parse_pk_chunking, plan_chunks, run_query_batch
 from forcebeam.emulator.state.limits import daily_usage
-from forcebeam.emulator.wire.bulk_query import stream_range
+from forcebeam.emulator.wire.bulk_query import send_file
 from forcebeam.emulator.wire.bulk_v1_formats import (
     JSON_TYPE,
     XML_TYPE,
@@ -349,21 +348,3 @@ async def get_result_file(request: web.Request) -> web.StreamResponse:
                        f" for batch {batch.id}: list them with GET …/batch/{batch.id}/result",
                        fmt)
     return await send_file(request, path, DATA_TYPES[job.content_type])
-
-
-async def send_file(request: web.Request, path: Path, content_type: str) -> web.StreamResponse:
-    """Stream a stored file (gzip on request, paced by the fault bandwidth cap)."""
-    state = state_of(request)
-    size = (await asyncio.get_running_loop().run_in_executor(None, path.stat)).st_size
-    gzip_wanted = "gzip" in request.headers.get("Accept-Encoding", "").lower()
-    response = web.StreamResponse(status=200, headers={"Content-Type": content_type})
-    if gzip_wanted:
-        response.headers["Content-Encoding"] = "gzip"
-        response.enable_chunked_encoding()
-    else:
-        response.content_length = size
-    await response.prepare(request)
-    pacer = state.faults.pacer() if state.faults is not None else faults.Pacer(None)
-    await stream_range(response, pacer, b"", path, 0, size, gzip_wanted)
-    await response.write_eof()
-    return response
