@@ -52,6 +52,10 @@ def parse_page(data: bytes, *, delimiter: str = ",") -> pa.Table:
         if data.strip():
             raise PageParseError("the page has a header but no line end")
         return pa.table({})
+    if not data.endswith(b"\n") or data.count(b'"') % 2:
+        # Every complete page ends with a line end outside quotes; quotes come in pairs
+        # (embedded ones are doubled). A cut page may still parse, so check first.
+        raise PageParseError("the page ends inside a row or a quoted value (cut off)")
     header = _header(data[:end].rstrip(b"\r").decode("utf-8"), delimiter)
     if not data[end + 1:].strip():
         return pa.table({name: pa.array([], pa.string()) for name in header})
