@@ -112,6 +112,12 @@ class ReadFromSalesforce(beam.PTransform):
         self._connection = as_connection(connection)
         self._incremental = (_incremental_spec(incremental) if incremental else None)
 
+    @property
+    def arrow_ready(self) -> bool:
+        """Once expanded: the rows have an Arrow form, so the read can hand on Arrow
+        batches to batch-aware consumers (see ``stages.salesforce.batches``)."""
+        return getattr(self, "_arrow_ready", False)
+
     def default_label(self) -> str:
         return f"ReadFromSalesforce({self._config.sobject or 'soql'})"
 
@@ -122,8 +128,12 @@ class ReadFromSalesforce(beam.PTransform):
                 "login_url": self._connection.login_url}
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        from forcebeam.stages.salesforce.columnar import arrow_schema
+
         spec = self._spec()
         row_class = spec.schema.row_class()
+        self._arrow_ready = (spec.schema.mode == "portable"
+                             and arrow_schema(row_class) is not None)
         read = (pbegin
                 | "Start" >> beam.Create([spec])
                 | "Plan" >> beam.ParDo(_PlanUnits(self._connection))
@@ -533,6 +543,9 @@ class _PagesAsBatches(_PagesAsRows):
 
     def infer_output_type(self, input_type: Any) -> Any:
         return self._row_class
+
+    def get_output_batch_type(self, input_element_type: Any) -> Any:
+        return pa.Table     # the annotation above is a string (postponed evaluation)
 
 
 def _explained(values: Iterator[Sequence[Any]]) -> Iterator[Sequence[Any]]:
