@@ -9,6 +9,8 @@ branches must write the same Parquet values.
 
 from __future__ import annotations
 
+import csv
+import json
 import warnings
 from pathlib import Path
 
@@ -40,6 +42,17 @@ connections:
       name: WriteDirect
       input: ReadDirect
       config: {{path: "${{FORCEBEAM_OUT}}/direct"}}
+    - type: ReadFromSalesforce
+      name: ReadForText
+      config: {{connection: emulated, sobject: Account, fields: {FIELDS}}}
+    - type: WriteToJsonLines
+      name: WriteJson
+      input: ReadForText
+      config: {{path: "${{FORCEBEAM_OUT}}/lines"}}
+    - type: WriteToCsvFiles
+      name: WriteCsv
+      input: ReadForText
+      config: {{path: "${{FORCEBEAM_OUT}}/table"}}
     - type: ReadFromSalesforce
       name: ReadShaped
       config: {{connection: emulated, sobject: Account, fields: {FIELDS}}}
@@ -91,7 +104,8 @@ def test_only_the_read_feeding_a_batch_sink_emits_batches(pipeline_file):
     pipeline = construct(spec, beam_yaml.to_beam_spec(spec),
                          PipelineOptions(["--runner=FnApiRunner"]))
     batch_reads = _batch_reads(pipeline)
-    assert len(batch_reads) == 1 and batch_reads[0].startswith("ReadDirect"), batch_reads
+    assert sorted(label.split("/")[0] for label in batch_reads) == ["ReadDirect",
+                                                                    "ReadForText"]
 
 
 def test_batches_reach_parquet_whole_and_equal_the_row_path(pipeline_file, tmp_path,
@@ -122,6 +136,24 @@ def test_batches_reach_parquet_whole_and_equal_the_row_path(pipeline_file, tmp_p
     direct, shaped = rows("direct"), rows("shaped")
     assert len(direct) == 5000
     assert direct == [{k: v for k, v in row.items() if k != "NameLength"} for row in shaped]
+    lines = [json.loads(line) for f in sorted((tmp_path / "out").glob("lines*"))
+             for line in f.read_text(encoding="utf-8").splitlines()]
+    assert sorted(lines, key=lambda row: row["Id"]) == direct
+    with_header = [row for f in sorted((tmp_path / "out").glob("table*"))
+                   for row in csv.DictReader(f.open(encoding="utf-8", newline=""))]
+    assert len(with_header) == len(direct)
+    by_id = {row["Id"]: row for row in with_header}
+    for row in direct:
+        text = by_id[row["Id"]]
+        for name, value in row.items():
+            if value is None:
+                assert text[name] == "", (name, row["Id"])
+            elif isinstance(value, bool):
+                assert text[name] == ("true" if value else "false"), (name, row["Id"])
+            elif isinstance(value, float):
+                assert float(text[name]) == value, (name, row["Id"])
+            else:
+                assert text[name] == str(value), (name, row["Id"])
     schema = pq.read_schema(sorted((tmp_path / "out").glob("direct*"))[0])
     assert str(schema.field("AnnualRevenue").type) == "string"       # decimal text, exact
     assert str(schema.field("NumberOfEmployees").type) == "int64"

@@ -73,6 +73,7 @@ class BulkJob:
     processing_ms: int = 0
     error_message: str | None = None
     work_dir: Path | None = None
+    discarded: bool = False        # deleted, or the server is stopping: stop background work
 
     def set_state(self, state: str) -> None:
         self.state = state
@@ -152,6 +153,7 @@ class BulkJobs:
         if not deletable:
             raise InvalidJobStateError(
                 "Error encountered when deleting the job because the job is not terminated")
+        job.discarded = True
         with self._lock:
             self._jobs.pop(job.id, None)
         _remove_tree(job.work_dir)
@@ -188,6 +190,8 @@ class BulkJobs:
         (a 1M-row render would otherwise hold the process until it finishes)."""
         with self._lock:
             running = [job for job in self._jobs.values() if not job.terminal]
+            for job in self._jobs.values():
+                job.discarded = True
         for job in running:
             job.set_state(ABORTED)
         for task in list(self._tasks):

@@ -52,6 +52,8 @@ from forcebeam.emulator.wire.http import (
 DEFAULT_MAX_RECORDS = 100_000
 QUERY_OPERATIONS = ("query", "queryAll")
 RESULT_PAGES_PER_CALL = 5
+#: How often a results request checks whether its rows are rendered yet.
+RENDER_POLL_SECONDS = 0.02
 
 
 def register(app: web.Application, state: Any) -> None:
@@ -286,6 +288,7 @@ async def get_results(request: web.Request) -> web.StreamResponse:
     first_row, max_records = page_request(request, job)
     assert job.result is not None  # noqa: S101 - checked by completed_job
     result = job.result
+    await rows_rendered(result, min(first_row + max_records, result.row_count))
     start, end, next_row = result.page_bounds(first_row, max_records)
     last = next_row if next_row is not None else result.row_count
     gzip_wanted = "gzip" in request.headers.get("Accept-Encoding", "").lower()
@@ -305,6 +308,16 @@ async def get_results(request: web.Request) -> web.StreamResponse:
     await stream_range(response, pacer, result.header, result.path, start, end, gzip_wanted)
     await response.write_eof()
     return response
+
+
+async def rows_rendered(result: Any, end_row: int) -> None:
+    """Wait until the job's rows [0, end_row) are on disk (the file renders after
+    JobComplete); a render that failed answers 500 like an internal error of the org."""
+    while not result.has_rows(end_row):
+        if result.error:
+            raise bulk_error(500, "UNKNOWN_EXCEPTION", "An unexpected error occurred while "
+                             "preparing the results; query again")
+        await asyncio.sleep(RENDER_POLL_SECONDS)
 
 
 async def stream_range(response: web.StreamResponse, pacer: faults.Pacer, header: bytes,
