@@ -30,6 +30,12 @@ class Counters:
             self._token_ok: Counter[str] = Counter()
             self._token_failed = 0
             self._sessions_expired = 0
+            self._bulk_jobs: Counter[str] = Counter()
+
+    def bulk_job(self, kind: str) -> None:
+        """A Bulk 2.0 job created (`query` or `ingest`): orgs cap query jobs per 24 h."""
+        with self._lock:
+            self._bulk_jobs[kind] += 1
 
     def api_call(self, kind: str) -> None:
         with self._lock:
@@ -59,4 +65,5 @@ class Counters:
                 "token_requests": {"total": sum(self._token_ok.values()),
                                    "failed": self._token_failed, **self._token_ok},
                 "sessions_expired": self._sessions_expired,
+                "bulk_jobs": {"total": sum(self._bulk_jobs.values()), **self._bulk_jobs},
             }

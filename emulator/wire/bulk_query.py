@@ -162,6 +162,7 @@ async def create_job(request: web.Request) -> web.Response:
     job = jobs.add(QueryJob(id=jobs.new_id(), kind=QUERY, operation=operation, object=sobject,
                             api_version=version, created_by_id=session.user_id,
                             column_delimiter=delimiter, line_ending=line_ending, query=soql))
+    state.counters.bulk_job("query")
     jobs.start(job, lambda running: render_query_job(running, state.records))
     return sf_json(job_info(job, full=False))
 

@@ -106,6 +106,15 @@ def csv_text(table: pa.Table, delimiter: str = ",") -> bytes:
     return sink.getvalue()
 
 
+def _csv_header(names: list[str], delimiter: str) -> bytes:
+    """The header line, quoting only the names that need it (as most CSV writers do)."""
+    def quoted(name: str) -> str:
+        if any(char in name for char in (delimiter, '"', "\n", "\r")):
+            return '"' + name.replace('"', '""') + '"'
+        return name
+    return (delimiter.join(quoted(name) for name in names) + "\n").encode("utf-8")
+
+
 class _AsTables(beam.DoFn):
     """Batches in, one element per batch out: the file sink then writes whole tables."""
 
@@ -191,8 +200,7 @@ class WriteToCsvFiles(beam.PTransform):
 
     def expand(self, pcoll: beam.PCollection) -> Any:
         schema = _arrow_schema(pcoll)
-        header = csv_text(pa.table({name: [name] for name in schema.names}),
-                          self._delimiter)
+        header = _csv_header(schema.names, self._delimiter)
         delimiter = self._delimiter
         return (pcoll
                 | "AsTables" >> beam.ParDo(_AsTables())
