@@ -24,6 +24,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from forcebeam.emulator.bulk.processing import (
+    QueryProcessing,
+    QueryTimeoutError,
+    chunking_allowed,
+    pool_for,
+    run_chunks,
+)
 from forcebeam.emulator.bulk.results import ResultFile
 
 log = logging.getLogger(__name__)
@@ -108,7 +115,8 @@ class BulkJobs:
     """
 
     def __init__(self, data_dir: Path, delay_seconds: Callable[[], float] = lambda: 0.0,
-                 workers: int = 2) -> None:
+                 workers: int = 2,
+                 processing: Callable[[], QueryProcessing] = QueryProcessing) -> None:
         self.root = Path(data_dir) / "bulk"
         # Jobs live in memory, so files of a previous run are orphans (a 1M-row result file
         # is hundreds of MB): start from an empty directory.
@@ -120,6 +128,8 @@ class BulkJobs:
         self._ids = itertools.count(1)
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bulk")
         self._tasks: set[asyncio.Task] = set()
+        self._processing = processing
+        self._chunk_pool: tuple[int, asyncio.Semaphore] | None = None
 
     def new_id(self) -> str:
         return f"{JOB_ID_PREFIX}{next(self._ids):012d}AAA"
@@ -165,6 +175,9 @@ class BulkJobs:
         task.add_done_callback(self._tasks.discard)
 
     async def _run(self, job: BulkJob, work: Callable[[BulkJob], None]) -> None:
+        model = self._processing() if job.kind == QUERY else QueryProcessing()
+        if model.queue_seconds:
+            await asyncio.sleep(model.queue_seconds)     # queued: still UploadComplete
         started = time.monotonic()
         delay = max(0.0, float(self._delay_seconds() or 0.0))
         if job.state == ABORTED:
@@ -172,8 +185,14 @@ class BulkJobs:
         job.set_state(IN_PROGRESS)
         try:
             await asyncio.get_running_loop().run_in_executor(self._executor, work, job)
+            if isinstance(job, QueryJob) and model.chunk_rows_per_second:
+                self._chunk_pool = pool_for(model, self._chunk_pool)
+                await run_chunks(model.chunk_seconds(job.number_records_processed,
+                                                     chunking_allowed(job.query)),
+                                 model, self._chunk_pool[1])
         except Exception as error:  # noqa: BLE001 - any failure is the job's Failed state
-            log.exception("bulk job %s failed", job.id)
+            if not isinstance(error, QueryTimeoutError):
+                log.exception("bulk job %s failed", job.id)
             if job.state != ABORTED:
                 job.error_message = str(error) or type(error).__name__
                 job.set_state(FAILED)

@@ -25,6 +25,7 @@ from forcebeam.emulator.bulk.jobs import (
     JobNotFoundError,
     QueryJob,
 )
+from forcebeam.emulator.bulk.processing import QueryProcessing
 from forcebeam.emulator.bulk.query import BulkQueryRefusedError, check_bulk_query, render_query_job
 from forcebeam.emulator.bulk.results import (
     COLUMN_DELIMITERS,
@@ -78,7 +79,10 @@ def bulk_jobs(state: Any) -> BulkJobs:
     """The org's job registry (created on first use; shared by query and ingest)."""
     if state.bulk is None:
         state.bulk = BulkJobs(state.paths.data_dir,
-                              delay_seconds=lambda: state.org.bulk_job_delay_seconds)
+                              delay_seconds=lambda: state.org.bulk_job_delay_seconds,
+                              processing=lambda: (state.faults.spec.query_processing()
+                                                  if state.faults is not None
+                                                  else QueryProcessing()))
     return state.bulk
 
 
@@ -282,10 +286,27 @@ async def get_result_pages(request: web.Request) -> web.Response:
                     f"{base}/resultpages?locator={encode_locator(following)}{size}"})
 
 
+LONG_REQUESTS_KEY = "forcebeam.bulk.long_requests"
+
+
 async def get_results(request: web.Request) -> web.StreamResponse:
     require_session(request, api="bulk", kind="bulk_results")
     state = state_of(request)
     job = completed_job(request)
+    limit = state.faults.spec.max_concurrent_long_requests if state.faults else None
+    running = request.app.get(LONG_REQUESTS_KEY, 0)
+    if limit is not None and running >= limit:
+        raise SalesforceHTTPError(403, [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message":
+                                         "ConcurrentPerOrgLongTxn Limit exceeded."}])
+    request.app[LONG_REQUESTS_KEY] = running + 1
+    try:
+        return await _send_results(request, state, job)
+    finally:
+        request.app[LONG_REQUESTS_KEY] = request.app.get(LONG_REQUESTS_KEY, 1) - 1
+
+
+async def _send_results(request: web.Request, state: Any, job: QueryJob
+                        ) -> web.StreamResponse:
     first_row, max_records = page_request(request, job)
     assert job.result is not None  # noqa: S101 - checked by completed_job
     result = job.result
