@@ -35,15 +35,25 @@ _SHORT_ESCAPES = {"\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t
 _NULL = pa.scalar("null", pa.string())
 
 
-def _json_strings(column: Any) -> Any:
+_NEEDS_ESCAPE = '["\\\\\\x00-\\x1f]'
+_RARE_CONTROL = "[\\x00-\\x08\\x0b\\x0e-\\x1f]"
+
+
+def _escaped(column: Any) -> Any:
+    """JSON string escaping (RFC 8259), only the passes this column needs."""
+    if not pc.any(pc.match_substring_regex(column, _NEEDS_ESCAPE)).as_py():
+        return column
     escaped = pc.replace_substring(column, "\\", "\\\\")
     escaped = pc.replace_substring(escaped, '"', '\\"')
-    if pc.any(pc.match_substring_regex(escaped, "[\\x00-\\x1f]")).as_py():
-        for code in range(0x20):
-            char = chr(code)
-            escaped = pc.replace_substring(escaped, char,
-                                           _SHORT_ESCAPES.get(char, f"\\u{code:04x}"))
-    return pc.binary_join_element_wise('"', escaped, '"', "")
+    rare = pc.any(pc.match_substring_regex(escaped, _RARE_CONTROL)).as_py()
+    for code in range(0x20):
+        char = chr(code)
+        if char in _SHORT_ESCAPES:
+            if pc.any(pc.match_substring(escaped, char)).as_py():
+                escaped = pc.replace_substring(escaped, char, _SHORT_ESCAPES[char])
+        elif rare:
+            escaped = pc.replace_substring(escaped, char, f"\\u{code:04x}")
+    return escaped
 
 
 def _json_floats(column: Any) -> Any:
@@ -54,11 +64,18 @@ def _json_floats(column: Any) -> Any:
     return pc.if_else(finite, text, pa.scalar(None, pa.string()))   # NaN/inf: null
 
 
-def _json_values(column: Any) -> Any:
-    """JSON text of every value of one column (null where the value is null)."""
+def _json_pieces(column: Any) -> list[Any]:
+    """One column's JSON text as pieces of a row: literals (str) and arrays.
+
+    A string column without nulls gets its quotes as literals, merged with the neighbouring
+    literals, so most columns cost one scan (the escaping check) and no array of their own.
+    """
     kind = column.type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        text = _json_strings(column)
+        escaped = _escaped(column)
+        if column.null_count == 0:
+            return ['"', escaped, '"']
+        text = pc.binary_join_element_wise('"', escaped, '"', "")
     elif pa.types.is_boolean(kind):
         text = pc.if_else(column, "true", "false")
     elif pa.types.is_integer(kind):
@@ -69,23 +86,30 @@ def _json_values(column: Any) -> Any:
         text = pa.array([None if value is None else
                          json.dumps(value, ensure_ascii=False, default=str)
                          for value in column.to_pylist()], pa.string())
-    return pc.fill_null(text, _NULL)
+    return [pc.fill_null(text, _NULL) if text.null_count else text]
 
 
 def json_lines(table: pa.Table) -> bytes:
     """``table`` as JSON lines (one object per row, keys in column order), UTF-8."""
     if table.num_rows == 0:
         return b""
+    if table.num_columns == 0:
+        return b"{}\n" * table.num_rows
+    table = table.combine_chunks()
     pieces: list[Any] = []
     for index, (name, column) in enumerate(zip(table.column_names, table.columns,
                                                strict=True)):
         pieces.append(("{" if index == 0 else ",") + json.dumps(name, ensure_ascii=False)
                       + ":")
-        pieces.append(_json_values(column))
-    if not pieces:
-        return b"{}\n" * table.num_rows
+        pieces += _json_pieces(column.chunk(0) if column.num_chunks == 1 else column)
     pieces.append("}\n")
-    lines = pc.binary_join_element_wise(*pieces, "")
+    merged: list[Any] = []
+    for piece in pieces:       # adjacent literals become one
+        if isinstance(piece, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += piece
+        else:
+            merged.append(piece)
+    lines = pc.binary_join_element_wise(*merged, "")
     if isinstance(lines, pa.ChunkedArray):
         lines = pa.concat_arrays(lines.chunks) if lines.num_chunks else pa.array([], pa.string())
     return _string_bytes(lines)

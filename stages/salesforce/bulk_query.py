@@ -36,7 +36,7 @@ from forcebeam.stages.salesforce.rest_query import ApiClient
 
 __all__ = ["BulkQueryRefusedError", "BulkJobFailedError", "create_query_job", "run_query_job",
            "iter_result_rows", "delete_query_job", "wait_for_job", "result_page_urls",
-           "fetch_page", "iter_pages", "ResultPage"]
+           "fetch_page", "fetch_pages", "iter_pages", "ResultPage"]
 
 LOG = logging.getLogger(__name__)
 PAGE_MAX_RECORDS = 50_000
@@ -299,3 +299,29 @@ def iter_pages(client: ApiClient, job_id: str, *, max_records: int = PAGE_MAX_RE
         if page.next_locator is None:
             return
         locator = page.next_locator
+
+
+def fetch_pages(client: ApiClient, urls: list[str] | tuple[str, ...], *, label: str = "",
+                parallel: int = 3) -> Iterator[ResultPage]:
+    """The pages at ``urls``, in order, downloading up to ``parallel`` at once.
+
+    One Bulk download stream is bounded by its TCP window and the org's latency, so a
+    worker keeps a few in flight while it converts and writes the page it has.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    if len(urls) <= 1 or parallel <= 1:
+        for number, url in enumerate(urls):
+            yield fetch_page(client, url, label=f"{number + 1} {label}")
+        return
+    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="bulk-page") as pool:
+        pending = [pool.submit(fetch_page, client, url, label=f"{number + 1} {label}")
+                   for number, url in enumerate(urls[:parallel])]
+        following = parallel
+        while pending:
+            page = pending.pop(0).result()
+            if following < len(urls):
+                pending.append(pool.submit(fetch_page, client, urls[following],
+                                           label=f"{following + 1} {label}"))
+                following += 1
+            yield page

@@ -58,6 +58,9 @@ BULK_MIN_ROWS = 2000
 TIMEOUT_SPLIT_ROWS = 250_000
 #: REST rows handed on together (a REST page is at most 2,000 rows).
 REST_CHUNK_ROWS = 2000
+#: Result pages per read unit of a fanned-out job, and downloads in flight per unit.
+PAGES_PER_UNIT = 4
+PAGE_DOWNLOADS = 3
 _OBSERVED = "observed"
 _JOBS = "jobs"
 
@@ -333,9 +336,10 @@ class _PlanUnits(_ClientDoFn):
         urls = bulk_query.result_page_urls(client, job["id"], max_records=spec.bulk_page_size)
         if urls is None:
             return [replace(unit, job_id=job["id"], expected_rows=rows)]
-        return [replace(unit, index=index, job_id=job["id"], page_url=url,
+        groups = _page_groups(urls)
+        return [replace(unit, index=index, job_id=job["id"], pages=group,
                         expected_rows=rows if index == 0 else 0)
-                for index, url in enumerate(urls)]
+                for index, group in enumerate(groups)]
 
     def _submitted(self, spec: _ReadSpec, unit: planner.ReadUnit) -> planner.ReadUnit:
         """Submit a Bulk unit's job now, so the org prepares every unit's results at once.
@@ -352,6 +356,16 @@ class _PlanUnits(_ClientDoFn):
         except bulk_query.BulkQueryRefusedError:
             return unit
         return replace(unit, job_id=job["id"])
+
+
+def _page_groups(urls: list[str]) -> list[tuple[str, ...]]:
+    """Pages per read unit: at least two units when there are two pages (two workers can
+    share them), at most ``PAGES_PER_UNIT`` pages per unit (downloaded a few at a time)."""
+    if not urls:
+        return [()]
+    units = min(len(urls), max(2, math.ceil(len(urls) / PAGES_PER_UNIT)))
+    size = math.ceil(len(urls) / units)
+    return [tuple(urls[start:start + size]) for start in range(0, len(urls), size)]
 
 
 class _DeleteJob(_ClientDoFn):
@@ -422,16 +436,18 @@ class _ReadUnit(_ClientDoFn):
                 ProgressLog.add(chunk.num_rows)
                 yield chunk
         self._counters.read_units.inc()
-        if unit.page_url and unit.job_id:
+        if unit.pages and unit.job_id:
             yield beam.pvalue.TaggedOutput(_JOBS, unit.job_id)
         self._sync()
 
     def _chunks(self, spec: _ReadSpec, unit: planner.ReadUnit, text: str) -> Iterator[_Chunk]:
         if unit.mode == "bulk":
-            if unit.page_url:
-                page = bulk_query.fetch_page(self._client, unit.page_url,
-                                             label=f"{unit.index + 1} of job {unit.job_id}")
-                yield _Chunk(raw=page.table)
+            if unit.pages:
+                for page in bulk_query.fetch_pages(self._client, unit.pages,
+                                                   label=f"of unit {unit.index + 1} of job "
+                                                         f"{unit.job_id}",
+                                                   parallel=PAGE_DOWNLOADS):
+                    yield _Chunk(raw=page.table)
                 return
             try:
                 job_id = bulk_query.run_query_job(self._client, text,
