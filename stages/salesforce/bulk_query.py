@@ -39,7 +39,9 @@ __all__ = ["BulkQueryRefusedError", "BulkJobFailedError", "create_query_job", "r
            "fetch_page", "fetch_pages", "iter_pages", "ResultPage"]
 
 LOG = logging.getLogger(__name__)
-PAGE_MAX_RECORDS = 50_000
+#: Rows per results page: 100k keeps a 1M-row read at 10 downloads (API calls) while a page
+#: (~30 MB of CSV for 24 fields) stays small next to a worker's memory.
+PAGE_MAX_RECORDS = 100_000
 PAGE_ATTEMPTS = 5
 _DOWNLOAD_ERRORS = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
                     http.client.HTTPException, OSError, csv.Error)
@@ -106,10 +108,11 @@ def wait_for_job(client: ApiClient, path: str, job: dict[str, Any],
                  timeout_seconds: float) -> dict[str, Any]:
     """Poll a Bulk 2.0 job (query or ingest) until JobComplete; returns its final info.
 
-    Jobs complete after a delay, so the poll backs off from 0.1 s to 2 s between calls.
+    Jobs complete after a delay, so the poll backs off from 0.25 s to 2 s between calls
+    (each poll is an API call of the org's daily budget).
     """
     deadline = time.monotonic() + timeout_seconds
-    delay = 0.1
+    delay = 0.25
     while True:
         state = job.get("state")
         if state == "JobComplete":

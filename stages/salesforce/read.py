@@ -60,7 +60,7 @@ TIMEOUT_SPLIT_ROWS = 250_000
 REST_CHUNK_ROWS = 2000
 #: Result pages per read unit of a fanned-out job, and downloads in flight per unit.
 PAGES_PER_UNIT = 4
-PAGE_DOWNLOADS = 3
+PAGE_DOWNLOADS = 2
 _OBSERVED = "observed"
 _JOBS = "jobs"
 
