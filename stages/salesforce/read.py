@@ -13,9 +13,11 @@ Usage::
                                  "private_key": "gcp-sm://projects/p/secrets/k/versions/latest"}},
             sobject="Account")
 
-Shape: ``Create([spec]) | plan (one worker: COUNT + Id-range boundaries) | Reshuffle |
-read units``. Every DoFn gets its client from ``auth.get_client`` in ``setup()`` (one
-login per worker process); the transform itself holds a ``Connection`` (references only).
+Shape: ``Create([spec]) | plan (one worker: at most one COUNT, the read's Bulk job, its
+result pages) | Reshuffle | read units (pages) | rows or Arrow batches`` (see
+``stages.salesforce.batches``). Every DoFn gets its client from ``auth.get_client`` in
+``setup()`` (one login per worker process); the transform itself holds a ``Connection``
+(references only).
 
 The row schema is fixed when the transform is expanded (Beam YAML needs it downstream):
 it comes from a describe, cached on disk (see ``stages.salesforce.describe``) so that a run
@@ -91,10 +93,13 @@ class ReadFromSalesforce(beam.PTransform):
       mode: ``auto`` (Bulk 2.0 for volume, REST otherwise), ``bulk`` or ``rest``.
       include_deleted: Also read soft-deleted rows (queryAll); ``IsDeleted`` tells them apart.
       incremental: ``{field, start, lookback, state}``; see ``stages.salesforce.incremental``.
-      split: ``auto`` (one unit per ~50k rows), ``none``, or a number of units.
+      split: ``auto`` (one Bulk job; its result pages read in parallel), ``none`` (one job,
+        pages read in order by one worker) or N (N Id-range jobs: N of the org's daily
+        query jobs for time).
       types: ``portable`` (ISO strings, decimal strings: any file sink) or ``native``.
       bulk_timeout_seconds: How long to wait for one Bulk job to complete.
-      bulk_page_size: Rows per Bulk result page (``maxRecords``); pages are streamed.
+      bulk_page_size: Rows per Bulk result page (``maxRecords``); each page is downloaded
+        whole, parsed with Arrow and handed on as one batch.
     """
 
     config_model = ReadConfig
