@@ -70,3 +70,20 @@ def count_json_lines(prefix: Path) -> int:
             with shard.open("rb") as handle:
                 total += sum(1 for line in handle if line.strip())
     return total
+
+
+def count_output_rows(prefix: Path, sink: str) -> int:
+    """Rows a sink wrote under `prefix` (all shards): Parquet from its metadata, CSV parsed
+    (quoted values hold line breaks), JSON by lines."""
+    shards = [p for p in sorted(prefix.parent.glob(prefix.name + "*")) if p.is_file()]
+    if sink == "parquet":
+        import pyarrow.parquet as pq
+
+        return sum(pq.ParquetFile(p).metadata.num_rows for p in shards)
+    if sink in ("csv", "csvfiles"):
+        import pyarrow.csv as pa_csv
+
+        options = pa_csv.ParseOptions(newlines_in_values=True)   # values span lines
+        return sum(pa_csv.read_csv(shard, parse_options=options).num_rows
+                   for shard in shards if shard.stat().st_size)
+    return count_json_lines(prefix)

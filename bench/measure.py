@@ -29,6 +29,7 @@ class Measurement:
     logins: int | None = None
     api_calls_by_kind: dict[str, int] = field(default_factory=dict)
     peak_rss_bytes: int | None = None
+    bulk_query_jobs: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
 
@@ -65,6 +66,7 @@ def measure(org: EmulatedOrg, method: str, profile: str, size: int,
     result.api_calls = int(calls.pop("total", 0))
     result.api_calls_by_kind = {kind: int(n) for kind, n in calls.items() if n}
     result.logins = int(counters.get("logins", {}).get("total", 0))
+    result.bulk_query_jobs = int(counters.get("bulk_jobs", {}).get("query", 0))
     if result.error is None and result.rows != size and result.extra.get("expect_all_rows", True):
         result.error = f"read {result.rows} rows, expected {size}"
     return result

@@ -28,9 +28,19 @@ def connection_for(info: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+#: Sinks an extract can write: Beam YAML's own (pandas-bound JSON/CSV, batch-aware
+#: Parquet) and forcebeam's Arrow-batch JSON lines/CSV sinks.
+SINKS = {"json": ("WriteToJson", {}), "parquet": ("WriteToParquet", {}),
+         "csv": ("WriteToCsv", {}), "jsonl": ("WriteToJsonLines", {}),
+         "csvfiles": ("WriteToCsvFiles", {})}
+
+
 def extract_pipeline(info: dict[str, Any], fields: list[str], out_prefix: Path,
-                     sobject: str = "Account", mode: str = "bulk") -> dict[str, Any]:
-    """ReadFromSalesforce -> WriteToJson: the extract users run most."""
+                     sobject: str = "Account", mode: str = "bulk", sink: str = "json",
+                     read_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """ReadFromSalesforce -> a file sink (WriteToJson by default): the extract users run
+    most."""
+    sink_type, sink_options = SINKS[sink]
     return {
         "connections": {CONNECTION_NAME: connection_for(info)},
         "pipeline": {
@@ -38,8 +48,9 @@ def extract_pipeline(info: dict[str, Any], fields: list[str], out_prefix: Path,
             "transforms": [
                 {"type": "ReadFromSalesforce", "name": "Extract",
                  "config": {"connection": CONNECTION_NAME, "sobject": sobject,
-                            "fields": fields, "mode": mode}},
-                {"type": "WriteToJson", "name": "Save", "config": {"path": str(out_prefix)}},
+                            "fields": fields, "mode": mode, **(read_options or {})}},
+                {"type": sink_type, "name": "Save",
+                 "config": {"path": str(out_prefix), **sink_options}},
             ],
         },
     }

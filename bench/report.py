@@ -94,7 +94,7 @@ def _per(result: Measurement, unit: int) -> str:
 def render_table(results: list[Measurement]) -> str:
     """One table: extract rows per (profile, size, method), then the write rows, then targets."""
     header = ("profile", "rows", "method", "rows/s", "sec", "API calls", "logins",
-              "peak RSS MB", "x raw", "x bulk2")
+              "Bulk jobs", "peak RSS MB", "x raw", "x bulk2")
     lines: list[tuple[str, ...]] = []
     for result in results:
         is_write = result.method.startswith("forcebeam write")
@@ -110,10 +110,11 @@ def render_table(results: list[Measurement]) -> str:
         rate = "FAILED" if result.error else _fmt_int(result.rows_per_second)
         lines.append((result.profile, f"{result.size:,}", result.method, rate,
                       f"{result.seconds:.1f}", f"{_per(result, unit)}/{unit // 1000}k",
-                      "-" if result.logins is None else str(result.logins), rss, vs_raw,
-                      vs_bulk2))
+                      "-" if result.logins is None else str(result.logins),
+                      "-" if result.bulk_query_jobs is None else str(result.bulk_query_jobs),
+                      rss, vs_raw, vs_bulk2))
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
-    right = {1, 3, 4, 5, 6, 7, 8, 9}
+    right = {1, 3, 4, 5, 6, 7, 8, 9, 10}
 
     def fmt(row: tuple[str, ...]) -> str:
         return " | ".join(cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])

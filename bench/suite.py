@@ -26,6 +26,7 @@ os.environ.update(GOOGLE_AUTH_GUARD)  # before anything imports google-auth
 from bench.extract import EXTRACT_METHODS, METHOD_KEYS, run_extract_cell  # noqa: E402
 from bench.measure import Measurement  # noqa: E402
 from bench.org import start_bench_org  # noqa: E402
+from bench.pipeline_files import SINKS  # noqa: E402
 from bench.profiles import PROFILES  # noqa: E402
 from bench.report import render_table, write_json  # noqa: E402
 from bench.write import run_write_cell  # noqa: E402
@@ -48,6 +49,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="rows per write mode; 0 skips the write cell (default 10000)")
     parser.add_argument("--beam-args", default="",
                         help="extra Beam options for `forcebeam run`, one string")
+    parser.add_argument("--sink", choices=sorted(SINKS), default="parquet",
+                        help="file sink of the `forcebeam run` extracts (default parquet; "
+                             "jsonl/csvfiles: forcebeam's Arrow sinks, json/csv: Beam's)")
+    parser.add_argument("--skip-pipeline-only", action="store_true",
+                        help="skip the pipeline-only cells (pages pre-rendered, one per sink)")
     parser.add_argument("--skip-serving", action="store_true",
                         help="skip the emulator serving benchmark (bench/emulator_serving.py)")
     parser.add_argument("--workdir", type=Path, default=None,
@@ -72,6 +78,23 @@ def run_serving(records: int, log: Callable[[str], None]) -> dict[str, Any] | No
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
+def run_pipeline_only(org: Any, size: int, workdir: Path,
+                      log: Callable[[str], None]) -> list[Measurement]:
+    """Pipeline-only cells: the org's pages downloaded once, then one run per sink."""
+    from bench import pipeline_only
+
+    org.admin("PUT", "faults", json=PROFILES["loopback"].fault_spec())
+    log(f"pipeline only: downloading the {size:,}-row pages once ...")
+    rows, _ = pipeline_only.download_pages(org, workdir / "pages")
+    results = []
+    for sink in pipeline_only.PIPELINE_ONLY_SINKS:
+        log(f"  pipeline only -> {sink} (1 worker) ...")
+        results.append(pipeline_only.run_cell(workdir / "pages", sink, workdir, rows, size,
+                                              log))
+    shutil.rmtree(workdir, ignore_errors=True)
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     methods = [m for m in EXTRACT_METHODS
@@ -94,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
                     log(f"profile {profile.name}: {profile.describe()}")
                     results += run_extract_cell(org, profile, size,
                                                 workdir / f"{profile.name}-{size}", methods,
-                                                beam_args, log)
+                                                beam_args, log, sink=args.sink)
+                if not args.skip_pipeline_only and size == max(args.sizes):
+                    results += run_pipeline_only(org, size, workdir / "pipeline-only", log)
             finally:
                 org.stop()
                 shutil.rmtree(workdir / f"org-{size}", ignore_errors=True)

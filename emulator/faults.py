@@ -23,6 +23,10 @@ faults injected so far):
 | `unable_to_lock_row_rate` | probability a written row fails with UNABLE_TO_LOCK_ROW |
 | `daily_api_limit` | sets the org's daily API limit (Sforce-Limit-Info, /limits) |
 | `bulk_job_delay_seconds` | sets the org's minimum Bulk job processing time |
+| `bulk_queue_seconds` | a Bulk query job waits this long before InProgress (default 0) |
+| `bulk_chunk_*` | server-side chunks of query jobs (`emulator.bulk.processing`) |
+| `bulk_query_timeout_seconds` | a longer chunk fails its job: QUERY_TIMEOUT (120) |
+| `max_concurrent_long_requests` | result downloads beyond: 403 REQUEST_LIMIT_EXCEEDED |
 
 Where faults apply: everything under `/services/` on the org's listeners — REST, composite,
 Bulk 2.0, Bulk 1.0 (`/services/async/`), `/services/oauth2/*` token calls and SOAP login get
@@ -56,6 +60,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from forcebeam.emulator.bulk.processing import QueryProcessing
 from forcebeam.emulator.wire.http import bearer_token, session_token, sf_json
 
 REST_SESSION_EXPIRED = [{"message": "Session expired or invalid",
@@ -97,6 +102,21 @@ class FaultSpec(BaseModel):
     unable_to_lock_row_rate: float = Field(default=0.0, ge=0, le=1)
     daily_api_limit: int | None = Field(default=None, ge=0)
     bulk_job_delay_seconds: float | None = Field(default=None, ge=0)
+    bulk_queue_seconds: float = Field(default=0.0, ge=0)
+    bulk_chunk_rows: int = Field(default=250_000, gt=0)
+    bulk_chunks_per_job: int = Field(default=4, gt=0)
+    bulk_chunk_workers: int = Field(default=16, gt=0)
+    bulk_chunk_rows_per_second: float | None = Field(default=None, gt=0)
+    bulk_query_timeout_seconds: float = Field(default=120.0, gt=0)
+    max_concurrent_long_requests: int | None = Field(default=None, gt=0)
+
+    def query_processing(self) -> QueryProcessing:
+        """The Bulk query processing model these settings describe."""
+        return QueryProcessing(
+            queue_seconds=self.bulk_queue_seconds, chunk_rows=self.bulk_chunk_rows,
+            chunks_per_job=self.bulk_chunks_per_job, chunk_workers=self.bulk_chunk_workers,
+            chunk_rows_per_second=self.bulk_chunk_rows_per_second,
+            query_timeout_seconds=self.bulk_query_timeout_seconds)
 
     @classmethod
     def parse(cls, value: str | dict[str, Any] | None) -> FaultSpec:

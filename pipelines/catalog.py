@@ -82,4 +82,12 @@ def _read_include(location: str, base_dir: str) -> Any:
 
 
 def all_known_types(extra: Iterable[str] = ()) -> set[str]:
-    return set(beam_transform_types()) | set(forcebeam_stage_types()) | set(extra)
+    return (set(beam_transform_types()) | set(forcebeam_stage_types())
+            | provided_types() | set(extra))
+
+
+@functools.lru_cache(maxsize=1)
+def provided_types() -> frozenset[str]:
+    """Every transform our providers.yaml lists (stages and our file sinks)."""
+    names, _ = declared_provider_types(_read_include(str(PROVIDERS_FILE), "/"), "/")
+    return frozenset(names)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import apache_beam as beam
+import pyarrow as pa
 
 PROGRESS_DIR_VARIABLE = "FORCEBEAM_PROGRESS_DIR"
 _WRITE_EVERY_SECONDS = 0.5
@@ -65,6 +66,17 @@ class _CountRows(beam.DoFn):
         return
         yield  # a generator that never yields: a leaf branch
 
+    def _count(self, rows: int) -> None:
+        if self._file is None:
+            return
+        self._rows += rows
+        if self._first is None:
+            self._first = time.time()
+        now = time.monotonic()
+        if now - self._written_at >= _WRITE_EVERY_SECONDS:
+            self._written_at = now
+            self._save()
+
     def finish_bundle(self) -> None:
         if self._file is not None and self._rows:
             self._save()
@@ -104,12 +116,29 @@ def enabled() -> bool:
     return bool(os.environ.get(PROGRESS_DIR_VARIABLE))
 
 
-def tap(pcoll: beam.PCollection, stage: str) -> None:
-    """Attach a row counter to `pcoll` (a no-op branch unless a local run asked for it)."""
+class _CountRowsOrBatches(_CountRows):
+    """Also counts Arrow batches as they are, so a read handing its pages to a batch-aware
+    sink as tables is not exploded into rows for the sake of a progress line."""
+
+    def get_input_batch_type(self, input_element_type: Any) -> Any:
+        return pa.Table     # the annotation below is a string (postponed evaluation)
+
+    @beam.DoFn.yields_elements
+    def process_batch(self, batch: pa.Table) -> Iterator[Any]:
+        self._count(batch.num_rows)
+        return iter(())
+
+
+def tap(pcoll: beam.PCollection, stage: str, *, batches: bool = False) -> None:
+    """Attach a row counter to `pcoll` (a no-op branch unless a local run asked for it).
+
+    ``batches``: `pcoll` has a schema with an Arrow form, and may carry Arrow batches.
+    """
     directory = os.environ.get(PROGRESS_DIR_VARIABLE)
     if not directory:
         return
-    _ = pcoll | f"ProgressOf{_slug(stage)}" >> beam.ParDo(_CountRows(stage, directory))
+    counter = (_CountRowsOrBatches if batches else _CountRows)(stage, directory)
+    _ = pcoll | f"ProgressOf{_slug(stage)}" >> beam.ParDo(counter)
 
 
 @dataclass

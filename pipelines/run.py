@@ -33,6 +33,7 @@ from forcebeam.pipelines.inline_secrets import ALLOW_FLAG, allows_inline
 from forcebeam.pipelines.problems import FieldPath, PipelineFileError
 from forcebeam.pipelines.spec import PipelineSpec
 from forcebeam.pipelines.validation import validate_or_raise
+from forcebeam.stages.salesforce.batches import prefer_batches
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -101,6 +102,9 @@ def construct(spec: PipelineSpec, beam_spec: dict[str, Any], options: Any,
         if failure.in_file:  # a wrong file: exit 2 at its line, like every validation error
             raise PipelineFileError([failure.as_problem(spec)]) from error
         raise failure from error
+    # Reads whose consumers all take Arrow batches (Parquet, our JSON lines/CSV sinks) hand
+    # them whole pages; every other read emits rows itself.
+    prefer_batches(pipeline)
     return pipeline
 
 

@@ -29,7 +29,7 @@ class ReadFromSalesforce(_Read):
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         rows = super().expand(pbegin)
-        progress.tap(rows, self.label)
+        progress.tap(rows, self.label, batches=self.arrow_ready)
         return rows
 
 

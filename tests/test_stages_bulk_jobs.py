@@ -11,7 +11,12 @@ import pytest
 
 from forcebeam.auth import Connection, get_client
 from forcebeam.stages.salesforce import bulk_query
-from forcebeam.stages.salesforce.read import ReadFromSalesforce, _PlanUnits, _ReadUnit
+from forcebeam.stages.salesforce.read import (
+    ReadFromSalesforce,
+    _PagesAsRows,
+    _PlanUnits,
+    _ReadUnit,
+)
 from tests.test_stages_support import connection_mapping, rest_truth
 
 
@@ -50,9 +55,12 @@ def test_a_unit_whose_job_was_deleted_reads_from_a_new_job(org):
     for unit in units[1:]:
         bulk_query.delete_query_job(client, unit.job_id)
     bulk_query.delete_query_job(client, first.job_id)   # as a finished earlier attempt does
-    reader = _ReadUnit(connection, spec.schema.row_class())
+    reader = _ReadUnit(connection, spec.schema)
     reader.setup()
-    rows = [row for row in reader.process((spec, first)) if hasattr(row, "Id")]
+    to_rows = _PagesAsRows(spec.schema, spec.schema.row_class())
+    to_rows.setup()
+    rows = [row for chunk in reader.process((spec, first)) if hasattr(chunk, "raw")
+            for row in to_rows.process(chunk)]
     bound = f" WHERE Id < '{first.id_to}'" if first.id_to else ""
     truth = rest_truth(org, f"SELECT Id FROM Account{bound}")  # noqa: S608 - an Id we planned
     assert sorted(row.Id for row in rows) == sorted(record["Id"] for record in truth)

@@ -24,6 +24,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from forcebeam.emulator.bulk.processing import (
+    QueryProcessing,
+    QueryTimeoutError,
+    chunking_allowed,
+    pool_for,
+    run_chunks,
+)
 from forcebeam.emulator.bulk.results import ResultFile
 
 log = logging.getLogger(__name__)
@@ -73,6 +80,7 @@ class BulkJob:
     processing_ms: int = 0
     error_message: str | None = None
     work_dir: Path | None = None
+    discarded: bool = False        # deleted, or the server is stopping: stop background work
 
     def set_state(self, state: str) -> None:
         self.state = state
@@ -107,7 +115,8 @@ class BulkJobs:
     """
 
     def __init__(self, data_dir: Path, delay_seconds: Callable[[], float] = lambda: 0.0,
-                 workers: int = 2) -> None:
+                 workers: int = 2,
+                 processing: Callable[[], QueryProcessing] = QueryProcessing) -> None:
         self.root = Path(data_dir) / "bulk"
         # Jobs live in memory, so files of a previous run are orphans (a 1M-row result file
         # is hundreds of MB): start from an empty directory.
@@ -119,6 +128,8 @@ class BulkJobs:
         self._ids = itertools.count(1)
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bulk")
         self._tasks: set[asyncio.Task] = set()
+        self._processing = processing
+        self._chunk_pool: tuple[int, asyncio.Semaphore] | None = None
 
     def new_id(self) -> str:
         return f"{JOB_ID_PREFIX}{next(self._ids):012d}AAA"
@@ -152,6 +163,7 @@ class BulkJobs:
         if not deletable:
             raise InvalidJobStateError(
                 "Error encountered when deleting the job because the job is not terminated")
+        job.discarded = True
         with self._lock:
             self._jobs.pop(job.id, None)
         _remove_tree(job.work_dir)
@@ -163,6 +175,9 @@ class BulkJobs:
         task.add_done_callback(self._tasks.discard)
 
     async def _run(self, job: BulkJob, work: Callable[[BulkJob], None]) -> None:
+        model = self._processing() if job.kind == QUERY else QueryProcessing()
+        if model.queue_seconds:
+            await asyncio.sleep(model.queue_seconds)     # queued: still UploadComplete
         started = time.monotonic()
         delay = max(0.0, float(self._delay_seconds() or 0.0))
         if job.state == ABORTED:
@@ -170,8 +185,14 @@ class BulkJobs:
         job.set_state(IN_PROGRESS)
         try:
             await asyncio.get_running_loop().run_in_executor(self._executor, work, job)
+            if isinstance(job, QueryJob) and model.chunk_rows_per_second:
+                self._chunk_pool = pool_for(model, self._chunk_pool)
+                await run_chunks(model.chunk_seconds(job.number_records_processed,
+                                                     chunking_allowed(job.query)),
+                                 model, self._chunk_pool[1])
         except Exception as error:  # noqa: BLE001 - any failure is the job's Failed state
-            log.exception("bulk job %s failed", job.id)
+            if not isinstance(error, QueryTimeoutError):
+                log.exception("bulk job %s failed", job.id)
             if job.state != ABORTED:
                 job.error_message = str(error) or type(error).__name__
                 job.set_state(FAILED)
@@ -188,6 +209,8 @@ class BulkJobs:
         (a 1M-row render would otherwise hold the process until it finishes)."""
         with self._lock:
             running = [job for job in self._jobs.values() if not job.terminal]
+            for job in self._jobs.values():
+                job.discarded = True
         for job in running:
             job.set_state(ABORTED)
         for task in list(self._tasks):

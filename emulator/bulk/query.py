@@ -10,15 +10,24 @@ wording of the documented restriction (real texts unverified), with Bulk's
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from forcebeam.emulator.bulk.jobs import QueryJob
 from forcebeam.emulator.bulk.results import (
     COLUMN_DELIMITERS,
     LINE_ENDINGS,
+    ResultFile,
     converters_for,
+    csv_line,
     write_result_file,
 )
+
+log = logging.getLogger(__name__)
+#: Rows rendered before a job may turn JobComplete (the rest renders while pages download).
+FIRST_ROWS_BEFORE_COMPLETE = 5000
 
 
 class BulkQueryRefusedError(ValueError):
@@ -49,21 +58,69 @@ def check_bulk_query(parsed: Any, columns: list[Any]) -> None:
                 "API_ERROR", "Selecting compound data not supported in Bulk Query")
 
 
-def render_query_job(job: QueryJob, store: Any) -> None:
-    """Run the job's SOQL once and write the whole result set as the job's CSV file.
+def render_query_job(job: QueryJob, store: Any,
+                     on_rendered: Callable[[int], None] | None = None) -> None:
+    """Count the job's rows, then render its CSV file on a thread of its own.
 
-    Runs on an executor thread. Rows stream from SQLite straight into the file; the job
-    polls its own state so an abort stops the rendering.
+    Runs on an executor thread and returns (so the job turns JobComplete) once the first
+    rows are on disk: the rest renders while the client already downloads pages, and a page
+    whose rows are not rendered yet waits for them (see the results endpoint). The render
+    stops early when the job is aborted or deleted. `on_rendered` gets the file's size in
+    bytes once the whole file is on disk (the org's daily result-storage counter).
+    The job's creator's field-level security applies, as on REST.
     """
-    result = store.execute(job.query, include_deleted=job.operation == "queryAll",
-                           count_total=False)
-    check_bulk_query(None, list(result.columns))
-    header = [column.path for column in result.columns]
-    converters = converters_for([column.field.type for column in result.columns])
+    include_deleted = job.operation == "queryAll"
+    counted = store.execute(job.query, include_deleted=include_deleted, count_total=True,
+                            user_id=job.created_by_id)
+    _close_rows(counted.rows)
+    check_bulk_query(None, list(counted.columns))
+    header = [column.path for column in counted.columns]
+    delimiter = COLUMN_DELIMITERS[job.column_delimiter]
+    line_ending = LINE_ENDINGS[job.line_ending]
     assert job.work_dir is not None  # noqa: S101 - set by BulkJobs.add
-    job.result = write_result_file(
-        job.work_dir / "results.csv", header, result.rows,
-        delimiter=COLUMN_DELIMITERS[job.column_delimiter],
-        line_ending=LINE_ENDINGS[job.line_ending],
-        should_stop=lambda: job.state == "Aborted", converters=converters)
-    job.number_records_processed = job.result.row_count
+    path = job.work_dir / "results.csv"
+    job.result = ResultFile.pending(path, csv_line(header, delimiter, line_ending),
+                                    counted.total_size)
+    job.number_records_processed = counted.total_size
+    started = threading.Event()
+
+    def render() -> None:
+        assert job.result is not None  # noqa: S101 - set above
+        try:
+            # SQLite connections belong to their thread: the rows are read here.
+            result = store.execute(job.query, include_deleted=include_deleted,
+                                   count_total=False, user_id=job.created_by_id)
+            rows = _announcing(result.rows, started)
+            write_result_file(path, header, rows, delimiter=delimiter,
+                              line_ending=line_ending,
+                              should_stop=lambda: job.state == "Aborted" or job.discarded,
+                              converters=converters_for([c.field.type for c in result.columns]),
+                              into=job.result)
+            job.number_records_processed = job.result.row_count
+            if on_rendered is not None:
+                on_rendered(path.stat().st_size)
+        except Exception as error:  # noqa: BLE001 - served as an error to page requests
+            log.exception("rendering the results of bulk job %s failed", job.id)
+            job.result.error = str(error) or type(error).__name__
+            job.result.complete = True
+        finally:
+            started.set()
+
+    threading.Thread(target=render, name=f"render-{job.id}", daemon=True).start()
+    started.wait()
+    if job.result.error and not job.result.available:
+        raise RuntimeError(job.result.error)
+
+
+def _announcing(rows: Iterator[Any], started: threading.Event) -> Iterator[Any]:
+    """Pass rows through; set `started` once the first few thousand were handed out."""
+    for index, row in enumerate(rows):
+        if index == FIRST_ROWS_BEFORE_COMPLETE:
+            started.set()
+        yield row
+
+
+def _close_rows(rows: Any) -> None:
+    close = getattr(rows, "close", None)
+    if close is not None:
+        close()

@@ -1,7 +1,8 @@
 """Bulk API 2.0 result files: written once, served as byte ranges.
 
-A query job's result set is rendered to one CSV file when the job completes (the expensive
-part, done in a thread), together with a row index: the byte offset at which every row starts.
+A query job's result set is rendered to one CSV file (the expensive part, done on a thread
+that keeps running after the job is JobComplete: pages are served as soon as their rows are
+on disk), together with a row index: the byte offset at which every row starts.
 A results page is then just `header + file[offset(first) : offset(last + 1)]`, streamed from
 disk in fixed-size chunks, so serving a 1M-row extract never holds a page in memory and never
 re-runs the query. Locators are base64 of the first row number, the same shape as Salesforce's
@@ -150,15 +151,18 @@ class _OffsetRecorder:
     """File-like sink for csv.writer that buffers bytes and records where each row starts.
 
     csv.writer calls `write` exactly once per row, so the running byte count before each call
-    is that row's offset.
+    is that row's offset. After each flush to disk, `on_flush(rows)` announces how many rows
+    are complete on disk (readers may serve them while the rest is still rendering).
     """
 
-    def __init__(self, target: BinaryIO, offsets: array, start: int) -> None:
+    def __init__(self, target: BinaryIO, offsets: array, start: int,
+                 on_flush: Callable[[int], None] | None = None) -> None:
         self._target = target
         self._offsets = offsets
         self._position = start
         self._pending: list[str] = []
         self._pending_size = 0
+        self._on_flush = on_flush
 
     def write(self, text: str) -> None:
         self._offsets.append(self._position)
@@ -174,6 +178,10 @@ class _OffsetRecorder:
             self._target.write("".join(self._pending).encode("utf-8"))
             self._pending.clear()
             self._pending_size = 0
+            if self._on_flush is not None:
+                self._target.flush()
+                # The last row written has no end offset yet (the next row's start).
+                self._on_flush(len(self._offsets) - 1)
 
     @property
     def position(self) -> int:
@@ -182,19 +190,41 @@ class _OffsetRecorder:
 
 @dataclass
 class ResultFile:
-    """A rendered CSV result set on disk plus its row index.
+    """A CSV result set on disk plus its row index, possibly still being rendered.
 
     `offsets[i]` is the byte offset of row i; `offsets[row_count]` is the end of the data.
     The header line is kept in memory (it is small) because every page repeats it.
+
+    Progressive rendering: a query job's file is written by a background thread while the
+    job is already JobComplete (`total` rows, counted up front); `available` says how many
+    leading rows are complete on disk, so a page is served as soon as its rows are there and
+    the first page of a 1M-row job is ready in about a second instead of after the whole
+    render. `error` is set if the render fails midway.
     """
 
     path: Path
     header: bytes
     offsets: array
+    total: int | None = None
+    available: int = 0
+    complete: bool = True
+    error: str | None = None
+
+    @classmethod
+    def pending(cls, path: Path, header: bytes, total: int) -> ResultFile:
+        """An empty file announced with its final row count; rows arrive as it renders."""
+        return cls(path=path, header=header, offsets=array("Q"), total=total, available=0,
+                   complete=False)
 
     @property
     def row_count(self) -> int:
+        if self.total is not None:
+            return self.total
         return len(self.offsets) - 1
+
+    def has_rows(self, end_row: int) -> bool:
+        """True once rows [0, end_row) are on disk (or the render is over)."""
+        return (self.complete and self.error is None) or self.available >= end_row
 
     def page_bounds(self, first_row: int, max_records: int) -> tuple[int, int, int | None]:
         """(start byte, end byte, next page's first row or None) of one results page."""
@@ -228,6 +258,7 @@ def write_result_file(path: Path, header: Sequence[str], rows: Iterable[Sequence
                       delimiter: str = ",", line_ending: str = "\n",
                       should_stop: Any = None,
                       converters: Sequence[Callable[[Any], Any] | None] | None = None,
+                      into: ResultFile | None = None,
                       ) -> ResultFile:
     """Stream `rows` into a CSV file at `path` and index its row boundaries.
 
@@ -236,12 +267,21 @@ def write_result_file(path: Path, header: Sequence[str], rows: Iterable[Sequence
 
     `should_stop` (a no-argument callable) is polled every few thousand rows so an aborted
     job stops rendering early; the partial file is still a valid ResultFile.
+
+    `into`: a `ResultFile.pending` already handed to readers; its index and `available`
+    grow as rows reach the disk, and it is marked complete at the end.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    offsets = array("Q")
+    offsets = into.offsets if into is not None else array("Q")
     header_line = csv_line(header, delimiter, line_ending)
+
+    def published(rows_on_disk: int) -> None:
+        if into is not None:
+            into.available = rows_on_disk
+
     with path.open("wb") as handle:
-        recorder = _OffsetRecorder(handle, offsets, 0)
+        recorder = _OffsetRecorder(handle, offsets, 0,
+                                   on_flush=published if into is not None else None)
         writer = csv.writer(recorder, delimiter=delimiter, lineterminator=line_ending,
                             quoting=csv.QUOTE_ALL)
         if converters is None:
@@ -255,6 +295,11 @@ def write_result_file(path: Path, header: Sequence[str], rows: Iterable[Sequence
                 break
         recorder.flush()
         offsets.append(recorder.position)
+    if into is not None:
+        into.total = len(offsets) - 1       # fewer if stopped early
+        into.available = into.total
+        into.complete = True
+        return into
     return ResultFile(path=path, header=header_line, offsets=offsets)
 
 

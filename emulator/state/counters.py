@@ -31,6 +31,12 @@ class Counters:
             self._token_failed = 0
             self._sessions_expired = 0
             self._id_tokens_issued = 0
+            self._bulk_jobs: Counter[str] = Counter()
+
+    def bulk_job(self, kind: str) -> None:
+        """A Bulk 2.0 job created (`query` or `ingest`): orgs cap query jobs per 24 h."""
+        with self._lock:
+            self._bulk_jobs[kind] += 1
 
     def api_call(self, kind: str) -> None:
         with self._lock:
@@ -66,4 +72,5 @@ class Counters:
                                    "failed": self._token_failed, **self._token_ok},
                 "sessions_expired": self._sessions_expired,
                 "id_tokens_issued": self._id_tokens_issued,
+                "bulk_jobs": {"total": sum(self._bulk_jobs.values()), **self._bulk_jobs},
             }

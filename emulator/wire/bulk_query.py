@@ -26,6 +26,7 @@ from forcebeam.emulator.bulk.jobs import (
     JobNotFoundError,
     QueryJob,
 )
+from forcebeam.emulator.bulk.processing import QueryProcessing
 from forcebeam.emulator.bulk.query import BulkQueryRefusedError, check_bulk_query, render_query_job
 from forcebeam.emulator.bulk.results import (
     COLUMN_DELIMITERS,
@@ -54,6 +55,8 @@ from forcebeam.emulator.wire.http import (
 DEFAULT_MAX_RECORDS = 100_000
 QUERY_OPERATIONS = ("query", "queryAll")
 RESULT_PAGES_PER_CALL = 5
+#: How often a results request checks whether its rows are rendered yet.
+RENDER_POLL_SECONDS = 0.02
 
 
 def register(app: web.Application, state: Any) -> None:
@@ -78,7 +81,10 @@ def bulk_jobs(state: Any) -> BulkJobs:
     """The org's job registry (created on first use; shared by query and ingest)."""
     if state.bulk is None:
         state.bulk = BulkJobs(state.paths.data_dir,
-                              delay_seconds=lambda: state.org.bulk_job_delay_seconds)
+                              delay_seconds=lambda: state.org.bulk_job_delay_seconds,
+                              processing=lambda: (state.faults.spec.query_processing()
+                                                  if state.faults is not None
+                                                  else QueryProcessing()))
     return state.bulk
 
 
@@ -162,15 +168,12 @@ async def create_job(request: web.Request) -> web.Response:
     job = jobs.add(QueryJob(id=jobs.new_id(), kind=QUERY, operation=operation, object=sobject,
                             api_version=version, created_by_id=session.user_id,
                             column_delimiter=delimiter, line_ending=line_ending, query=soql))
+    state.counters.bulk_job("query")
     usage = daily_usage(state)
     usage.bulk_v2_query_job_created()
-
-    def render(running: BulkJob) -> None:
-        render_query_job(running, state.records)
-        if running.result is not None:  # /limits: DailyBulkV2QueryFileStorageMB
-            usage.bulk_v2_query_file_written(running.result.path.stat().st_size)
-
-    jobs.start(job, render)
+    # /limits: DailyBulkV2QueryFileStorageMB counts the file once it is fully rendered.
+    jobs.start(job, lambda running: render_query_job(
+        running, state.records, on_rendered=usage.bulk_v2_query_file_written))
     return sf_json(job_info(job, full=False))
 
 
@@ -291,13 +294,31 @@ async def get_result_pages(request: web.Request) -> web.Response:
                     f"{base}/resultpages?locator={encode_locator(following)}{size}"})
 
 
+LONG_REQUESTS_KEY = "forcebeam.bulk.long_requests"
+
+
 async def get_results(request: web.Request) -> web.StreamResponse:
     require_session(request, api="bulk", kind="bulk_results")
     state = state_of(request)
     job = completed_job(request)
+    limit = state.faults.spec.max_concurrent_long_requests if state.faults else None
+    running = request.app.get(LONG_REQUESTS_KEY, 0)
+    if limit is not None and running >= limit:
+        raise SalesforceHTTPError(403, [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message":
+                                         "ConcurrentPerOrgLongTxn Limit exceeded."}])
+    request.app[LONG_REQUESTS_KEY] = running + 1
+    try:
+        return await _send_results(request, state, job)
+    finally:
+        request.app[LONG_REQUESTS_KEY] = request.app.get(LONG_REQUESTS_KEY, 1) - 1
+
+
+async def _send_results(request: web.Request, state: Any, job: QueryJob
+                        ) -> web.StreamResponse:
     first_row, max_records = page_request(request, job)
     assert job.result is not None  # noqa: S101 - checked by completed_job
     result = job.result
+    await rows_rendered(result, min(first_row + max_records, result.row_count))
     start, end, next_row = result.page_bounds(first_row, max_records)
     last = next_row if next_row is not None else result.row_count
     gzip_wanted = "gzip" in request.headers.get("Accept-Encoding", "").lower()
@@ -317,6 +338,16 @@ async def get_results(request: web.Request) -> web.StreamResponse:
     await stream_range(response, pacer, result.header, result.path, start, end, gzip_wanted)
     await response.write_eof()
     return response
+
+
+async def rows_rendered(result: Any, end_row: int) -> None:
+    """Wait until the job's rows [0, end_row) are on disk (the file renders after
+    JobComplete); a render that failed answers 500 like an internal error of the org."""
+    while not result.has_rows(end_row):
+        if result.error:
+            raise bulk_error(500, "UNKNOWN_EXCEPTION", "An unexpected error occurred while "
+                             "preparing the results; query again")
+        await asyncio.sleep(RENDER_POLL_SECONDS)
 
 
 async def stream_range(response: web.StreamResponse, pacer: faults.Pacer, header: bytes,

@@ -74,7 +74,7 @@ class ReadConfig(_StageConfig):
     split: int | Literal["auto", "none"] = "auto"
     types: Literal["portable", "native"] = "portable"
     bulk_timeout_seconds: float = 3600.0
-    bulk_page_size: int = 50_000
+    bulk_page_size: int = 100_000
 
     @model_validator(mode="after")
     def _one_source(self) -> ReadConfig:

@@ -37,6 +37,7 @@ class ReadUnit:
     extra: tuple[str, ...] = ()    # extra SOQL conditions (e.g. watermark)
     seen: tuple[tuple[str, str], ...] = ()   # incremental de-dup pairs (Id, value) in range
     job_id: str | None = None      # Bulk job submitted at planning (runs while others read)
+    pages: tuple[str, ...] = ()    # results-page URLs of ``job_id`` (the read's job, fanned out)
 
 
 def _to_int(id15: str) -> int:

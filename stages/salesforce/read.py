@@ -13,9 +13,11 @@ Usage::
                                  "private_key": "gcp-sm://projects/p/secrets/k/versions/latest"}},
             sobject="Account")
 
-Shape: ``Create([spec]) | plan (one worker: COUNT + Id-range boundaries) | Reshuffle |
-read units``. Every DoFn gets its client from ``auth.get_client`` in ``setup()`` (one
-login per worker process); the transform itself holds a ``Connection`` (references only).
+Shape: ``Create([spec]) | plan (one worker: at most one COUNT, the read's Bulk job, its
+result pages) | Reshuffle | read units (pages) | rows or Arrow batches`` (see
+``stages.salesforce.batches``). Every DoFn gets its client from ``auth.get_client`` in
+``setup()`` (one login per worker process); the transform itself holds a ``Connection``
+(references only).
 
 The row schema is fixed when the transform is expanded (Beam YAML needs it downstream):
 it comes from a describe, cached on disk (see ``stages.salesforce.describe``) so that a run
@@ -32,11 +34,13 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+import math
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import apache_beam as beam
+import pyarrow as pa
 
 from forcebeam.stages.salesforce import bulk_query, incremental, planner, rest_query, soql
 from forcebeam.stages.salesforce.config import ReadConfig, as_connection
@@ -44,7 +48,6 @@ from forcebeam.stages.salesforce.metrics import ProgressLog, StageCounters
 from forcebeam.stages.salesforce.schema import (
     COMPOUND_TYPES,
     RowSchema,
-    converters,
     schema_from_describe,
 )
 
@@ -52,7 +55,16 @@ __all__ = ["ReadFromSalesforce"]
 
 LOG = logging.getLogger(__name__)
 BULK_MIN_ROWS = 2000
+#: Rows of a ``QUERY_TIMEOUT``'d job per Id-range job it is replanned into (one Salesforce
+#: server-side chunk).
+TIMEOUT_SPLIT_ROWS = 250_000
+#: REST rows handed on together (a REST page is at most 2,000 rows).
+REST_CHUNK_ROWS = 2000
+#: Result pages per read unit of a fanned-out job, and downloads in flight per unit.
+PAGES_PER_UNIT = 4
+PAGE_DOWNLOADS = 2
 _OBSERVED = "observed"
+_JOBS = "jobs"
 
 
 @dataclass(frozen=True)
@@ -81,10 +93,13 @@ class ReadFromSalesforce(beam.PTransform):
       mode: ``auto`` (Bulk 2.0 for volume, REST otherwise), ``bulk`` or ``rest``.
       include_deleted: Also read soft-deleted rows (queryAll); ``IsDeleted`` tells them apart.
       incremental: ``{field, start, lookback, state}``; see ``stages.salesforce.incremental``.
-      split: ``auto`` (one unit per ~50k rows), ``none``, or a number of units.
+      split: ``auto`` (one Bulk job; its result pages read in parallel), ``none`` (one job,
+        pages read in order by one worker) or N (N Id-range jobs: N of the org's daily
+        query jobs for time).
       types: ``portable`` (ISO strings, decimal strings: any file sink) or ``native``.
       bulk_timeout_seconds: How long to wait for one Bulk job to complete.
-      bulk_page_size: Rows per Bulk result page (``maxRecords``); pages are streamed.
+      bulk_page_size: Rows per Bulk result page (``maxRecords``); each page is downloaded
+        whole, parsed with Arrow and handed on as one batch.
     """
 
     config_model = ReadConfig
@@ -105,6 +120,12 @@ class ReadFromSalesforce(beam.PTransform):
         self._connection = as_connection(connection)
         self._incremental = (_incremental_spec(incremental) if incremental else None)
 
+    @property
+    def arrow_ready(self) -> bool:
+        """Once expanded: the rows have an Arrow form, so the read can hand on Arrow
+        batches to batch-aware consumers (see ``stages.salesforce.batches``)."""
+        return getattr(self, "_arrow_ready", False)
+
     def default_label(self) -> str:
         return f"ReadFromSalesforce({self._config.sobject or 'soql'})"
 
@@ -115,16 +136,26 @@ class ReadFromSalesforce(beam.PTransform):
                 "login_url": self._connection.login_url}
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        from forcebeam.stages.salesforce.columnar import arrow_schema
+
         spec = self._spec()
         row_class = spec.schema.row_class()
+        self._arrow_ready = (spec.schema.mode == "portable"
+                             and arrow_schema(row_class) is not None)
         read = (pbegin
                 | "Start" >> beam.Create([spec])
                 | "Plan" >> beam.ParDo(_PlanUnits(self._connection))
                 | "Distribute" >> beam.Reshuffle()
-                | "ReadUnits" >> beam.ParDo(_ReadUnit(self._connection, row_class))
-                .with_output_types(row_class)      # the main output only
-                .with_outputs(_OBSERVED, main="rows"))
-        rows = read.rows
+                | "ReadUnits" >> beam.ParDo(_ReadUnit(self._connection, spec.schema))
+                .with_outputs(_OBSERVED, _JOBS, main="pages"))
+        # Rows unless every consumer takes Arrow batches (see stages.salesforce.batches).
+        rows = (read.pages
+                | "ToRows" >> beam.ParDo(_PagesAsRows(spec.schema, row_class))
+                .with_output_types(row_class))
+        # The read's job is deleted once every one of its pages was read.
+        _ = (read[_JOBS]
+             | "JobsRead" >> beam.Distinct()
+             | "DeleteJobs" >> beam.ParDo(_DeleteJob(self._connection)))
         if spec.incremental and spec.incremental.state:
             state_path = spec.incremental.state
             inc = spec.incremental
@@ -211,7 +242,14 @@ class _ClientDoFn(beam.DoFn):
 
 
 class _PlanUnits(_ClientDoFn):
-    """One read spec -> balanced read units (runs on a worker, O(units) API calls)."""
+    """One read spec -> read units (runs on one worker).
+
+    Default (``split: auto``): at most one ``COUNT()`` (auto mode: Bulk or REST), then ONE
+    Bulk job for the whole read; once it completes, its result pages are enumerated
+    (``resultPages``) and each page becomes a unit, so workers download pages in parallel
+    after the Reshuffle. ``split: N`` plans N Id ranges (one job each, submitted now);
+    a job failing with ``QUERY_TIMEOUT`` is replanned that way automatically.
+    """
 
     def process(self, spec: _ReadSpec) -> Iterator[tuple[_ReadSpec, planner.ReadUnit]]:
         client = self._client
@@ -224,32 +262,44 @@ class _PlanUnits(_ClientDoFn):
                 extra.append(f"{spec.incremental.field} >= {soql.datetime_literal(bound)}")
             seen = dict((state or {}).get("seen") or {})
         query = spec.query
-        if not query.splittable or spec.split in ("none", 1):
-            # The count only sizes progress logs and picks auto's path: skip it otherwise.
-            total = -1 if not query.splittable or spec.mode != "auto" else \
-                rest_query.count_rows(client, query.count_text(extra=extra),
-                                      include_deleted=spec.include_deleted)
-            ranges = [(None, None, total)]
-        else:
+        id_ranges = (query.splittable and isinstance(spec.split, int)
+                     and not isinstance(spec.split, bool) and spec.split > 1)
+        total = -1
+        if query.splittable and (spec.mode == "auto" or id_ranges):
+            # The count picks auto's path (and sizes Id ranges); a bulk read learns its
+            # size from the job instead.
             total = rest_query.count_rows(client, query.count_text(extra=extra),
                                           include_deleted=spec.include_deleted)
-            wanted = planner.unit_count(total, spec.split)
-            ranges = [(None, None, total)]
-            if wanted > 1 and total > 1:
-                low = rest_query.edge_id(client, query.edge_id_text(descending=False,
-                                                                    extra=extra),
-                                         include_deleted=spec.include_deleted)
-                high = rest_query.edge_id(client, query.edge_id_text(descending=True,
-                                                                     extra=extra),
-                                          include_deleted=spec.include_deleted)
-                if low and high:
-                    count = functools.partial(_count_range, client, query, extra,
-                                              spec.include_deleted)
-                    ranges = planner.plan_id_ranges(total=total, wanted=wanted, min_id=low,
-                                                    max_id=high, count=count)
+        if id_ranges:
+            units = self._id_range_units(spec, total, planner.unit_count(total, spec.split),
+                                         extra, seen)
+        else:
+            unit = planner.ReadUnit(index=0, id_from=None, id_to=None, expected_rows=total,
+                                    mode=_unit_mode(spec, total), extra=tuple(extra),
+                                    seen=incremental.seen_in_range(seen, None, None))
+            units = [unit]
+            if unit.mode == "bulk" and spec.split == "auto":
+                units = self._page_units(spec, unit, extra, seen)
         self._sync()
-        LOG.info("planned %d read unit(s) for ~%d %s rows", len(ranges), max(total, 0),
-                 query.sobject)
+        LOG.info("planned %d read unit(s) for ~%d %s rows", len(units),
+                 sum(max(u.expected_rows, 0) for u in units), query.sobject)
+        for unit in units:
+            yield spec, unit
+
+    def _id_range_units(self, spec: _ReadSpec, total: int, wanted: int, extra: list[str],
+                        seen: dict[str, str]) -> list[planner.ReadUnit]:
+        client, query = self._client, spec.query
+        ranges: list[tuple[str | None, str | None, int]] = [(None, None, total)]
+        if wanted > 1 and total > 1:
+            low = rest_query.edge_id(client, query.edge_id_text(descending=False, extra=extra),
+                                     include_deleted=spec.include_deleted)
+            high = rest_query.edge_id(client, query.edge_id_text(descending=True, extra=extra),
+                                      include_deleted=spec.include_deleted)
+            if low and high:
+                count = functools.partial(_count_range, client, query, extra,
+                                          spec.include_deleted)
+                ranges = planner.plan_id_ranges(total=total, wanted=wanted, min_id=low,
+                                                max_id=high, count=count)
         units = [planner.ReadUnit(index=index, id_from=id_from, id_to=id_to,
                                   expected_rows=rows, mode=_unit_mode(spec, rows),
                                   extra=tuple(extra),
@@ -257,9 +307,44 @@ class _PlanUnits(_ClientDoFn):
                  for index, (id_from, id_to, rows) in enumerate(ranges)]
         if len(units) > 1:
             units = [self._submitted(spec, unit) for unit in units]
-            self._sync()
-        for unit in units:
-            yield spec, unit
+        return units
+
+    def _page_units(self, spec: _ReadSpec, unit: planner.ReadUnit, extra: list[str],
+                    seen: dict[str, str]) -> list[planner.ReadUnit]:
+        """The read's one job, completed, as one unit per result page.
+
+        A refused job leaves the unit to the reader (REST fallback, or the explanation in
+        bulk mode); an API version without ``resultPages`` reads the job page after page.
+        """
+        client = self._client
+        try:
+            job = bulk_query.create_query_job(client, _unit_text(spec, unit),
+                                              include_deleted=spec.include_deleted)
+        except bulk_query.BulkQueryRefusedError:
+            return [unit]
+        path = f"jobs/query/{job['id']}"
+        try:
+            info = bulk_query.wait_for_job(client, path, job, spec.bulk_timeout_seconds)
+        except bulk_query.BulkJobFailedError as failure:
+            if "QUERY_TIMEOUT" not in str(failure) or not spec.query.splittable:
+                raise
+            bulk_query.delete_query_job(client, job["id"])
+            total = unit.expected_rows
+            if total < 0:
+                total = rest_query.count_rows(client, spec.query.count_text(extra=extra),
+                                              include_deleted=spec.include_deleted)
+            wanted = max(2, math.ceil(total / TIMEOUT_SPLIT_ROWS))
+            LOG.warning("the Bulk job for %s hit QUERY_TIMEOUT on the org; reading it as %d "
+                        "Id-range jobs instead", spec.query.sobject, wanted)
+            return self._id_range_units(spec, total, wanted, extra, seen)
+        rows = int(info.get("numberRecordsProcessed") or max(unit.expected_rows, 0))
+        urls = bulk_query.result_page_urls(client, job["id"], max_records=spec.bulk_page_size)
+        if urls is None:
+            return [replace(unit, job_id=job["id"], expected_rows=rows)]
+        groups = _page_groups(urls)
+        return [replace(unit, index=index, job_id=job["id"], pages=group,
+                        expected_rows=rows if index == 0 else 0)
+                for index, group in enumerate(groups)]
 
     def _submitted(self, spec: _ReadSpec, unit: planner.ReadUnit) -> planner.ReadUnit:
         """Submit a Bulk unit's job now, so the org prepares every unit's results at once.
@@ -276,6 +361,26 @@ class _PlanUnits(_ClientDoFn):
         except bulk_query.BulkQueryRefusedError:
             return unit
         return replace(unit, job_id=job["id"])
+
+
+def _page_groups(urls: list[str]) -> list[tuple[str, ...]]:
+    """Pages per read unit: at least two units when there are two pages (two workers can
+    share them), at most ``PAGES_PER_UNIT`` pages per unit (downloaded a few at a time)."""
+    if not urls:
+        return [()]
+    units = min(len(urls), max(2, math.ceil(len(urls) / PAGES_PER_UNIT)))
+    size = math.ceil(len(urls) / units)
+    return [tuple(urls[start:start + size]) for start in range(0, len(urls), size)]
+
+
+class _DeleteJob(_ClientDoFn):
+    """Delete a fanned-out job once all its pages were read (results stay in the org until
+    then; Salesforce keeps them 7 days otherwise)."""
+
+    def process(self, job_id: str) -> Iterator[Any]:
+        bulk_query.delete_query_job(self._client, job_id)
+        self._sync()
+        return iter(())
 
 
 def _unit_text(spec: _ReadSpec, unit: planner.ReadUnit) -> str:
@@ -300,47 +405,55 @@ def _unit_mode(spec: _ReadSpec, rows: int) -> str:
     return "bulk" if rows >= BULK_MIN_ROWS else "rest"
 
 
-class _ReadUnit(_ClientDoFn):
-    """Read one unit and emit typed rows (plus watermark observations when incremental)."""
+@dataclass(frozen=True)
+class _Chunk:
+    """What a read unit hands on: a parsed Bulk page (string columns) or typed REST values."""
 
-    def __init__(self, connection: Any, row_class: type) -> None:
+    raw: Any = None                               # pyarrow.Table of Bulk CSV text, or None
+    values: list[Sequence[Any]] | None = None     # typed value tuples (REST)
+
+    @property
+    def num_rows(self) -> int:
+        return self.raw.num_rows if self.raw is not None else len(self.values or ())
+
+
+class _ReadUnit(_ClientDoFn):
+    """Read one unit and hand on its pages (plus watermark observations when incremental).
+
+    Conversion to rows or Arrow batches happens in the next, fused step (``_PagesAsRows``
+    or ``_PagesAsBatches``), chosen by what consumes the read.
+    """
+
+    def __init__(self, connection: Any, schema: RowSchema) -> None:
         super().__init__(connection)
-        self._row_class = row_class
+        self._schema = schema
 
     def process(self, element: tuple[_ReadSpec, planner.ReadUnit]) -> Iterator[Any]:
         spec, unit = element
         ProgressLog.expect(max(unit.expected_rows, 0))
-        values = _explained(self._values(spec, unit, _unit_text(spec, unit)))
-        make_row = self._row_class._make
-        inc = spec.incremental
-        seen = dict(unit.seen) if unit.seen else {}
-        id_pos = mark_pos = None
-        if inc:
-            lowered = [f.path.lower() for f in spec.schema.fields]
-            id_pos, mark_pos = lowered.index("id"), lowered.index(inc.field.lower())
+        chunks = _explained(self._chunks(spec, unit, _unit_text(spec, unit)))
         assert self._counters is not None
-        batch = 0
-        for row in values:
-            if inc:
-                record_id, mark = row[id_pos], row[mark_pos]
-                yield beam.pvalue.TaggedOutput(
-                    _OBSERVED, (record_id, incremental.observed_value(mark)))
-                if seen and incremental.unchanged(seen, record_id, mark):
-                    continue
-            yield make_row(row)
-            batch += 1
-            if batch == 1000:
-                self._counters.records_read.inc(batch)
-                ProgressLog.add(batch)
-                batch = 0
-        self._counters.records_read.inc(batch)
+        for chunk in chunks:
+            if spec.incremental:
+                chunk = yield from _observed(spec, unit, chunk)
+            if chunk.num_rows:
+                self._counters.records_read.inc(chunk.num_rows)
+                ProgressLog.add(chunk.num_rows)
+                yield chunk
         self._counters.read_units.inc()
-        ProgressLog.add(batch)
+        if unit.pages and unit.job_id:
+            yield beam.pvalue.TaggedOutput(_JOBS, unit.job_id)
         self._sync()
 
-    def _values(self, spec: _ReadSpec, unit: planner.ReadUnit, text: str
-                ) -> Iterator[Sequence[Any]]:
+    def _chunks(self, spec: _ReadSpec, unit: planner.ReadUnit, text: str) -> Iterator[_Chunk]:
         if unit.mode == "bulk":
+            if unit.pages:
+                for page in bulk_query.fetch_pages(self._client, unit.pages,
+                                                   label=f"of unit {unit.index + 1} of job "
+                                                         f"{unit.job_id}",
+                                                   parallel=PAGE_DOWNLOADS):
+                    yield _Chunk(raw=page.table)
+                return
             try:
                 job_id = bulk_query.run_query_job(self._client, text,
                                                   include_deleted=spec.include_deleted,
@@ -354,27 +467,106 @@ class _ReadUnit(_ClientDoFn):
                 LOG.warning("Bulk API 2.0 refused unit %d of %s (%s); reading it through REST",
                             unit.index, spec.query.sobject, refusal)
             else:
-                yield from _bulk_values(self._client, job_id, spec.schema,
-                                        spec.bulk_page_size)
+                for page in bulk_query.iter_pages(self._client, job_id,
+                                                  max_records=spec.bulk_page_size):
+                    yield _Chunk(raw=page.table)
                 bulk_query.delete_query_job(self._client, job_id)
                 return
-        yield from rest_query.iter_rest_rows(self._client, text, spec.schema,
-                                             include_deleted=spec.include_deleted)
+        values: list[Sequence[Any]] = []
+        for row in rest_query.iter_rest_rows(self._client, text, spec.schema,
+                                             include_deleted=spec.include_deleted):
+            values.append(row)
+            if len(values) == REST_CHUNK_ROWS:
+                yield _Chunk(values=values)
+                values = []
+        if values:
+            yield _Chunk(values=values)
 
 
-def _bulk_values(client: Any, job_id: str, schema: RowSchema, page_size: int
-                 ) -> Iterator[list[Any]]:
-    header: list[str] | None = None
-    plan: list[tuple[int, Any]] = []
-    for page_header, row in bulk_query.iter_result_rows(client, job_id,
-                                                         max_records=page_size):
-        if page_header is not header:
-            header = page_header
-            position = {name.lower(): i for i, name in enumerate(header)}
-            convert = converters(schema, [f.path for f in schema.fields], wire="csv")
-            plan = [(position[f.path.lower()], fn) if f.path.lower() in position
-                    else (0, _absent) for f, fn in zip(schema.fields, convert, strict=True)]
-        yield [fn(row[i]) for i, fn in plan]
+def _observed(spec: _ReadSpec, unit: planner.ReadUnit, chunk: _Chunk
+              ) -> Generator[Any, None, _Chunk]:
+    """Yield ``(Id, watermark)`` observations; return the chunk without rows already read.
+
+    Rows whose Id and watermark value equal the state's ``seen`` pairs (the lookback window
+    of the previous run) were emitted then and are dropped.
+    """
+    inc = spec.incremental
+    assert inc is not None
+    seen = dict(unit.seen) if unit.seen else {}
+    id_field, mark_field = spec.schema.field("Id"), spec.schema.field(inc.field)
+    assert id_field is not None and mark_field is not None
+    if chunk.raw is not None:
+        ids = _csv_values(chunk.raw, id_field, spec.schema)
+        marks = _csv_values(chunk.raw, mark_field, spec.schema)
+    else:
+        lowered = [f.path.lower() for f in spec.schema.fields]
+        id_pos, mark_pos = lowered.index("id"), lowered.index(inc.field.lower())
+        ids = [row[id_pos] for row in chunk.values or ()]
+        marks = [row[mark_pos] for row in chunk.values or ()]
+    keep = []
+    for record_id, mark in zip(ids, marks, strict=True):
+        yield beam.pvalue.TaggedOutput(_OBSERVED, (record_id, incremental.observed_value(mark)))
+        keep.append(not (seen and incremental.unchanged(seen, record_id, mark)))
+    if all(keep):
+        return chunk
+    if chunk.raw is not None:
+        return _Chunk(raw=chunk.raw.filter(pa.array(keep, pa.bool_())))
+    return _Chunk(values=[row for row, kept in zip(chunk.values or (), keep, strict=True)
+                          if kept])
+
+
+def _csv_values(raw: Any, spec: Any, schema: RowSchema) -> list[Any]:
+    """One column of a parsed page through the per-value converter (few columns only)."""
+    convert = spec.csv_converter(schema.mode)
+    wanted = spec.path.lower()
+    for index, name in enumerate(raw.column_names):
+        if name.lower() == wanted:
+            return [None if text is None else convert(text)
+                    for text in raw.column(index).to_pylist()]
+    return [None] * raw.num_rows
+
+
+class _PagesAsRows(beam.DoFn):
+    """Pages -> schema'd rows, exploded here (cheaply), for row-wise consumers.
+
+    Beam must never be the one exploding Arrow batches (its generic path costs several
+    times more per row), so a read whose consumers are not all batch-aware gets rows.
+    """
+
+    def __init__(self, schema: RowSchema, row_class: type) -> None:
+        self._schema = schema
+        self._row_class = row_class
+        self._converter: Any = None
+
+    def setup(self) -> None:
+        from forcebeam.stages.salesforce.columnar import PageConverter, arrow_schema
+
+        target = arrow_schema(self._row_class) if self._schema.mode == "portable" else None
+        self._converter = PageConverter(self._schema, target)
+
+    def process(self, chunk: _Chunk) -> Iterator[Any]:
+        make = self._row_class._make
+        values = chunk.values if chunk.raw is None else self._converter.to_rows(chunk.raw)
+        for row in values:
+            yield make(row)
+
+
+class _PagesAsBatches(_PagesAsRows):
+    """Pages -> ``pyarrow.Table`` batches of the read's row type, for batch-aware consumers
+    (Beam YAML's WriteToParquet, our JSON lines/CSV sinks): no per-row work at all."""
+
+    @beam.DoFn.yields_batches
+    def process(self, chunk: _Chunk) -> Iterator[pa.Table]:
+        if chunk.raw is not None:
+            yield self._converter.to_arrow(chunk.raw)
+        else:
+            yield self._converter.values_to_arrow(chunk.values or [])
+
+    def infer_output_type(self, input_type: Any) -> Any:
+        return self._row_class
+
+    def get_output_batch_type(self, input_element_type: Any) -> Any:
+        return pa.Table     # the annotation above is a string (postponed evaluation)
 
 
 def _explained(values: Iterator[Sequence[Any]]) -> Iterator[Sequence[Any]]:
@@ -391,7 +583,3 @@ def _explained(values: Iterator[Sequence[Any]]) -> Iterator[Sequence[Any]]:
             "FORCEBEAM_DESCRIBE_TTL seconds (default 3600); if a field was removed from the "
             "org since, run again with FORCEBEAM_DESCRIBE_TTL=0") from error
 
-
-def _absent(_: str) -> None:
-    """A schema column the result file does not carry (reads as null)."""
-    return None

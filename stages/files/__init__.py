@@ -1,0 +1,1 @@
+"""File sinks that take Arrow batches whole (JSON lines, CSV)."""

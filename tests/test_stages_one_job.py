@@ -1,0 +1,91 @@
+"""One Bulk job per read: its pages fanned out to workers; Id ranges only when asked or on
+QUERY_TIMEOUT; the org's documented processing model (queue, chunks, timeout) emulated.
+
+The org's own counters say how many query jobs a read created (the budget a Salesforce admin
+sees: 10,000 per 24 h for every integration together).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from forcebeam.stages.salesforce.read import ReadFromSalesforce
+from tests.test_stages_support import by_id, connection_mapping, expected_rows, run_collect
+
+RECORDS = 3000
+FIELDS = ["Id", "Name", "AnnualRevenue", "CreatedDate"]
+
+
+@pytest.fixture(autouse=True)
+def _private_describe_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("FORCEBEAM_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def _read(org, tmp_path, name: str, **options):
+    org.reset_counters()
+    rows, _ = run_collect(lambda: ReadFromSalesforce(connection_mapping(org), sobject="Account",
+                                                     fields=FIELDS, **options),
+                          out=tmp_path / name)
+    return by_id(rows), org.counters()
+
+
+@pytest.fixture(scope="module")
+def small_org(tmp_path_factory):
+    from tests.support.org import start_org
+
+    running = start_org(tmp_path_factory.mktemp("one-job"), records=RECORDS)
+    yield running
+    running.stop()
+
+
+def test_a_read_is_one_bulk_job_whose_pages_are_read_separately(small_org, tmp_path):
+    rows, counters = _read(small_org, tmp_path, "default", bulk_page_size=400)
+    assert rows == expected_rows(small_org, FIELDS)
+    assert counters["bulk_jobs"]["query"] == 1
+    # 3000 rows in pages of 400: 8 result downloads, enumerated by 2 resultPages calls
+    assert counters["api_calls"]["bulk_results"] == 8
+
+
+def test_split_n_trades_jobs_for_time(small_org, tmp_path):
+    rows, counters = _read(small_org, tmp_path, "split", split=3, mode="bulk")
+    assert rows == expected_rows(small_org, FIELDS)
+    assert counters["bulk_jobs"]["query"] == 3
+
+
+def test_query_timeout_replans_the_read_as_id_range_jobs(org_factory, tmp_path):
+    # One unchunked 3000-row job at 1000 rows/s runs 3 s per chunk: past a 2 s timeout.
+    # Id-range halves run 1.5 s each and pass.
+    org = org_factory(records=RECORDS)
+    org.admin("PUT", "faults", json={"bulk_chunk_rows": 5000,
+                                     "bulk_chunk_rows_per_second": 1000,
+                                     "bulk_query_timeout_seconds": 2})
+    rows, counters = _read(org, tmp_path, "timeout", mode="bulk")
+    assert rows == expected_rows(org, FIELDS)
+    assert counters["bulk_jobs"]["query"] == 3          # the timed-out one + 2 ranges
+
+
+def test_the_org_queues_jobs_and_processes_chunks_in_parallel(org_factory):
+    from forcebeam.auth import Connection, get_client
+    from forcebeam.stages.salesforce import bulk_query
+
+    org = org_factory(records=RECORDS)
+    # 3000 rows in chunks of 500 at 500 rows/s: 6 chunks of 1 s, 4 at a time -> ~2 s;
+    # ORDER BY makes it one 6 s chunk; queue 1 s before InProgress.
+    org.admin("PUT", "faults", json={"bulk_queue_seconds": 1, "bulk_chunk_rows": 500,
+                                     "bulk_chunk_rows_per_second": 500,
+                                     "bulk_chunks_per_job": 4})
+    client = get_client(Connection.from_mapping(connection_mapping(org)))
+
+    def timed(soql: str) -> tuple[float, str]:
+        started = time.monotonic()
+        job = bulk_query.create_query_job(client, soql)
+        assert job["state"] == "UploadComplete"
+        info = bulk_query.wait_for_job(client, f"jobs/query/{job['id']}", job, 60)
+        return time.monotonic() - started, info["state"]
+
+    chunked, state = timed("SELECT Id FROM Account")
+    assert state == "JobComplete" and 3.0 <= chunked < 5.5
+    whole, _ = timed("SELECT Id FROM Account ORDER BY Name")
+    assert whole >= 7.0
