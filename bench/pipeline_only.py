@@ -118,7 +118,7 @@ def _child(pages: Path, sink: str, prefix: str) -> None:
     _ = (pipeline
          | beam.Create(sorted(str(p) for p in pages.glob("page-*.csv")))
          | beam.Reshuffle()
-         | "ReadPages" >> beam.FlatMap(read_page)
+         | "ReadPages" >> beam.FlatMap(read_page).with_output_types(_Chunk)
          | "ToRows" >> beam.ParDo(_PagesAsRows(schema, row_class)).with_output_types(row_class)
          | "Write" >> sinks[sink]())
     batches = prefer_batches(pipeline)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import pickle
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -42,6 +43,7 @@ from typing import Any, Literal
 import apache_beam as beam
 import pyarrow as pa
 
+from forcebeam.stages.files.arrow_coder import table_from_ipc, table_to_ipc
 from forcebeam.stages.salesforce import bulk_query, incremental, planner, rest_query, soql
 from forcebeam.stages.salesforce.config import ReadConfig, as_connection
 from forcebeam.stages.salesforce.metrics import ProgressLog, StageCounters
@@ -148,6 +150,7 @@ class ReadFromSalesforce(beam.PTransform):
                 | "Distribute" >> beam.Reshuffle()
                 | "ReadUnits" >> beam.ParDo(_ReadUnit(self._connection, spec.schema))
                 .with_outputs(_OBSERVED, _JOBS, main="pages"))
+        read.pages.element_type = _Chunk      # its coder sizes pages without pickling them
         # Rows unless every consumer takes Arrow batches (see stages.salesforce.batches).
         rows = (read.pages
                 | "ToRows" >> beam.ParDo(_PagesAsRows(spec.schema, row_class))
@@ -415,6 +418,37 @@ class _Chunk:
     @property
     def num_rows(self) -> int:
         return self.raw.num_rows if self.raw is not None else len(self.values or ())
+
+
+class _ChunkCoder(beam.coders.Coder):
+    """A page as Arrow IPC (REST values pickled), sized without encoding it (see
+    ``stages.files.arrow_coder``: Beam's fallback pickled whole pages to size them)."""
+
+    _ARROW, _PICKLED = b"A", b"P"
+
+    def encode(self, chunk: _Chunk) -> bytes:
+        if chunk.raw is None:
+            return self._PICKLED + pickle.dumps(chunk.values, pickle.HIGHEST_PROTOCOL)
+        return self._ARROW + table_to_ipc(chunk.raw)
+
+    def decode(self, encoded: bytes) -> _Chunk:
+        if encoded[:1] == self._PICKLED:
+            return _Chunk(values=pickle.loads(encoded[1:]))  # noqa: S301 - our own bytes
+        return _Chunk(raw=table_from_ipc(memoryview(encoded)[1:]))
+
+    def estimate_size(self, chunk: _Chunk) -> int:
+        if chunk.raw is not None:
+            return int(chunk.raw.nbytes)
+        return 64 * len(chunk.values or ())     # a rough figure: only a metric uses it
+
+    def is_deterministic(self) -> bool:
+        return False
+
+    def to_type_hint(self) -> Any:
+        return _Chunk
+
+
+beam.coders.registry.register_coder(_Chunk, _ChunkCoder)
 
 
 class _ReadUnit(_ClientDoFn):
