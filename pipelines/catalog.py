@@ -2,7 +2,8 @@
 
 Three sources: Beam YAML's standard providers (WriteToParquet, MapToFields, ...), our stage
 plugins (entry point group `forcebeam.stages`, through `stages.registry`), and providers the
-file itself declares. Loading Beam's catalogue takes about a second, so it is cached.
+file itself declares. Beam caches its catalogue; `load_standard_providers` loads it without
+clients the file does not need.
 """
 
 from __future__ import annotations
@@ -19,20 +20,58 @@ import yaml
 PROVIDERS_FILE = Path(__file__).resolve().parent / "providers.yaml"
 
 
-@functools.lru_cache(maxsize=1)
-def beam_transform_types() -> frozenset[str]:
-    """Beam YAML's standard transform types (language suffixes like `-python` removed)."""
+#: Beam YAML types whose providers import the Vertex AI and Bigtable clients (installed with
+#: the [dataflow] extra; seconds to import, and paid by every start otherwise).
+CLIENT_HEAVY_TYPES = frozenset({"MLTransform", "RunInference", "Enrichment"})
+_CLIENT_MODULES = ("vertexai", "google.cloud.aiplatform", "google.cloud.bigtable")
+_CLIENT_PROVIDER_MODULES = ("apache_beam.yaml.yaml_ml", "apache_beam.yaml.yaml_enrichment")
+_loaded_without_clients = False
+
+
+def load_standard_providers(used_types: Iterable[Any] = ()) -> Mapping[str, Any]:
+    """Beam YAML's standard provider catalogue (cached by Beam for the process).
+
+    When ``used_types`` has none of CLIENT_HEAVY_TYPES the catalogue is loaded with the
+    Vertex AI and Bigtable clients hidden, so their transforms register without those
+    handlers (they are not used) and a run starts seconds sooner. A later file of the same
+    process that does use them gets the catalogue loaded again, with the clients.
+    """
+    import importlib
+    import sys
+
     from apache_beam.yaml import yaml_provider
 
+    global _loaded_without_clients
+    wanted = any(isinstance(kind, str) and kind.split("-", 1)[0] in CLIENT_HEAVY_TYPES
+                 for kind in used_types)
+    if wanted and _loaded_without_clients:
+        yaml_provider.standard_providers.cache_clear()
+        for name in _CLIENT_PROVIDER_MODULES:
+            if name in sys.modules:
+                importlib.reload(sys.modules[name])
+        _loaded_without_clients = False
+    hidden = [] if wanted else [name for name in _CLIENT_MODULES if name not in sys.modules]
     # Beam logs a warning per optional ML module it cannot import; not the user's business.
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)
     try:
-        names = yaml_provider.standard_providers().keys()
+        for name in hidden:
+            sys.modules[name] = None  # type: ignore[assignment] - import raises ImportError
+        providers = yaml_provider.standard_providers()
+        if hidden and not _loaded_without_clients:
+            _loaded_without_clients = _CLIENT_PROVIDER_MODULES[0] in sys.modules
     finally:
+        for name in hidden:
+            if sys.modules.get(name, False) is None:
+                del sys.modules[name]
         root.setLevel(level)
-    return frozenset(name.split("-", 1)[0] for name in names)
+    return providers
+
+
+def beam_transform_types(used_types: Iterable[Any] = ()) -> frozenset[str]:
+    """Beam YAML's standard transform types (language suffixes like `-python` removed)."""
+    return frozenset(name.split("-", 1)[0] for name in load_standard_providers(used_types))
 
 
 @functools.lru_cache(maxsize=1)
@@ -81,8 +120,8 @@ def _read_include(location: str, base_dir: str) -> Any:
         return None
 
 
-def all_known_types(extra: Iterable[str] = ()) -> set[str]:
-    return (set(beam_transform_types()) | set(forcebeam_stage_types())
+def all_known_types(extra: Iterable[str] = (), used_types: Iterable[Any] = ()) -> set[str]:
+    return (set(beam_transform_types(used_types)) | set(forcebeam_stage_types())
             | provided_types() | set(extra))
 
 

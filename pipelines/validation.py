@@ -96,7 +96,8 @@ def _transforms(spec: PipelineSpec) -> list[Problem]:
     declared, opaque = catalog.declared_provider_types(
         spec.data.get("providers"), os.path.dirname(os.path.abspath(spec.path)))
     ours = catalog.forcebeam_stage_types()
-    known = catalog.all_known_types(declared) | set(STRUCTURAL_TYPES)
+    known = catalog.all_known_types(declared, used_types=[t.type for t in spec.transforms()]) \
+        | set(STRUCTURAL_TYPES)
     problems: list[Problem] = []
     for transform in spec.transforms():
         kind = transform.type

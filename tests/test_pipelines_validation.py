@@ -291,3 +291,45 @@ def test_inline_secret_switch_must_be_a_boolean(tmp_path, capsys):
     assert code == EXIT_INVALID
     assert (f"{path}:{line_of(path, 'allow_inline_secrets')}: connections.prod."
             "allow_inline_secrets: must be true or false") in output
+
+
+def test_a_file_without_ml_or_enrichment_starts_without_their_cloud_clients(tmp_path):
+    """Beam's catalogue imports the Vertex AI and Bigtable clients for MLTransform,
+    RunInference and Enrichment (seconds per start with the [dataflow] extra): a file that
+    uses none of them is checked without importing them, and a later file of the same
+    process that uses Enrichment still gets those types with their handlers."""
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(textwrap.dedent("""\
+        pipeline:
+          transforms:
+            - type: Create
+              config: {elements: [{a: 1}]}
+            - type: WriteToJson
+              input: Create
+              config: {path: out}
+        """))
+    enrich = tmp_path / "enrich.yaml"
+    enrich.write_text(plain.read_text().replace(
+        "    - type: WriteToJson\n      input: Create\n",
+        "    - type: Enrichment\n      input: Create\n"
+        "      config: {enrichment_handler: BigQuery, handler_config: {}}\n"
+        "    - type: WriteToJson\n      input: Enrichment\n"))
+    script = textwrap.dedent(f"""\
+        import sys
+        from forcebeam.pipelines.spec import PipelineSpec
+        from forcebeam.pipelines.validation import validate
+        heavy = ("vertexai", "google.cloud.aiplatform", "google.cloud.bigtable")
+        print(validate(PipelineSpec.load({str(plain)!r})))
+        print([name for name in heavy if name in sys.modules])
+        print(validate(PipelineSpec.load({str(enrich)!r})))
+        from apache_beam.yaml import yaml_enrichment
+        print(yaml_enrichment.Enrichment is not None)
+        """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "NO_GCE_CHECK": "true"})
+    assert result.returncode == 0, result.stderr
+    plain_problems, imported, enrich_problems, enrichment = result.stdout.splitlines()[-4:]
+    assert plain_problems == "[]"
+    assert imported == "[]"
+    assert enrich_problems == "[]"
+    assert enrichment == "True"
