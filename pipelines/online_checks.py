@@ -14,6 +14,7 @@ from forcebeam.pipelines import connections
 from forcebeam.pipelines.problems import Problem, suggestion_for
 from forcebeam.pipelines.spec import PipelineSpec
 from forcebeam.pipelines.validation import CONNECTION_FIELD
+from forcebeam.stages.salesforce.schema import bulk_dropped_compounds
 
 
 class Describer:
@@ -140,24 +141,10 @@ def warnings(spec: PipelineSpec,
             continue
         described = make(connections.build(spec.connections[name], source=spec.path,
                                            name=name)).describe(sobject) or {}
-        by_name = {str(f["name"]).lower(): f for f in described.get("fields", [])}
-        listed = {str(field).lower() for field in config["fields"]}
-        for index, field in enumerate(config["fields"]):
-            described_field = by_name.get(str(field).lower())
-            if not described_field or described_field.get("type") not in ("address",
-                                                                           "location"):
-                continue
-            parts = [str(f["name"]) for f in described.get("fields", [])
-                     if f.get("compoundFieldName") == described_field["name"]]
-            kept = [part for part in parts if part.lower() in listed]
-            instead = (f"read instead: {', '.join(kept)}" if kept
-                       else "none of its parts is listed, so nothing of it is read")
+        for dropped in bulk_dropped_compounds(described, config["fields"]):
             found.append(spec.file.problem(
-                (*transform.path, "config", "fields", index),
-                f"mode: bulk cannot read the compound field {described_field['name']}: the "
-                f"column is dropped; {instead}",
-                f"list its parts ({', '.join(parts)}) or use mode: auto (reads it through "
-                "REST as JSON text)"))
+                (*transform.path, "config", "fields", dropped.index), dropped.consequence,
+                dropped.fix))
     return found
 
 

@@ -99,6 +99,20 @@ def test_bulk_mode_drops_a_requested_compound_field_with_one_warning(org, tmp_pa
     assert set(rows[0]) == {"Id", "BillingCity"}
     warnings = [r for r in caplog.records if "compound" in r.getMessage()]
     assert len(warnings) == 1 and "BillingAddress" in warnings[0].getMessage()
+    assert "the column is dropped; read instead: BillingCity" in warnings[0].getMessage()
+
+
+def test_bulk_mode_says_when_nothing_of_a_requested_compound_field_is_read(org, tmp_path,
+                                                                           caplog):
+    caplog.set_level("WARNING")
+    read = ReadFromSalesforce(connection_mapping(org), sobject="Account", mode="bulk",
+                              fields=["Id", "BillingAddress"])
+    rows, _ = run_collect(lambda: read, out=tmp_path / "out")
+    assert set(rows[0]) == {"Id"}
+    warnings = [r.getMessage() for r in caplog.records if "compound" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "none of its parts is listed, so nothing of it is read" in warnings[0]
+    assert "list its parts (BillingStreet, BillingCity" in warnings[0]
 
 
 def test_auto_mode_reads_a_requested_compound_field_through_rest(org, tmp_path):

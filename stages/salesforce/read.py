@@ -50,6 +50,7 @@ from forcebeam.stages.salesforce.metrics import ProgressLog, StageCounters
 from forcebeam.stages.salesforce.schema import (
     COMPOUND_TYPES,
     RowSchema,
+    bulk_dropped_compounds,
     schema_from_describe,
 )
 
@@ -200,9 +201,8 @@ class ReadFromSalesforce(beam.PTransform):
                          "(e.g. BillingCity) are read instead", sobject, ", ".join(skipped))
         compound = [f.path for f in schema.fields if f.compound]
         if compound and mode == "bulk":
-            LOG.warning("Bulk API 2.0 cannot read compound fields; dropping %s from the %s "
-                        "read (their component fields, e.g. BillingCity, are kept)",
-                        ", ".join(compound), sobject)
+            for dropped in bulk_dropped_compounds(describe, fields or ()):
+                LOG.warning("reading %s: %s (%s)", sobject, dropped.consequence, dropped.fix)
             schema = replace(schema, fields=tuple(f for f in schema.fields if not f.compound))
         elif compound and mode == "auto":
             mode = "rest"

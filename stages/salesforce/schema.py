@@ -110,6 +110,47 @@ class RowSchema:
         return next((f for f in self.fields if f.path.lower() == wanted), None)
 
 
+@dataclass(frozen=True)
+class DroppedCompound:
+    """A compound field named in a Bulk read's `fields`: Bulk API 2.0 cannot select it, so
+    its column is dropped; `kept` are those of its parts the same list names."""
+
+    name: str
+    index: int                  # its position in the read's `fields`
+    parts: tuple[str, ...]
+    kept: tuple[str, ...]
+
+    @property
+    def consequence(self) -> str:
+        instead = (f"read instead: {', '.join(self.kept)}" if self.kept
+                   else "none of its parts is listed, so nothing of it is read")
+        return (f"mode: bulk cannot read the compound field {self.name}: the column is "
+                f"dropped; {instead}")
+
+    @property
+    def fix(self) -> str:
+        return (f"list its parts ({', '.join(self.parts)}) or use mode: auto (reads it "
+                "through REST as JSON text)")
+
+
+def bulk_dropped_compounds(describe: Mapping[str, Any], fields: Sequence[Any]
+                           ) -> list[DroppedCompound]:
+    """The compound fields among `fields` (as a user listed them) of a Bulk read."""
+    described = describe.get("fields", [])
+    by_name = {str(f["name"]).lower(): f for f in described}
+    listed = {str(field).lower() for field in fields}
+    dropped: list[DroppedCompound] = []
+    for index, field in enumerate(fields):
+        found = by_name.get(str(field).lower())
+        if not found or found.get("type") not in COMPOUND_TYPES:
+            continue
+        parts = tuple(str(f["name"]) for f in described
+                      if f.get("compoundFieldName") == found["name"])
+        dropped.append(DroppedCompound(name=str(found["name"]), index=index, parts=parts,
+                                       kept=tuple(p for p in parts if p.lower() in listed)))
+    return dropped
+
+
 def schema_from_describe(describe: Mapping[str, Any], *, fields: Sequence[str] | None = None,
                          mode: TypeMode = "portable", include_compound: bool = False,
                          related: Mapping[str, Mapping[str, Any]] | None = None) -> RowSchema:
