@@ -8,6 +8,8 @@
 (b) `simple_salesforce_bulk2_csv`: simple-salesforce's `bulk2.<Object>.download` (its
     documented memory-safe path: pages to files) followed by parsing every file with `csv`.
 (c) `simple_salesforce_rest`: simple-salesforce's `query_all_iter` (REST, 2,000 rows a page).
+(d) `simple_salesforce_bulk2_upsert`: simple-salesforce's `bulk2.<Object>.upsert(csv_file=)`
+    (the write yardstick: one file uploaded through Bulk 2.0 ingest).
 
 Each returns (rows, extra facts) for `bench.measure.measure`, which owns timing and counts.
 Library defaults are kept on purpose (page size, polling): they are what users get.
@@ -92,3 +94,14 @@ def simple_salesforce_rest(org: EmulatedOrg, soql: str) -> tuple[int, dict[str, 
     for _record in sf.query_all_iter(soql):
         rows += 1
     return rows, {}
+
+
+def simple_salesforce_bulk2_upsert(org: EmulatedOrg, csv_path: Path, external_id_field: str,
+                                   sobject: str = "Account") -> tuple[int, dict[str, Any]]:
+    """`sf.bulk2.<sobject>.upsert(csv_file=...)`; rows it reports processed and failed."""
+    sf = _client(org)
+    results = getattr(sf.bulk2, sobject).upsert(csv_file=str(csv_path),
+                                               external_id_field=external_id_field)
+    processed = sum(int(r.get("numberRecordsProcessed", 0)) for r in results)
+    failed = sum(int(r.get("numberRecordsFailed", 0)) for r in results)
+    return processed - failed, {"jobs": len(results), "rejected": failed}

@@ -57,18 +57,22 @@ def extract_pipeline(info: dict[str, Any], fields: list[str], out_prefix: Path,
 
 
 def write_pipeline(info: dict[str, Any], csv_path: Path, dead_letter_prefix: Path,
-                   sobject: str = "Account", mode: str = "rest") -> dict[str, Any]:
-    """ReadFromCsv -> WriteToSalesforce (insert) with rejected rows to a dead-letter file."""
+                   sobject: str = "Account", mode: str = "rest", operation: str = "insert",
+                   external_id_field: str | None = None) -> dict[str, Any]:
+    """ReadFromCsv -> WriteToSalesforce with rejected rows to a dead-letter file."""
+    write_config: dict[str, Any] = {"connection": CONNECTION_NAME, "sobject": sobject,
+                                    "operation": operation, "mode": mode,
+                                    "error_handling": {"output": "rejected"}}
+    if external_id_field:
+        write_config["external_id_field"] = external_id_field
     return {
         "connections": {CONNECTION_NAME: connection_for(info)},
         "pipeline": {
             "transforms": [
                 {"type": "ReadFromCsv", "name": "Load", "config": {"path": str(csv_path)}},
-                {"type": "WriteToSalesforce", "name": "Insert", "input": "Load",
-                 "config": {"connection": CONNECTION_NAME, "sobject": sobject,
-                            "operation": "insert", "mode": mode,
-                            "error_handling": {"output": "rejected"}}},
-                {"type": "WriteToJson", "name": "DeadLetter", "input": "Insert.rejected",
+                {"type": "WriteToSalesforce", "name": "Write", "input": "Load",
+                 "config": write_config},
+                {"type": "WriteToJson", "name": "DeadLetter", "input": "Write.rejected",
                  "config": {"path": str(dead_letter_prefix)}},
             ],
         },

@@ -1,7 +1,8 @@
 """`python -m bench` / `make bench`: every figure from one run, one table, one JSON file.
 
 Quick run:  make bench BENCH_ARGS="--sizes 100000 --profiles loopback"
-Full run:   make bench          (100k and 1M rows, loopback and realistic, writes of 10k)
+Full run:   make bench          (100k and 1M rows, loopback and realistic; 5M loopback;
+                                 writes of 100k)
 
 Cells run one after another, never in parallel: they share a 2-core machine, and a
 benchmark competing with itself measures nothing.
@@ -45,8 +46,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--methods", nargs="+", choices=sorted(METHOD_KEYS),
                         default=list(METHOD_KEYS),
                         help="extract methods (default: all four)")
-    parser.add_argument("--write-rows", type=int, default=10_000,
-                        help="rows per write mode; 0 skips the write cell (default 10000)")
+    parser.add_argument("--write-rows", type=int, default=100_000,
+                        help="rows per write method; 0 skips the write cell (default 100000)")
+    parser.add_argument("--large-size", type=int, default=5_000_000,
+                        help="rows of the large loopback cell (simple-salesforce bulk2 vs "
+                             "forcebeam only); 0 skips it (default 5000000)")
     parser.add_argument("--beam-args", default="",
                         help="extra Beam options for `forcebeam run`, one string")
     parser.add_argument("--sink", choices=sorted(SINKS), default="parquet",
@@ -95,6 +99,21 @@ def run_pipeline_only(org: Any, size: int, workdir: Path,
     return results
 
 
+def run_large_cell(size: int, workdir: Path, beam_args: tuple[str, ...],
+                   log: Callable[[str], None], sink: str) -> list[Measurement]:
+    """The large loopback cell: the script and forcebeam only (the others add nothing new)."""
+    from bench.extract import FORCEBEAM, SS_BULK2
+
+    log(f"starting an org with {size:,} Accounts (large loopback cell) ...")
+    org = start_bench_org(workdir / "org", size)
+    try:
+        return run_extract_cell(org, PROFILES["loopback"], size, workdir / "loopback",
+                                [SS_BULK2, FORCEBEAM], beam_args, log, sink=sink)
+    finally:
+        org.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     methods = [m for m in EXTRACT_METHODS
@@ -123,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 org.stop()
                 shutil.rmtree(workdir / f"org-{size}", ignore_errors=True)
+        if args.large_size and "loopback" in args.profiles:
+            results += run_large_cell(args.large_size, workdir / "large", beam_args, log,
+                                      args.sink)
         if args.write_rows:
             org = start_bench_org(workdir / "org-write", WRITE_ORG_RECORDS)
             try:
