@@ -17,8 +17,7 @@ import yaml
 from forcebeam.pipelines.catalog import PROVIDERS_FILE, forcebeam_stage_types
 from forcebeam.pipelines.inline_secrets import externalize
 from forcebeam.pipelines.loader import LoadedFile
-from forcebeam.pipelines.spec import PipelineSpec
-from forcebeam.pipelines.validation import CONNECTION_FIELD
+from forcebeam.pipelines.spec import CONNECTION_FIELD, PipelineSpec
 
 # Our stages that take no input although their name does not start with "Read" (Beam YAML's
 # rule for root transforms): they get `input: {}`, Beam YAML's "explicitly no input".

@@ -18,8 +18,9 @@ from apache_beam.options.pipeline_options import (
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from forcebeam.pipelines import beam_yaml
+from forcebeam.pipelines.build import build_options
 from forcebeam.pipelines.emulator_env import use_org
-from forcebeam.pipelines.run import build_options, pick_runner
+from forcebeam.pipelines.run import pick_runner
 from forcebeam.pipelines.spec import PipelineSpec
 from tests.support.pipelines import forget_org_afterwards  # noqa: F401 - autouse fixture
 
