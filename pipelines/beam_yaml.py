@@ -12,8 +12,6 @@ import copy
 import os
 from typing import Any
 
-import yaml
-
 from forcebeam.pipelines.catalog import PROVIDERS_FILE, forcebeam_stage_types
 from forcebeam.pipelines.inline_secrets import externalize
 from forcebeam.pipelines.loader import LoadedFile
@@ -52,10 +50,6 @@ def to_beam_spec(spec: PipelineSpec) -> dict[str, Any]:
     providers.append({"include": str(PROVIDERS_FILE)})
     data["providers"] = providers
     return data
-
-
-def to_beam_yaml(spec: PipelineSpec) -> str:
-    return yaml.safe_dump(to_beam_spec(spec), sort_keys=False)
 
 
 def stage_names(spec: PipelineSpec) -> dict[str, str]:

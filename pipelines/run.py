@@ -32,6 +32,7 @@ from forcebeam.pipelines.expected import ExpectedRows
 from forcebeam.pipelines.inline_secrets import ALLOW_FLAG, allows_inline
 from forcebeam.pipelines.problems import PipelineFileError
 from forcebeam.pipelines.spec import PipelineSpec
+from forcebeam.pipelines.state_checks import stateful_reads
 from forcebeam.pipelines.validation import validate_or_raise
 
 EXIT_OK = 0
@@ -55,17 +56,6 @@ def pick_runner(options: Any) -> Any:
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
     return FnApiRunner()
-
-
-def incremental_states(spec: PipelineSpec) -> list[str]:
-    """State paths of every incremental read in the file (committed after success)."""
-    paths = []
-    for transform in spec.transforms():
-        config = transform.config if isinstance(transform.config, dict) else {}
-        incremental = config.get("incremental")
-        if isinstance(incremental, dict) and isinstance(incremental.get("state"), str):
-            paths.append(incremental["state"])
-    return paths
 
 
 def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float = 3.0,
@@ -198,13 +188,8 @@ def _refuse_inline_secrets(spec: PipelineSpec) -> None:
 
 
 def _commit(spec: PipelineSpec, stream: TextIO) -> None:
-    from forcebeam.stages.salesforce.incremental import commit_pending, state_source
+    from forcebeam.stages.salesforce.incremental import commit_pending
 
-    for transform in spec.transforms():
-        config = transform.config if isinstance(transform.config, dict) else {}
-        incremental = config.get("incremental")
-        if not (isinstance(incremental, dict) and isinstance(incremental.get("state"), str)):
-            continue
-        path = incremental["state"]
-        if commit_pending(path, source=state_source(config)):
-            print(f"incremental state committed: {path}", file=stream)
+    for read in stateful_reads(spec):
+        if commit_pending(read.state, source=read.source):
+            print(f"incremental state committed: {read.state}", file=stream)
