@@ -12,13 +12,10 @@ import copy
 import os
 from typing import Any
 
-import yaml
-
 from forcebeam.pipelines.catalog import PROVIDERS_FILE, forcebeam_stage_types
 from forcebeam.pipelines.inline_secrets import externalize
 from forcebeam.pipelines.loader import LoadedFile
-from forcebeam.pipelines.spec import PipelineSpec
-from forcebeam.pipelines.validation import CONNECTION_FIELD
+from forcebeam.pipelines.spec import CONNECTION_FIELD, PipelineSpec
 
 # Our stages that take no input although their name does not start with "Read" (Beam YAML's
 # rule for root transforms): they get `input: {}`, Beam YAML's "explicitly no input".
@@ -53,10 +50,6 @@ def to_beam_spec(spec: PipelineSpec) -> dict[str, Any]:
     providers.append({"include": str(PROVIDERS_FILE)})
     data["providers"] = providers
     return data
-
-
-def to_beam_yaml(spec: PipelineSpec) -> str:
-    return yaml.safe_dump(to_beam_spec(spec), sort_keys=False)
 
 
 def stage_names(spec: PipelineSpec) -> dict[str, str]:

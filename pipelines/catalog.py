@@ -77,12 +77,8 @@ def beam_transform_types(used_types: Iterable[Any] = ()) -> frozenset[str]:
 @functools.lru_cache(maxsize=1)
 def forcebeam_stage_types() -> frozenset[str]:
     """Our registered stages (ReadFromSalesforce, WriteToSalesforce, plugins)."""
-    try:
-        from forcebeam.stages.registry import available_stages
-    except ImportError:  # registry not importable: the plugin entry points say the same
-        from importlib.metadata import entry_points
+    from forcebeam.stages.registry import available_stages
 
-        return frozenset(entry.name for entry in entry_points(group="forcebeam.stages"))
     return frozenset(available_stages())
 
 

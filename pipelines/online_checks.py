@@ -12,8 +12,7 @@ from typing import Any
 
 from forcebeam.pipelines import connections
 from forcebeam.pipelines.problems import Problem, suggestion_for
-from forcebeam.pipelines.spec import PipelineSpec
-from forcebeam.pipelines.validation import CONNECTION_FIELD
+from forcebeam.pipelines.spec import CONNECTION_FIELD, PipelineSpec
 from forcebeam.stages.salesforce.schema import bulk_dropped_compounds
 
 
@@ -184,8 +183,8 @@ def build_problems(spec: PipelineSpec) -> list[Problem]:
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
     from forcebeam.pipelines import beam_yaml
+    from forcebeam.pipelines.build import PipelineBuildError, build_options, construct, discard
     from forcebeam.pipelines.problems import PipelineFileError
-    from forcebeam.pipelines.run import PipelineBuildError, build_options, construct, discard
 
     try:
         discard(construct(spec, beam_yaml.to_beam_spec(spec), build_options(spec, []),

@@ -15,6 +15,8 @@ from forcebeam.pipelines.loader import LoadedFile, load_file
 from forcebeam.pipelines.problems import FieldPath
 
 TOP_LEVEL_KEYS = ("connections", "pipeline", "options", "providers")
+# The field of our transforms' `config:` that names an entry of `connections:`.
+CONNECTION_FIELD = "connection"
 # Beam YAML's structural transform types (not provided by any provider).
 STRUCTURAL_TYPES = ("composite", "chain")
 

@@ -14,16 +14,12 @@ from pydantic import BaseModel, ValidationError
 from forcebeam.pipelines.pydantic_problems import RelativeProblem, from_validation_error
 
 
-def config_model(stage_type: str) -> type[BaseModel] | None:
-    """The pydantic model of a registered stage's config, if it declares one."""
+def config_model(stage_type: str) -> type[BaseModel]:
+    """The pydantic model of a registered stage's config (its own, or one the registry
+    derives from its signature)."""
     from forcebeam.stages.registry import get_stage
 
-    stage = get_stage(stage_type)  # a StageInfo: its config_model is the stage's own
-    for attribute in ("config_model", "Config", "config"):
-        candidate = getattr(stage, attribute, None)
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-    return None
+    return get_stage(stage_type).config_model
 
 
 def problems(stage_type: str, config: Mapping[str, Any]) -> list[RelativeProblem]:
@@ -35,8 +31,6 @@ def problems(stage_type: str, config: Mapping[str, Any]) -> list[RelativeProblem
         found.append((("error_handling",), "error_handling must be {output: NAME}",
                       "e.g. error_handling: {output: failed}"))
     model = config_model(stage_type)
-    if model is None:
-        return found
     payload = dict(config)
     try:
         model.model_validate(payload)

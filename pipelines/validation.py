@@ -17,9 +17,13 @@ from typing import Any, TextIO
 
 from forcebeam.pipelines import catalog, connections, stage_configs, state_checks
 from forcebeam.pipelines.problems import FieldPath, PipelineFileError, Problem, suggestion_for
-from forcebeam.pipelines.spec import STRUCTURAL_TYPES, TOP_LEVEL_KEYS, PipelineSpec, TransformRef
-
-CONNECTION_FIELD = "connection"
+from forcebeam.pipelines.spec import (
+    CONNECTION_FIELD,
+    STRUCTURAL_TYPES,
+    TOP_LEVEL_KEYS,
+    PipelineSpec,
+    TransformRef,
+)
 
 
 def validate(spec: PipelineSpec, online: bool = False,

@@ -1,50 +1,101 @@
-"""The transforms `providers.yaml` exposes to Beam YAML: our stages plus live progress.
+"""The YAML faces of our stages: what `providers.yaml` registers for Beam YAML.
 
-They are the stages themselves (same signature and docstring, so Beam YAML derives the same
-config schema), with two additions:
+Beam keeps a Python transform and its YAML face apart (`WriteToBigQuery` beside
+`yaml_io.write_to_bigquery`): the face takes the same config, applies the Python transform
+and adds what a YAML pipeline needs. Ours are `read_from_salesforce_yaml`,
+`write_to_salesforce_yaml` and `replicate_salesforce_yaml`, registered under the stages' type
+names (a file still says `type: ReadFromSalesforce`); Python code applies the stages of
+`forcebeam.stages.salesforce` themselves, which know nothing of this module.
+
+What a face adds:
 - a row-count side branch (`pipelines.progress`) so `forcebeam run` can print progress
   while a local run is going (outside `forcebeam run` the branch is not added);
-- WriteToSalesforce without `error_handling` fails the run on the first rejected record,
-  naming Salesforce's code and message, instead of silently dropping its `failed` output
-  (Beam YAML ignores unconsumed outputs).
+- Beam YAML's `error_handling` contract for rejected records, decided in one place
+  (`with_error_handling`): with `error_handling: {output: NAME}` they are output NAME;
+  without it the first rejected record fails the run, naming Salesforce's code and message,
+  instead of being dropped silently (Beam YAML ignores unconsumed outputs).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import apache_beam as beam
 
 from forcebeam.pipelines import progress
-from forcebeam.stages.salesforce.read import ReadFromSalesforce as _Read
-from forcebeam.stages.salesforce.replicate import ReplicateSalesforce as _Replicate
-from forcebeam.stages.salesforce.write import WriteToSalesforce as _Write
+from forcebeam.stages.salesforce.config import StageInputError
+from forcebeam.stages.salesforce.read import ReadFromSalesforce
+from forcebeam.stages.salesforce.replicate import ReplicateSalesforce
+from forcebeam.stages.salesforce.write import WriteToSalesforce
 
-__all__ = ["ReadFromSalesforce", "WriteToSalesforce", "ReplicateSalesforce",
-           "RejectedRecordError"]
+__all__ = ["read_from_salesforce_yaml", "write_to_salesforce_yaml",
+           "replicate_salesforce_yaml", "with_error_handling", "RejectedRecordError"]
+
+Factory = Callable[..., beam.PTransform]
 
 
-class ReadFromSalesforce(_Read):
-    __doc__ = _Read.__doc__
+def _config_of(stage: type[beam.PTransform]) -> Callable[[Factory], Factory]:
+    """Give a face its stage's signature and docstring: Beam YAML derives the config schema
+    and the transform's documentation from them, so both stay the stage's."""
+    def decorate(factory: Factory) -> Factory:
+        factory.__signature__ = inspect.signature(stage)  # type: ignore[attr-defined]
+        factory.__doc__ = stage.__doc__
+        return factory
 
+    return decorate
+
+
+class _Faced(beam.PTransform):
+    """A stage applied whole under the face's label (the YAML transform's name)."""
+
+    def __init__(self, stage: beam.PTransform) -> None:
+        super().__init__()
+        self.stage = stage
+
+    def default_label(self) -> str:
+        return self.stage.default_label()
+
+
+# --------------------------------------------------------------------- reads
+
+
+class _CountedRead(_Faced):
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
-        rows = super().expand(pbegin)
-        progress.tap(rows, self.label, batches=self.arrow_ready)
+        rows = pbegin | self.stage
+        progress.tap(rows, self.label, batches=self.stage.arrow_ready)
         return rows
 
 
-class ReplicateSalesforce(_Replicate):
-    __doc__ = _Replicate.__doc__
-    # Beam YAML takes only `Read...` transforms as having no input; this one reads none
-    # either, so plain Beam YAML files need no `input: {}` for it.
-    _yaml_requires_inputs = False
+@_config_of(ReadFromSalesforce)
+def read_from_salesforce_yaml(**config: Any) -> beam.PTransform:
+    return _CountedRead(ReadFromSalesforce(**config))
 
-    def track_reads(self, pbegin: beam.pvalue.PBegin, reads: list[beam.PCollection]) -> None:
-        if not reads or not progress.enabled():
-            return
-        ones = [rows | f"ProgressOne{index}" >> beam.Map(lambda _: 1)
-                for index, rows in enumerate(reads)]
-        progress.tap(ones | "ProgressReads" >> beam.Flatten(), self.label)
+
+class _CountedReplication(_Faced):
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        result = pbegin | self.stage
+        reads = self.stage.reads
+        if reads and progress.enabled():
+            ones = [rows | f"ProgressOne{index}" >> beam.Map(lambda _: 1)
+                    for index, rows in enumerate(reads)]
+            progress.tap(ones | "ProgressReads" >> beam.Flatten(), self.label)
+        return result
+
+
+@_config_of(ReplicateSalesforce)
+def replicate_salesforce_yaml(**config: Any) -> beam.PTransform:
+    return _CountedReplication(ReplicateSalesforce(**config))
+
+
+# Beam YAML takes only `Read...` transforms as having no input; replication reads none
+# either, so plain Beam YAML files need no `input: {}` for it.
+replicate_salesforce_yaml._yaml_requires_inputs = False  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------- writes
 
 
 class RejectedRecordError(RuntimeError):
@@ -67,19 +118,45 @@ class _FailOnRejected(beam.DoFn):
         yield  # pragma: no cover - never reached; makes this a generator
 
 
-class WriteToSalesforce(_Write):
-    __doc__ = _Write.__doc__
+class _HandlingErrors(_Faced):
+    """A sink whose stage returns ``{"written", "failed"}``, with Beam YAML's contract."""
+
+    def __init__(self, stage: beam.PTransform, error_handling: Mapping[str, Any] | None
+                 ) -> None:
+        super().__init__(stage)
+        self._dead_letters = error_handling["output"] if error_handling else None
 
     def expand(self, pcoll: beam.PCollection) -> Any:
         from forcebeam.pipelines.stopped import FAILED_SUFFIX, WRITTEN_SUFFIX
 
         progress.tap(pcoll, self.label)
-        outputs = super().expand(pcoll)
-        failed_name = (self._config.error_handling or {}).get("output", "failed")
+        outputs = pcoll | self.stage
         # What was written/rejected so far: the summary of a run that stops midway.
         progress.tap(outputs["written"], self.label + WRITTEN_SUFFIX)
-        progress.tap(outputs[failed_name], self.label + FAILED_SUFFIX)
-        if self._config.error_handling:
-            return outputs
+        progress.tap(outputs["failed"], self.label + FAILED_SUFFIX)
+        if self._dead_letters:
+            return {"written": outputs["written"], self._dead_letters: outputs["failed"]}
         _ = outputs["failed"] | "FailOnRejected" >> beam.ParDo(_FailOnRejected(self.label))
         return outputs["written"]
+
+
+def with_error_handling(factory: Factory) -> Factory:
+    """Beam YAML's ``error_handling: {output: NAME}`` for a face whose stage returns
+    ``{"written": ..., "failed": ...}``: the one place the config is read and checked."""
+    @functools.wraps(factory)
+    def face(*, error_handling: Mapping[str, Any] | None = None, **config: Any
+             ) -> beam.PTransform:
+        if error_handling is not None and not (isinstance(error_handling, Mapping) and
+                                               isinstance(error_handling.get("output"), str)):
+            raise StageInputError("error_handling must be {output: NAME}",
+                                  field="error_handling",
+                                  suggestion="e.g. error_handling: {output: failed}")
+        return _HandlingErrors(factory(**config), error_handling)
+
+    return face
+
+
+@with_error_handling
+@_config_of(WriteToSalesforce)
+def write_to_salesforce_yaml(**config: Any) -> beam.PTransform:
+    return WriteToSalesforce(**config)

@@ -4,16 +4,24 @@ stages with an inline connection: no forcebeam CLI involved."""
 from __future__ import annotations
 
 import glob
+import inspect
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
+from apache_beam.utils.python_callable import PythonCallableWithSource
+from apache_beam.yaml.yaml_provider import InlineProvider
 
 from forcebeam.pipelines.catalog import PROVIDERS_FILE
 from forcebeam.pipelines.emulator_env import env_from_info
+from forcebeam.stages.salesforce.config import StageInputError
+from forcebeam.stages.salesforce.read import ReadFromSalesforce
+from forcebeam.stages.salesforce.replicate import ReplicateSalesforce
+from forcebeam.stages.salesforce.write import WriteToSalesforce
 
 
 def test_apache_beam_yaml_main_runs_our_stages(org, tmp_path):
@@ -48,3 +56,21 @@ def test_apache_beam_yaml_main_runs_our_stages(org, tmp_path):
     assert len(rows) == info["records"]
     assert len({row["Id"] for row in rows}) == len(rows)
     assert all(set(row) == {"Id", "Name"} for row in rows)
+
+
+def test_yaml_faces_are_registered_under_the_stage_names_with_the_stages_config():
+    """A YAML file keeps `type: ReadFromSalesforce` and the stage's config fields; the type
+    resolves to the stage's YAML face (its own name), never to a second class of that name."""
+    listed = yaml.safe_load(PROVIDERS_FILE.read_text())[0]["transforms"]
+    faces = {}
+    for stage in (ReadFromSalesforce, WriteToSalesforce, ReplicateSalesforce):
+        face = PythonCallableWithSource.load_from_source(listed[stage.__name__])
+        assert face.__name__ != stage.__name__
+        schema = InlineProvider.config_schema_from_callable(face)
+        assert [field.name for field in schema.fields] == list(inspect.signature(stage).parameters)
+        faces[stage.__name__] = face
+    provider = InlineProvider(faces)
+    assert not provider.requires_inputs("ReplicateSalesforce", {})   # no `input: {}` needed
+    with pytest.raises(StageInputError, match="error_handling must be"):
+        faces["WriteToSalesforce"](connection={}, sobject="Account",
+                                   error_handling={"outptu": "failed"})

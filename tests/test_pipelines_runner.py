@@ -18,8 +18,9 @@ from apache_beam.options.pipeline_options import (
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from forcebeam.pipelines import beam_yaml
+from forcebeam.pipelines.build import build_options, construct
 from forcebeam.pipelines.emulator_env import use_org
-from forcebeam.pipelines.run import build_options, pick_runner
+from forcebeam.pipelines.run import pick_runner
 from forcebeam.pipelines.spec import PipelineSpec
 from tests.support.pipelines import forget_org_afterwards  # noqa: F401 - autouse fixture
 
@@ -86,12 +87,9 @@ def test_job_graph_holds_references_not_secret_values(org, tmp_path, monkeypatch
     path.write_text(FILE.replace("options:\n  direct_num_workers: 3\n  setup_file: "
                                  "./from_file.py\n", ""))
     spec = PipelineSpec.load(str(path))
-    from apache_beam.yaml.main import build_pipeline_components_from_yaml
-
-    _, construct = build_pipeline_components_from_yaml(beam_yaml.to_beam_yaml(spec), [],
-                                                       pipeline_path=str(path))
-    pipeline = beam.Pipeline(runner=FnApiRunner())
-    construct(pipeline)  # logs in for describe: the secrets are resolved in this process
+    # logs in for describe: the secrets are resolved in this process
+    pipeline = construct(spec, beam_yaml.to_beam_spec(spec), build_options(spec, []),
+                         FnApiRunner())
     # Beam compresses pickled DoFns in the graph, so pickle each DoFn plainly to look inside.
     dofns: list[object] = []
 

@@ -19,8 +19,9 @@ import pytest
 from apache_beam.runners.worker.operations import InefficientExecutionWarning
 from apache_beam.typehints.arrow_type_compatibility import PyarrowBatchConverter
 
+from forcebeam.pipelines.build import construct
 from forcebeam.pipelines.emulator_env import use_org
-from forcebeam.pipelines.run import construct, run_file
+from forcebeam.pipelines.run import run_file
 from forcebeam.pipelines.spec import PipelineSpec
 from forcebeam.stages.salesforce.columnar import PageConverter
 from forcebeam.stages.salesforce.read import _PagesAsBatches

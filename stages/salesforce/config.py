@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from forcebeam.auth.errors import ConfigError
+from forcebeam.stages.salesforce.incremental import IncrementalSpec
 
 __all__ = ["ReadConfig", "WriteConfig", "StageInputError", "as_connection"]
 
@@ -70,7 +71,7 @@ class ReadConfig(_StageConfig):
     fields: list[str] | None = None
     mode: Literal["auto", "bulk", "rest"] = "auto"
     include_deleted: bool = False
-    incremental: dict[str, Any] | None = None
+    incremental: IncrementalSpec | None = None
     split: int | Literal["auto", "none"] = "auto"
     types: Literal["portable", "native"] = "portable"
     bulk_timeout_seconds: float = 3600.0
@@ -85,14 +86,16 @@ class ReadConfig(_StageConfig):
             raise ValueError("fields: not allowed with soql (the SELECT list names the fields)")
         return self
 
-    @field_validator("incremental")
+    @field_validator("incremental", mode="before")
     @classmethod
-    def _incremental_keys(cls, value: Any) -> Any:
-        if value is not None:
-            from forcebeam.stages.salesforce.incremental import IncrementalSpec
-
-            IncrementalSpec.from_mapping(value)      # unknown keys, bad start/lookback
-        return value
+    def _incremental_settings(cls, value: Any) -> Any:
+        """Parsed here, once (unknown keys, bad start/lookback): the read uses the result."""
+        if value is None or isinstance(value, IncrementalSpec):
+            return value
+        if not isinstance(value, Mapping):
+            raise ValueError("expected a mapping such as {field: SystemModstamp, lookback: "
+                             "10m, state: PATH}")
+        return IncrementalSpec.from_mapping(value) if value else None   # {}: not incremental
 
     @field_validator("split")
     @classmethod

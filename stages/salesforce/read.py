@@ -121,7 +121,7 @@ class ReadFromSalesforce(beam.PTransform):
                                   bulk_timeout_seconds=bulk_timeout_seconds,
                                   bulk_page_size=bulk_page_size)
         self._connection = as_connection(connection)
-        self._incremental = (_incremental_spec(incremental) if incremental else None)
+        self._incremental = self._config.incremental
 
     @property
     def arrow_ready(self) -> bool:
@@ -219,10 +219,6 @@ class ReadFromSalesforce(beam.PTransform):
                          include_deleted=cfg.include_deleted, split=cfg.split,
                          incremental=inc, bulk_timeout_seconds=cfg.bulk_timeout_seconds,
                          bulk_page_size=cfg.bulk_page_size)
-
-
-def _incremental_spec(value: Any) -> incremental.IncrementalSpec:
-    return incremental.IncrementalSpec.from_mapping(value)
 
 
 class _ClientDoFn(beam.DoFn):

@@ -154,7 +154,6 @@ class ReplicateSalesforce(beam.PTransform):
         self._reads: list[beam.PCollection] = []
         for obj in plan.objects:
             facts += self._replicate(pbegin, plan, obj)
-        self.track_reads(pbegin, self._reads)
         return (facts
                 | "AllFacts" >> beam.Flatten()
                 | "Gather" >> beam.combiners.ToList()
@@ -191,9 +190,11 @@ class ReplicateSalesforce(beam.PTransform):
             facts += _written(formulas, plan, name, "formula_rows")
         return facts
 
-    def track_reads(self, pbegin: beam.pvalue.PBegin, reads: list[beam.PCollection]) -> None:
-        """Hook for the rows each object's read returns (``forcebeam run`` counts them for
-        progress lines and the summary of a stopped run); nothing here."""
+    @property
+    def reads(self) -> list[beam.PCollection]:
+        """Once expanded: the rows each object's read returned (``forcebeam run`` counts
+        them for progress lines and the summary of a stopped run)."""
+        return list(getattr(self, "_reads", ()))
 
     def _tombstones(self, pbegin: beam.pvalue.PBegin, plan: RunPlan, obj: ObjectPlan,
                     soft: beam.PCollection) -> list[beam.PCollection]:
