@@ -4,7 +4,7 @@ A stage is any callable returning a ``beam.PTransform`` (usually the PTransform 
 registered under the entry-point group ``forcebeam.stages``::
 
     [forcebeam.stages]
-    ReadFromSalesforce = stages.salesforce.read:ReadFromSalesforce
+    ReadFromSalesforce = forcebeam.stages.salesforce.read:ReadFromSalesforce
 
 Its config schema is the pydantic model the factory names in ``config_model`` (our stages
 use ``stages.salesforce.config``); for factories without one, a model is derived from the
@@ -19,15 +19,17 @@ import inspect
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+from forcebeam.auth.plugins import PluginRegistry
 
 __all__ = ["ENTRY_POINT_GROUP", "StageInfo", "StageConfigError", "UnknownStageError",
            "available_stages", "get_stage", "validate_config"]
 
 ENTRY_POINT_GROUP = "forcebeam.stages"
+STAGES = PluginRegistry(ENTRY_POINT_GROUP)
 
 
 class UnknownStageError(LookupError):
@@ -66,20 +68,12 @@ class StageInfo:
         return self.load()(**config)
 
 
-def _entry_points() -> list[Any]:
-    return list(metadata.entry_points(group=ENTRY_POINT_GROUP))
-
-
 def available_stages() -> dict[str, StageInfo]:
     """Every registered stage by name (first registration wins on duplicates)."""
-    stages: dict[str, StageInfo] = {}
-    for point in _entry_points():
-        if point.name in stages:
-            continue
-        dist = getattr(getattr(point, "dist", None), "name", None)
-        stages[point.name] = StageInfo(name=point.name, target=point.value,
-                                       distribution=dist, _entry_point=point)
-    return stages
+    return {name: StageInfo(name=name, target=point.value,
+                            distribution=getattr(getattr(point, "dist", None), "name", None),
+                            _entry_point=point)
+            for name, point in STAGES.entry_points().items()}
 
 
 def get_stage(name: str) -> StageInfo:

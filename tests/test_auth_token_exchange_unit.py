@@ -10,6 +10,7 @@ import pytest
 from forcebeam.auth import AuthError, ConfigError, Connection, subject_tokens
 from forcebeam.auth.flows.token_exchange import TokenExchangeCredentials
 from forcebeam.auth.tokens import TokenManager
+from tests.support.plugins import install_entry_points
 
 ORG = "https://acme.my.salesforce.com"
 
@@ -54,10 +55,10 @@ class FakeTokenEndpoint:
 
 
 @pytest.fixture
-def fake_idp(monkeypatch: pytest.MonkeyPatch) -> type[FakeIdp]:
-    monkeypatch.setitem(subject_tokens._BUILTIN_SOURCES, "fake-idp",
-                        f"{__name__}:FakeIdp")
-    monkeypatch.setattr(subject_tokens, "_classes", {})
+def fake_idp(monkeypatch: pytest.MonkeyPatch, tmp_path) -> type[FakeIdp]:
+    install_entry_points(tmp_path, monkeypatch, subject_tokens.ENTRY_POINT_GROUP,
+                         {"fake-idp": f"{__name__}:FakeIdp"})
+    monkeypatch.setattr(subject_tokens.SOURCES, "_loaded", {})
     FakeIdp.calls = 0
     return FakeIdp
 
