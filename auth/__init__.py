@@ -9,7 +9,7 @@ The rest of the surface: ``auth.commands`` (check / keygen / authorize for the C
 """
 
 from forcebeam.auth.client import ClientStats, SalesforceClient
-from forcebeam.auth.connection import Connection
+from forcebeam.auth.connection import Connection, ConnectionConfigError
 from forcebeam.auth.errors import (
     ApiQuotaExceeded,
     ApiVersionRetired,
@@ -23,5 +23,5 @@ from forcebeam.auth.errors import (
 from forcebeam.auth.factory import get_client
 
 __all__ = ["ApiQuotaExceeded", "ApiVersionRetired", "AuthError", "ClientStats", "ConfigError",
-           "Connection", "ForcebeamError", "SalesforceApiError", "SalesforceClient", "SecretError",
-           "TransientAuthError", "get_client"]
+           "Connection", "ConnectionConfigError", "ForcebeamError", "SalesforceApiError",
+           "SalesforceClient", "SecretError", "TransientAuthError", "get_client"]
