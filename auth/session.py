@@ -8,7 +8,7 @@ same token at once only the first logs in again, the rest resend with the newer 
 
 A permanent failure (AuthError) is remembered for the connection, process-wide, until
 :func:`forget_failures`: a broken connection never hammers the token endpoint, however many
-workers threads or new clients ask again.
+worker threads or new clients ask again.
 
 :class:`ApiAdapter` is where requests meet the session: it applies the token to every request
 to the org, resends once after a rejected session, and counts calls through :class:`ApiUsage`.

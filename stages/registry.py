@@ -14,7 +14,6 @@ entry points on each call: a plugin installed (or put on ``sys.path``) is usable
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import typing
 from collections.abc import Callable, Mapping
@@ -23,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
+from forcebeam.auth.config_problems import closest
 from forcebeam.auth.plugins import PluginRegistry
 
 __all__ = ["ENTRY_POINT_GROUP", "StageInfo", "StageConfigError", "UnknownStageError",
@@ -80,8 +80,8 @@ def get_stage(name: str) -> StageInfo:
     stages = available_stages()
     if name in stages:
         return stages[name]
-    close = difflib.get_close_matches(name, list(stages), n=1, cutoff=0.6)
-    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    close = closest(name, stages)
+    hint = f" Did you mean {close}?" if close else ""
     raise UnknownStageError(f"unknown stage {name!r}.{hint} Registered stages: "
                             f"{', '.join(sorted(stages)) or 'none'} (entry-point group "
                             f"{ENTRY_POINT_GROUP!r})")
@@ -122,8 +122,8 @@ def validate_config(name: str, config: Mapping[str, Any], *,
         for item in error.errors():
             field = ".".join(str(p) for p in item["loc"]) or "(config)"
             if item["type"] == "extra_forbidden":
-                close = difflib.get_close_matches(str(item["loc"][0]), known, n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
+                close = closest(str(item["loc"][0]), known)
+                hint = f" Did you mean {close!r}?" if close else ""
                 problems.append(f"{field}: unknown field.{hint} Allowed: {', '.join(known)}")
             elif item["type"] == "missing":
                 problems.append(f"{field}: required field is missing")
