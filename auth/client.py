@@ -1,146 +1,46 @@
 """SalesforceClient: an authenticated simple-salesforce client whose session renews itself.
 
 The trick that covers every simple-salesforce call (REST, Bulk 2.0 job calls and result-page
-downloads, which simple-salesforce itself never refreshes) is an HTTP adapter on the
-requests.Session it uses: on each request to the org it injects the *current* bearer token, and
-when Salesforce answers REST 401 INVALID_SESSION_ID or Bulk 400 InvalidSessionId it renews the
-token once (shared, locked, de-duplicated) and resends the same request. The same adapter keeps
-API usage (Sforce-Limit-Info), enforces ``max_api_usage`` before sending, and counts calls.
+downloads, which simple-salesforce itself never refreshes) is the session's HTTP adapter
+(:class:`auth.session.ApiAdapter`) on the requests.Session it uses: it applies the *current*
+token to each request to the org and, when Salesforce rejects the session, renews it once
+(shared, locked, de-duplicated) and resends. The client only uses that session; the factory
+(:mod:`auth.factory`) puts the parts together and shares one client per connection.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
 from simple_salesforce import Salesforce
 
-from forcebeam.auth.errors import (
-    ApiQuotaExceeded,
-    ApiVersionRetired,
-    OrgUnreachableError,
-    SalesforceApiError,
-)
-from forcebeam.auth.transport import RETRY_ATTEMPTS, PinnedTLSAdapter, ThrottleClock
+from forcebeam.auth.errors import ApiQuotaExceeded, OrgUnreachableError, SalesforceApiError
+from forcebeam.auth.session import SessionAuth, parse_error
+from forcebeam.auth.transport import RETRY_ATTEMPTS, ThrottleClock
+from forcebeam.auth.usage import ApiUsage
 
 if TYPE_CHECKING:
     from forcebeam.auth.connection import Connection
-    from forcebeam.auth.tokens import TokenManager
 
 log = logging.getLogger(__name__)
-
-_LIMIT_INFO = re.compile(r"(?:^|[^-])api-usage=(\d+)/(\d+)")
 # simple-salesforce needs *a* session id; the real token is injected per request by the
 # adapter, so no token value sits in the simple-salesforce object (or its headers dict).
 PLACEHOLDER_SESSION_ID = "forcebeam-injects-the-token-per-request"
 
 
-@dataclass
+@dataclass(frozen=True)
 class ClientStats:
-    """Counters a stage reports as Beam metrics."""
+    """Counters a stage reports as Beam metrics (a snapshot)."""
 
     api_calls: int = 0
-    auth_refreshes: int = 0
+    logins: int = 0
     throttled_seconds: float = 0.0
     api_usage: tuple[int, int] | None = None   # (used, daily max) from Sforce-Limit-Info
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-
-def origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
-
-
-def session_expired(response: requests.Response) -> bool:
-    """REST: 401 INVALID_SESSION_ID; Bulk 2.0: 400 InvalidSessionId (peers miss the latter);
-    the OAuth userinfo endpoint (`forcebeam check`): 403 Bad_OAuth_Token."""
-    if response.status_code == 401:
-        return b"INVALID_SESSION_ID" in response.content or not response.content
-    if response.status_code == 400:
-        return b"InvalidSessionId" in response.content
-    if response.status_code == 403:
-        return response.content.strip() == b"Bad_OAuth_Token"
-    return False
-
-
-def version_retired(response: requests.Response) -> bool:
-    """REST 410 GONE under /services/data/vXX.X, or Bulk 2.0's 400 InvalidVersion."""
-    if "/services/data/v" not in (response.url or ""):
-        return False
-    if response.status_code == 410:
-        return True
-    return response.status_code == 400 and b"InvalidVersion" in response.content
-
-
-def parse_error(response: requests.Response) -> tuple[str, str, list[str]]:
-    """(errorCode, message, fields) from Salesforce's JSON array (or dict) error body."""
-    try:
-        body = response.json()
-    except ValueError:
-        return f"HTTP_{response.status_code}", response.text[:500], []
-    item = body[0] if isinstance(body, list) and body else body
-    if isinstance(item, dict):
-        code = item.get("errorCode") or item.get("error") or f"HTTP_{response.status_code}"
-        message = item.get("message") or item.get("error_description") or ""
-        return str(code), str(message), [str(f) for f in item.get("fields") or []]
-    return f"HTTP_{response.status_code}", str(body)[:500], []
-
-
-class ApiAdapter(PinnedTLSAdapter):
-    """Injects the live token, renews it once on expiry, guards the quota, counts calls."""
-
-    def __init__(self, *, client: SalesforceClient, **kwargs: Any) -> None:
-        self._client = client
-        super().__init__(**kwargs)
-
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        client = self._client
-        if origin_of(request.url or "") != client.api_origin:
-            # Never hand the org's token to another host (e.g. an absolute URL elsewhere).
-            request.headers.pop("Authorization", None)
-            return super().send(request, **kwargs)
-        client._reserve_api_call()
-        token = client._tokens.current_token()
-        request.headers["Authorization"] = "Bearer " + token
-        response = super().send(request, **kwargs)
-        client._observe(response)
-        if session_expired(response):
-            token = client._tokens.renew(token)  # even if we cannot resend: the next call works
-            if not _replayable(request):
-                return response
-            response.close()
-            client._reserve_api_call()
-            request.headers["Authorization"] = "Bearer " + token
-            _rewind(request)
-            response = super().send(request, **kwargs)
-            client._observe(response)
-        if version_retired(response):
-            code, _, _ = parse_error(response)
-            response.close()
-            raise ApiVersionRetired.for_version(response.status_code, code, client.api_version)
-        if response.status_code == 403 and b"REQUEST_LIMIT_EXCEEDED" in response.content:
-            code, message, fields = parse_error(response)
-            response.close()
-            raise ApiQuotaExceeded(403, code, message or "daily API request limit exceeded",
-                                   fields)
-        return response
-
-
-def _replayable(request: requests.PreparedRequest) -> bool:
-    body = request.body
-    return body is None or isinstance(body, (bytes, str)) or hasattr(body, "seek")
-
-
-def _rewind(request: requests.PreparedRequest) -> None:
-    if hasattr(request.body, "seek"):
-        request.body.seek(0)  # type: ignore[union-attr]
 
 
 def _unreachable(url: str, error: BaseException) -> OrgUnreachableError:
@@ -165,25 +65,19 @@ class SalesforceClient:
     unpickled value is the receiving process's shared client for that connection.
     """
 
-    def __init__(self, connection: Connection, tokens: TokenManager,
-                 token_http: requests.Session,
-                 api_http_factory: Callable[[SalesforceClient], requests.Session],
-                 clock: ThrottleClock, cleanup: Callable[[], None] | None = None) -> None:
+    def __init__(self, connection: Connection, auth: SessionAuth, http: requests.Session,
+                 usage: ApiUsage, clock: ThrottleClock, instance_url: str,
+                 cleanup: Callable[[], None] | None = None) -> None:
         self.connection = connection
-        self._tokens = tokens
-        self._token_http = token_http
+        self.auth = auth              # the session's login state (logged in already)
+        self.http = http              # requests.Session with the session's ApiAdapter
+        self._usage = usage
         self._clock = clock
         self._cleanup = cleanup
-        self._stats = ClientStats()
         self._closed = False
-        tokens.current_token()  # log in now: configuration errors surface at setup()
-        credentials = tokens.credentials
-        self.instance_url = connection.api_endpoint(credentials.instance_url or
-                                                    connection.login_url)
-        self.api_origin = origin_of(self.instance_url)
+        self.instance_url = instance_url
         self.api_version = connection.api_version
-        self.identity_url = credentials.identity_url
-        self.http: requests.Session = api_http_factory(self)
+        self.identity_url = auth.credentials.identity_url
         self.sf = Salesforce(instance_url=self.instance_url, session_id=PLACEHOLDER_SESSION_ID,
                              version=self.api_version, session=self.http)
         if connection.max_api_usage is not None:
@@ -193,9 +87,9 @@ class SalesforceClient:
 
     @property
     def stats(self) -> ClientStats:
-        self._stats.auth_refreshes = self._tokens.logins
-        self._stats.throttled_seconds = self._clock.seconds
-        return self._stats
+        return ClientStats(api_calls=self._usage.api_calls, logins=self.auth.logins,
+                           throttled_seconds=self._clock.seconds,
+                           api_usage=self._usage.org_usage)
 
     @property
     def base_url(self) -> str:
@@ -232,26 +126,18 @@ class SalesforceClient:
         return response
 
     def close(self) -> None:
-        """Close connections and remove mTLS temp files; evicts it from the process cache."""
+        """Close connections and remove mTLS temp files (the factory then builds a new one)."""
         if self._closed:
             return
         self._closed = True
-        from forcebeam.auth.factory import _forget
-
-        _forget(self)
         self.http.close()
-        self._token_http.close()
+        self.auth.close()
         if self._cleanup is not None:
             self._cleanup()
 
     @property
     def closed(self) -> bool:
         return self._closed
-
-    def __reduce__(self) -> tuple[Any, tuple[Connection]]:
-        from forcebeam.auth.factory import get_client
-
-        return (get_client, (self.connection,))
 
     def __repr__(self) -> str:
         return (f"SalesforceClient({self.instance_url}, auth={self.connection.auth.type}, "
@@ -264,29 +150,3 @@ class SalesforceClient:
         except SalesforceApiError as error:
             log.debug("could not read /limits (%s); the quota guard starts after the first "
                       "call", error.error_code)
-
-    # ------------------------------------------------------------------ adapter hooks
-
-    def _reserve_api_call(self) -> None:
-        """Count a call about to be sent, refusing it if it would pass ``max_api_usage``."""
-        stats = self._stats
-        with stats._lock:
-            if stats.api_usage is not None:
-                used, daily_max = stats.api_usage
-                ceiling = self.connection.api_usage_ceiling(daily_max)
-                if ceiling is not None and used + 1 > ceiling:
-                    raise ApiQuotaExceeded(
-                        403, "MAX_API_USAGE_REACHED",
-                        f"this connection may use {self.connection.max_api_usage} of the "
-                        f"daily API limit ({ceiling} of {daily_max} calls) and {used} are used; "
-                        "resume after the 24 h window rolls, or raise max_api_usage")
-                stats.api_usage = (used + 1, daily_max)
-            stats.api_calls += 1
-
-    def _observe(self, response: requests.Response) -> None:
-        info = response.headers.get("Sforce-Limit-Info")
-        if info:
-            match = _LIMIT_INFO.search(info)
-            if match:
-                with self._stats._lock:
-                    self._stats.api_usage = (int(match.group(1)), int(match.group(2)))

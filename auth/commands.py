@@ -221,7 +221,7 @@ def _exchange_code(connection: Connection, consumer_key: str, code: str, redirec
     try:
         if consumer_secret:
             form["client_secret"] = secrets.resolve(consumer_secret).text()
-        response = request_token(http, connection.login_endpoint(), form,
+        response = request_token(http.request, connection.login_endpoint(), form,
                                  grant="authorization code")
         if target and response.refresh_token is not None:
             if not secrets.write_back(target, response.refresh_token.reveal()):

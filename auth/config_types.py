@@ -16,6 +16,9 @@ INLINE_SECRET_HINT = "".join((  # noqa: S105 - help text, not a secret
     "gcp-sm://projects/PROJECT/secrets/NAME/versions/latest"))
 
 
+#: How a literal where a reference belongs is refused (the value itself is never echoed).
+NOT_A_REFERENCE = "must be a secret reference, not a literal value"
+
 UNKNOWN_SCHEME_HINT = ("a provider plugin adds a scheme: a SecretProvider class registered "
                        "under the entry-point group 'forcebeam.secret_providers' of an "
                        "installed package (README: Secret references)")
@@ -34,7 +37,7 @@ def _check_reference(value: str) -> str:
                          f"{UNKNOWN_SCHEME_HINT}")
     if not sep or not rest or scheme not in known:
         # The value itself is never echoed back: it may be a pasted secret.
-        raise ValueError(f"must be a secret reference, not a literal value; {INLINE_SECRET_HINT}")
+        raise ValueError(f"{NOT_A_REFERENCE}; {INLINE_SECRET_HINT}")
     return value
 
 

@@ -2,21 +2,30 @@
 
 A Connection is frozen, hashable and picklable, and holds references only, so Beam can ship it
 to workers and the factory can use it as the key of its process-wide client cache. Build one
-from the YAML-shaped dict of ARCHITECTURE §3 with :meth:`Connection.from_mapping`, which turns
-every validation problem into a :class:`ConfigError` naming the file, the field and a fix.
+from the YAML-shaped dict of ARCHITECTURE §3 with :meth:`Connection.from_mapping`, the one
+validation of a connection: it reports every problem at once in a
+:class:`ConnectionConfigError` (each with its field path and fix).
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping
+import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import ValidationError, field_validator
 
-from forcebeam.auth.config_types import INLINE_SECRET_HINT, AuthConfig, FrozenModel, MutualTlsConfig
+from forcebeam.auth.config_problems import (
+    Problem,
+    format_path,
+    from_validation_error,
+    suggestion_for,
+)
+from forcebeam.auth.config_types import AuthConfig, FrozenModel, MutualTlsConfig
 from forcebeam.auth.errors import ConfigError
 
 DEFAULT_API_VERSION = "62.0"
@@ -118,44 +127,106 @@ class Connection(FrozenModel):
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, source: str = "<config>",
                      path: str = "connection") -> Connection:
-        """Validate a YAML-shaped connection dict; raise ConfigError naming file, field, fix."""
-        from forcebeam.auth.flows import get_flow, known_types
-
+        """Validate a YAML-shaped connection dict, once: every problem at once in a
+        :class:`ConnectionConfigError` (file, field path, fix); a mapping validated before
+        in this process (e.g. by `forcebeam run`, then by the stage it builds) is not
+        validated again."""
         if not isinstance(data, Mapping):
-            raise ConfigError(f"must be a mapping, got {type(data).__name__}", source=source,
-                              path=path, suggestion="see the connections: example in README")
+            raise ConnectionConfigError([Problem((), f"must be a mapping, got "
+                                                 f"{type(data).__name__}",
+                                                 "see the connections: example in README")],
+                                        source=source, path=path)
         fields = dict(data)
-        auth_data = fields.get("auth")
-        if not isinstance(auth_data, Mapping):
-            raise ConfigError("auth is missing or not a mapping", source=source,
-                              path=f"{path}.auth", suggestion="add auth: {type: jwt_bearer, …}; "
-                              f"types: {', '.join(known_types())}")
+        if isinstance(fields.get("ca_bundle"), str) and fields["ca_bundle"].strip():
+            fields["ca_bundle"] = _relative_to_source(fields["ca_bundle"], source)
+        key = json.dumps(fields, sort_keys=True, default=repr)
+        connection = _validated.get(key)
+        if connection is None:
+            problems, connection = _check(fields)
+            if problems:
+                raise ConnectionConfigError(problems, source=source, path=path)
+            with _validated_lock:
+                if len(_validated) >= _VALIDATED_MAX:
+                    _validated.clear()
+                _validated[key] = connection
+        return connection
+
+
+class ConnectionConfigError(ConfigError):
+    """Every problem of one connection; ``problems`` hold paths relative to the connection,
+    so a caller that knows the file places each at its line. The ConfigError fields (path,
+    message, suggestion) describe the first problem; the text lists all of them."""
+
+    def __init__(self, problems: Sequence[Problem], *, source: str = "<config>",
+                 path: str = "connection") -> None:
+        self.problems = list(problems)
+        self.base_path = path
+        first, *rest = self.problems
+        super().__init__(first.message, source=source, path=self.path_of(first),
+                         suggestion=first.fix)
+        if rest:
+            self.args = ("\n".join([str(ConfigError(problem.message, source=source,
+                                                     path=self.path_of(problem),
+                                                     suggestion=problem.fix))
+                                     for problem in self.problems]),)
+
+    def path_of(self, problem: Problem) -> str:
+        return ".".join(part for part in (self.base_path, format_path(problem.path)) if part)
+
+    def __reduce__(self):
+        return (_rebuild_error, (self.problems, self.source, self.base_path))
+
+
+def _rebuild_error(problems: list[Problem], source: str, path: str) -> ConnectionConfigError:
+    return ConnectionConfigError(problems, source=source, path=path)
+
+
+_VALIDATED_MAX = 256
+_validated_lock = threading.Lock()
+_validated: dict[str, Connection] = {}
+
+
+def _check(fields: dict[str, Any]) -> tuple[list[Problem], Connection | None]:
+    """All problems of a connection mapping: its auth block through the flow's own model,
+    and the other fields even when auth is wrong (a wrong auth type must not hide a wrong
+    login_url)."""
+    from forcebeam.auth.flows import get_flow, known_types
+
+    problems: list[Problem] = []
+    auth_data = fields.pop("auth", None)
+    auth: AuthConfig | None = None
+    if not isinstance(auth_data, Mapping):
+        problems.append(Problem(("auth",), "auth is missing or not a mapping",
+                                "add auth: {type: jwt_bearer, …}; types: "
+                                f"{', '.join(known_types())}"))
+    else:
         auth_type = auth_data.get("type")
         try:
             flow = get_flow(str(auth_type))
         except KeyError:
-            raise ConfigError(f"unknown auth type {auth_type!r}", source=source,
-                              path=f"{path}.auth.type",
-                              suggestion=f"use one of: {', '.join(known_types())}") from None
-        try:
-            auth = flow.config_model.model_validate(dict(auth_data))
-        except ValidationError as error:
-            raise _config_error(error, source, f"{path}.auth", flow.config_model) from None
-        fields["auth"] = auth
-        if isinstance(fields.get("ca_bundle"), str) and fields["ca_bundle"].strip():
-            fields["ca_bundle"] = _relative_to_source(fields["ca_bundle"], source)
-        try:
-            connection = cls.model_validate(fields)
-        except ValidationError as error:
-            raise _config_error(error, source, path, cls) from None
-        host = urlsplit(connection.login_url).hostname
-        if auth.type == "client_credentials" and host in GENERIC_LOGIN_HOSTS:
-            raise ConfigError("client_credentials cannot log in on the generic login host "
-                              f"{host} (Salesforce answers 'request not supported on this "
-                              "domain')", source=source, path=f"{path}.login_url",
-                              suggestion="use your My Domain, e.g. "
-                                         "https://acme.my.salesforce.com")
-        return connection
+            problems.append(Problem(("auth", "type"), f"unknown auth type {auth_type!r}",
+                                    suggestion_for(str(auth_type), known_types())))
+        else:
+            try:
+                auth = flow.config_model.model_validate(dict(auth_data))
+            except ValidationError as error:
+                problems += [problem.under("auth") for problem
+                             in from_validation_error(error, flow.config_model)]
+    # The rest, with a stand-in auth when it is wrong (its problems are listed above).
+    fields["auth"] = auth or AuthConfig(type="(invalid)")
+    try:
+        connection = Connection.model_validate(fields)
+    except ValidationError as error:
+        return problems + from_validation_error(error, Connection), None
+    if auth is None:
+        return problems, None
+    host = urlsplit(connection.login_url).hostname
+    if auth.type == "client_credentials" and host in GENERIC_LOGIN_HOSTS:
+        problems.append(Problem(("login_url",), "client_credentials cannot log in on the "
+                                f"generic login host {host} (Salesforce answers 'request not "
+                                "supported on this domain')",
+                                "use your My Domain, e.g. https://acme.my.salesforce.com"))
+    return problems, (None if problems else connection)
 
 
 def with_port(url: str, port: int) -> str:
@@ -175,29 +246,3 @@ def _relative_to_source(value: str, source: str) -> str:
     if source_path.is_file():
         return str((source_path.parent / candidate).resolve())
     return str(candidate.resolve())
-
-
-def _config_error(error: ValidationError, source: str, path: str, model: type) -> ConfigError:
-    """The first problem of a pydantic error as a ConfigError (the rest counted)."""
-    problems = error.errors(include_input=False, include_url=False)
-    first = problems[0]
-    location = ".".join(str(part) for part in first["loc"] if part != "function-after[_check_"
-                        "reference(), str]")
-    field_path = f"{path}.{location}" if location else path
-    message = first["msg"].removeprefix("Value error, ")
-    kind = first["type"]
-    if kind == "extra_forbidden":
-        allowed = ", ".join(getattr(model, "model_fields", {}))
-        message = "unknown field"
-        suggestion = f"remove it or fix its spelling; allowed here: {allowed}"
-    elif kind == "missing":
-        message = "required field is missing"
-        suggestion = "add it (see the auth table in README)"
-    elif "secret reference" in message and "unknown secret scheme" not in message:
-        suggestion = INLINE_SECRET_HINT
-        message = "must be a secret reference, not a literal value"
-    else:
-        suggestion = ""
-    if len(problems) > 1:
-        message += f" (and {len(problems) - 1} more problem(s) in this section)"
-    return ConfigError(message, source=source, path=field_path, suggestion=suggestion)

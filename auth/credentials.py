@@ -1,17 +1,19 @@
 """The token layer: one Credentials class per flow, shaped like google-auth's.
 
-``valid`` / ``expired`` / ``refresh()`` / ``apply(headers)``. Salesforce tokens carry no
-expiry, so a token is valid until Salesforce rejects it; the transport then calls
-``refresh()`` (through :class:`auth.tokens.TokenManager`, which de-duplicates concurrent
-refreshes). A credentials object holds resolved secrets in memory, so it refuses to be pickled;
-what travels is the Connection.
+Credentials know how to *get* a token (``refresh(request)``, one token-endpoint call through
+the ``request`` callable they are handed) and how to *apply* it to a request's headers; they
+know how long it lasts when Salesforce says so (``expiry``, hence ``valid``/``expired``).
+They never decide when to log in: the session (:mod:`auth.session`) does, when there is no
+token yet, when it expired, or when Salesforce rejects it. A credentials object holds
+resolved secrets in memory, so it refuses to be pickled; what travels is the Connection.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, ClassVar, NoReturn
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 import requests
 
@@ -23,6 +25,14 @@ from forcebeam.auth.secrets import SecretValue
 
 if TYPE_CHECKING:
     from forcebeam.auth.connection import Connection
+
+#: How a flow reaches the token endpoint: ``request(method, url, **requests_kwargs)``, e.g.
+#: the bound ``requests.Session.request`` of the verified (mTLS) token transport, or a fake
+#: that returns canned responses in unit tests (as google-auth's ``transport.Request``).
+TokenRequest = Callable[..., requests.Response]
+
+#: A token this close to its expiry counts as expired (clock skew, time in flight).
+EXPIRY_SKEW_SECONDS = 60.0
 
 log = logging.getLogger(__name__)
 _warned_legacy: set[str] = set()
@@ -43,47 +53,48 @@ class Credentials:
     legacy: ClassVar[bool] = False       # flows Salesforce is retiring: warn once per process
     can_refresh: ClassVar[bool] = True   # False: a fixed token that cannot be renewed
 
-    def __init__(self, connection: Connection, http: requests.Session) -> None:
+    def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self.config = connection.auth
-        self._http = http
         self.token: SecretValue | None = None
         self.instance_url: str | None = None
         self.identity_url: str = ""
-        self.expiry: float | None = None
-        self.refresh_count = 0
+        self.expiry: float | None = None   # epoch seconds; None: valid until rejected
 
     # google-auth style surface ------------------------------------------------------------
 
     @property
     def expired(self) -> bool:
-        return self.expiry is not None and time.time() >= self.expiry
+        return self.expiry is not None and time.time() >= self.expiry - EXPIRY_SKEW_SECONDS
 
     @property
     def valid(self) -> bool:
         return self.token is not None and not self.expired
 
-    def refresh(self) -> None:
-        """Obtain a new access token (one token-endpoint call)."""
+    def refresh(self, request: TokenRequest) -> None:
+        """Obtain a new access token (one token-endpoint call through ``request``)."""
         if self.legacy and self.type not in _warned_legacy:
             from forcebeam.auth.sunset import warning_for
 
             _warned_legacy.add(self.type)
             log.warning("%s", warning_for(self.type) or f"auth type {self.type!r} is legacy")
-        response = self._fetch()
+        response = self._fetch(request)
         self.token = response.access_token
         self.instance_url = response.instance_url
         self.identity_url = response.identity_url
-        self.refresh_count += 1
+        self.expiry = response.expiry
 
-    def apply(self, headers: dict[str, str]) -> None:
-        if self.token is None:
-            raise RuntimeError("credentials have no token yet; call refresh() first")
-        headers["Authorization"] = "Bearer " + self.token.text()
+    def apply(self, headers: Any, token: str | None = None) -> None:
+        """Put the bearer token (``token``, or the current one) on a request's headers."""
+        if token is None:
+            if self.token is None:
+                raise RuntimeError("credentials have no token yet; call refresh() first")
+            token = self.token.text()
+        headers["Authorization"] = "Bearer " + token
 
     # helpers for subclasses ---------------------------------------------------------------
 
-    def _fetch(self) -> TokenResponse:
+    def _fetch(self, request: TokenRequest) -> TokenResponse:
         raise NotImplementedError
 
     def secret(self, field_name: str) -> SecretValue:
@@ -96,10 +107,6 @@ class Credentials:
     @property
     def login_endpoint(self) -> str:
         return self.connection.login_endpoint()
-
-    @property
-    def http(self) -> requests.Session:
-        return self._http
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(type={self.type!r}, valid={self.valid})"

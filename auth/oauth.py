@@ -9,9 +9,12 @@ transient and become :class:`TransientAuthError`.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import jwt
 import requests
 
 from forcebeam.auth.errors import AuthError, TransientAuthError
@@ -126,6 +129,7 @@ class TokenResponse:
     issued_at: str = ""
     scope: str = ""
     refresh_token: SecretValue | None = field(default=None)
+    expiry: float | None = None   # epoch seconds, when the answer says; None: until rejected
 
     def __repr__(self) -> str:
         return f"TokenResponse(instance_url={self.instance_url!r}, scope={self.scope!r})"
@@ -136,7 +140,26 @@ UNREACHABLE_CHECKS = ("Check: the connection's login_url names the right host an
                       "is up (https://status.salesforce.com)")
 
 
-def post_to_login_endpoint(http: requests.Session, url: str, purpose: str,
+def token_expiry(body: dict[str, Any], access_token: str) -> float | None:
+    """When the token ends, if the answer says: ``expires_in`` seconds after ``issued_at``
+    (ms; token exchange answers carry it), or a JWT-format token's ``exp`` claim. Opaque
+    Salesforce tokens say nothing (the org's session timeout is not in the answer): None."""
+    expires_in = body.get("expires_in")
+    if isinstance(expires_in, (int, float, str)) and str(expires_in).isdigit():
+        issued = str(body.get("issued_at", ""))
+        start = int(issued) / 1000 if issued.isdigit() else time.time()
+        return start + int(expires_in)
+    if body.get("token_format") == "jwt":
+        try:
+            claims = jwt.decode(access_token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            return None
+        exp = claims.get("exp")
+        return float(exp) if isinstance(exp, (int, float)) else None
+    return None
+
+
+def post_to_login_endpoint(request: Callable[..., requests.Response], url: str, purpose: str,
                            **kwargs: Any) -> requests.Response:
     """POST to a login endpoint (OAuth token or SOAP login), classifying what can go wrong.
 
@@ -144,7 +167,7 @@ def post_to_login_endpoint(http: requests.Session, url: str, purpose: str,
     org's CA); an unreachable endpoint is transient. Neither message carries the body sent.
     """
     try:
-        return http.post(url, **kwargs)
+        return request("POST", url, **kwargs)
     except requests.exceptions.SSLError:
         raise AuthError(f"TLS verification failed for {url}", code="tls_verification_failed",
                         fix=TLS_FIX) from None
@@ -153,13 +176,14 @@ def post_to_login_endpoint(http: requests.Session, url: str, purpose: str,
                                  f"{type(error).__name__}. {UNREACHABLE_CHECKS}") from None
 
 
-def request_token(http: requests.Session, login_endpoint: str, form: dict[str, str], *,
+def request_token(request: Callable[..., requests.Response], login_endpoint: str,
+                  form: dict[str, str], *,
                   grant: str, basic_auth: tuple[str, str] | None = None,
                   timeout: float = 60) -> TokenResponse:
     """POST a grant to ``{login_endpoint}/services/oauth2/token`` and parse the answer."""
     url = login_endpoint.rstrip("/") + TOKEN_PATH
     log.debug("requesting %s token from %s", grant, url)
-    response = post_to_login_endpoint(http, url, f"a {grant} login", data=form,
+    response = post_to_login_endpoint(request, url, f"a {grant} login", data=form,
                                       auth=basic_auth, timeout=timeout,
                                       headers={"Accept": "application/json"})
     body = _json(response)
@@ -170,7 +194,8 @@ def request_token(http: requests.Session, login_endpoint: str, form: dict[str, s
             instance_url=str(body.get("instance_url") or login_endpoint),
             identity_url=str(body.get("id", "")), issued_at=str(body.get("issued_at", "")),
             scope=str(body.get("scope", "")),
-            refresh_token=SecretValue(str(refresh)) if refresh else None)
+            refresh_token=SecretValue(str(refresh)) if refresh else None,
+            expiry=token_expiry(body, str(body["access_token"])))
     if response.status_code >= 500 or response.status_code == 429:
         raise TransientAuthError(f"{grant} login at {url} failed with HTTP "
                                  f"{response.status_code}; Salesforce may be unavailable")

@@ -18,18 +18,17 @@ metadata server's plain-text answer; a test holds it to that).
 
 from __future__ import annotations
 
-import importlib
 import threading
-from importlib.metadata import entry_points
 from typing import Any, Protocol
 
 from forcebeam.auth import secrets
 from forcebeam.auth.errors import AuthError, ForcebeamError, TransientAuthError
+from forcebeam.auth.plugins import PluginRegistry
 from forcebeam.auth.secrets import SecretValue
 
 ENTRY_POINT_GROUP = "forcebeam.subject_tokens"
 GOOGLE_ID_TOKEN = "google-id-token"  # noqa: S105 - the name of a source, not a token
-_BUILTIN_SOURCES = {GOOGLE_ID_TOKEN: "forcebeam.auth.subject_tokens:GoogleIdTokenSource"}
+SOURCES = PluginRegistry(ENTRY_POINT_GROUP)
 NO_GOOGLE_IDENTITY_FIX = (
     "run where Google gives the machine an identity (a Dataflow, GCE, GKE or Cloud Run "
     "worker's service account, through the metadata server), or set "
@@ -101,19 +100,8 @@ class ReferenceSource:
         return SecretValue(provider.read(self._reference))
 
 
-_lock = threading.Lock()
-_classes: dict[str, type] = {}
-
-
-def _targets() -> dict[str, str]:
-    targets = dict(_BUILTIN_SOURCES)
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        targets[entry.name] = entry.value
-    return targets
-
-
 def known_sources() -> list[str]:
-    return sorted(_targets())
+    return SOURCES.names()
 
 
 def is_reference(value: str) -> bool:
@@ -125,19 +113,14 @@ def source_for(subject_token: str, audience: str) -> Any:
     """The source object a connection's ``auth.subject_token`` names."""
     if is_reference(subject_token):
         return ReferenceSource(subject_token)
-    with _lock:
-        cls = _classes.get(subject_token)
-        if cls is None:
-            target = _targets().get(subject_token)
-            if target is None:
-                raise AuthError(f"no subject token source named {subject_token!r}",
-                                code="unknown_subject_token_source",
-                                fix=f"use one of {', '.join(known_sources())} or a secret "
-                                    "reference such as env://VARIABLE")
-            module_name, _, attr = target.partition(":")
-            cls = getattr(importlib.import_module(module_name), attr)
-            _classes[subject_token] = cls
-    return cls(audience)
+    try:
+        source_class = SOURCES.load(subject_token)
+    except KeyError:
+        raise AuthError(f"no subject token source named {subject_token!r}",
+                        code="unknown_subject_token_source",
+                        fix=f"use one of {', '.join(known_sources())} or a secret "
+                            "reference such as env://VARIABLE") from None
+    return source_class(audience)
 
 
 def fetch(source: Any) -> SecretValue:

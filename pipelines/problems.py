@@ -8,47 +8,24 @@ shows everything to fix.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+# The closest-name suggestions are auth's, so a connection's problems and the file's other
+# problems read alike.
+from forcebeam.auth.config_problems import FieldPath, closest, suggestion_for
+from forcebeam.auth.config_problems import format_path as auth_format_path
+
+__all__ = ["EXIT_INVALID", "FieldPath", "PipelineFileError", "Problem", "closest",
+           "format_path", "suggestion_for"]
 
 # The exit status of `forcebeam validate`/`run` when the file is wrong (argparse uses 2 too).
 EXIT_INVALID = 2
 
-FieldPath = tuple[str | int, ...]
-
 
 def format_path(path: FieldPath) -> str:
     """`("pipeline", "transforms", 0, "config")` -> `pipeline.transforms[0].config`."""
-    text = ""
-    for part in path:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += ("." if text else "") + str(part)
-    return text or "(top level)"
-
-
-def closest(name: str, candidates: Iterable[str]) -> str | None:
-    """The valid name a typo most likely meant (difflib), or None when nothing is close."""
-    matches = difflib.get_close_matches(str(name), sorted(set(candidates)), n=1, cutoff=0.6)
-    if not matches:
-        # Case slips (`account` for `Account`) are the commonest typo in Salesforce names.
-        lowered = {candidate.lower(): candidate for candidate in candidates}
-        return lowered.get(str(name).lower())
-    return matches[0]
-
-
-def suggestion_for(name: str, candidates: Sequence[str] | Iterable[str]) -> str:
-    """`did you mean 'X'?` or, with no close match, the list of valid names (shortened)."""
-    names = sorted(set(candidates))
-    best = closest(name, names)
-    if best is not None:
-        return f"did you mean '{best}'?"
-    if not names:
-        return ""
-    shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
-    return f"valid names: {shown}"
+    return auth_format_path(path) or "(top level)"
 
 
 @dataclass(frozen=True)

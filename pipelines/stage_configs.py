@@ -11,7 +11,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from forcebeam.pipelines.pydantic_problems import RelativeProblem, from_validation_error
+from forcebeam.auth.config_problems import from_validation_error
+from forcebeam.pipelines.problems import FieldPath
+
+# (path relative to the stage's config, message, suggestion)
+RelativeProblem = tuple[FieldPath, str, str]
 
 
 def config_model(stage_type: str) -> type[BaseModel]:
@@ -35,5 +39,6 @@ def problems(stage_type: str, config: Mapping[str, Any]) -> list[RelativeProblem
     try:
         model.model_validate(payload)
     except ValidationError as error:
-        found += from_validation_error(error, payload, model)
+        found += [(problem.path, problem.message, problem.fix)
+                  for problem in from_validation_error(error, model)]
     return found

@@ -11,7 +11,7 @@ from forcebeam.pipelines.progress import StageProgress
 
 NAMESPACE = "forcebeam"
 COUNTERS = ("records_read", "records_written", "records_failed", "api_calls",
-            "auth_refreshes")
+            "logins")
 
 
 @dataclass
@@ -82,6 +82,6 @@ def render(stages: list[StageSummary]) -> str:
         lines.append(
             f"  {stage.name:<24} {count('records_read', 0):>10,} "
             f"{count('records_written', 0):>10,} {count('records_failed', 0):>8,} "
-            f"{count('api_calls', 0):>10,} {count('auth_refreshes', 0):>7,} "
+            f"{count('api_calls', 0):>10,} {count('logins', 0):>7,} "
             f"{stage.seconds:>8.1f} {rate:>10,.0f}")
     return "\n".join(lines)

@@ -4,7 +4,7 @@ A stage is any callable returning a ``beam.PTransform`` (usually the PTransform 
 registered under the entry-point group ``forcebeam.stages``::
 
     [forcebeam.stages]
-    ReadFromSalesforce = stages.salesforce.read:ReadFromSalesforce
+    ReadFromSalesforce = forcebeam.stages.salesforce.read:ReadFromSalesforce
 
 Its config schema is the pydantic model the factory names in ``config_model`` (our stages
 use ``stages.salesforce.config``); for factories without one, a model is derived from the
@@ -14,20 +14,22 @@ entry points on each call: a plugin installed (or put on ``sys.path``) is usable
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+from forcebeam.auth.config_problems import closest
+from forcebeam.auth.plugins import PluginRegistry
 
 __all__ = ["ENTRY_POINT_GROUP", "StageInfo", "StageConfigError", "UnknownStageError",
            "available_stages", "get_stage", "validate_config"]
 
 ENTRY_POINT_GROUP = "forcebeam.stages"
+STAGES = PluginRegistry(ENTRY_POINT_GROUP)
 
 
 class UnknownStageError(LookupError):
@@ -66,28 +68,20 @@ class StageInfo:
         return self.load()(**config)
 
 
-def _entry_points() -> list[Any]:
-    return list(metadata.entry_points(group=ENTRY_POINT_GROUP))
-
-
 def available_stages() -> dict[str, StageInfo]:
     """Every registered stage by name (first registration wins on duplicates)."""
-    stages: dict[str, StageInfo] = {}
-    for point in _entry_points():
-        if point.name in stages:
-            continue
-        dist = getattr(getattr(point, "dist", None), "name", None)
-        stages[point.name] = StageInfo(name=point.name, target=point.value,
-                                       distribution=dist, _entry_point=point)
-    return stages
+    return {name: StageInfo(name=name, target=point.value,
+                            distribution=getattr(getattr(point, "dist", None), "name", None),
+                            _entry_point=point)
+            for name, point in STAGES.entry_points().items()}
 
 
 def get_stage(name: str) -> StageInfo:
     stages = available_stages()
     if name in stages:
         return stages[name]
-    close = difflib.get_close_matches(name, list(stages), n=1, cutoff=0.6)
-    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    close = closest(name, stages)
+    hint = f" Did you mean {close}?" if close else ""
     raise UnknownStageError(f"unknown stage {name!r}.{hint} Registered stages: "
                             f"{', '.join(sorted(stages)) or 'none'} (entry-point group "
                             f"{ENTRY_POINT_GROUP!r})")
@@ -128,8 +122,8 @@ def validate_config(name: str, config: Mapping[str, Any], *,
         for item in error.errors():
             field = ".".join(str(p) for p in item["loc"]) or "(config)"
             if item["type"] == "extra_forbidden":
-                close = difflib.get_close_matches(str(item["loc"][0]), known, n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
+                close = closest(str(item["loc"][0]), known)
+                hint = f" Did you mean {close!r}?" if close else ""
                 problems.append(f"{field}: unknown field.{hint} Allowed: {', '.join(known)}")
             elif item["type"] == "missing":
                 problems.append(f"{field}: required field is missing")

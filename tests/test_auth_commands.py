@@ -202,7 +202,7 @@ def test_rotated_refresh_token_is_written_back_and_used_next_time(org_factory, m
     secrets.clear_cache()
     assert secrets.resolve(reference).text() != first["refresh_token"]
     # Within one process, a second refresh uses the rotated token, not the stale secret.
-    client._tokens.renew(client._tokens.current_token())
+    client.auth.renew(client.auth.current_token())
     assert version_count(sm, "sf-refresh-token") == 5
 
 
@@ -217,7 +217,7 @@ def test_unwritable_rotation_target_still_works_this_run(org_factory, monkeypatc
     connection = connection_for(org, {"type": "refresh_token", "consumer_key": app["consumer_key"],
                                       "refresh_token": "env://FB_SF_RT"})
     client = get_client(connection)
-    client._tokens.renew(client._tokens.current_token())  # second refresh, rotated token
+    client.auth.renew(client.auth.current_token())  # second refresh, rotated token
     assert client.sf.query("SELECT Id FROM Account LIMIT 1")["totalSize"] == 1
     assert any("cannot be written" in r.getMessage() for r in caplog.records)
 

@@ -72,7 +72,7 @@ def test_legacy_flows_warn_once_that_salesforce_retires_them(org, monkeypatch, t
     connection = connection_for(org, auth_section(org, auth_type, monkeypatch, tmp_path))
     with caplog.at_level(logging.WARNING, logger="forcebeam.auth"):
         client = get_client(connection)
-        client._tokens.renew(client._tokens.current_token())  # a second login
+        client.auth.renew(client.auth.current_token())  # a second login
     warnings = [r for r in caplog.records if "Salesforce retire" in r.getMessage()]
     assert len(warnings) == 1
     assert "jwt_bearer or client_credentials" in warnings[0].getMessage()
@@ -82,7 +82,7 @@ def _secret_values(org, client) -> list[bytes]:
     info = org.info
     key_lines = Path(info["connected_app"]["private_key"]).read_text().splitlines()[1:4]
     values = [info["password"], info["security_token"], info["connected_app"]["consumer_secret"],
-              client._tokens.credentials.token.text(), *key_lines]
+              client.auth.credentials.token.text(), *key_lines]
     return [value.encode() for value in values if value]
 
 
@@ -113,8 +113,8 @@ def test_debug_logs_of_login_and_query_hold_no_secret(org, monkeypatch, tmp_path
 def test_repr_of_everything_redacts(org, monkeypatch, tmp_path):
     connection = connection_for(org, auth_section(org, "password", monkeypatch, tmp_path))
     client = get_client(connection)
-    text = " ".join(repr(x) for x in (connection, client, client._tokens.credentials,
-                                      client._tokens.credentials.token, client.stats))
+    text = " ".join(repr(x) for x in (connection, client, client.auth.credentials,
+                                      client.auth.credentials.token, client.stats))
     for value in _secret_values(org, client):
         assert value not in text.encode()
 

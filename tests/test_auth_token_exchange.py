@@ -242,7 +242,7 @@ def test_id_token_never_reaches_logs_pickles_or_errors(te_org, monkeypatch, capl
     pickled = pickle.dumps(connection) + pickle.dumps(client)
     assert good.encode() not in pickled
     with pytest.raises(TypeError):
-        pickle.dumps(client._tokens.credentials)  # credentials refuse to travel
+        pickle.dumps(client.auth.credentials)  # credentials refuse to travel
 
     monkeypatch.setenv("FB_SUBJECT_WRONG", wrong)
     refused = Connection.from_mapping(
@@ -313,4 +313,4 @@ def test_expired_session_is_re_exchanged_reusing_the_still_valid_id_token(te_org
     counters = te_org.counters()
     assert counters["logins"] == {"total": 1, "token_exchange": 1}  # one re-exchange ...
     assert counters["id_tokens_issued"] == 0  # ... with the hour-long ID token already held
-    assert client.stats.auth_refreshes == 2
+    assert client.stats.logins == 2

@@ -3,13 +3,15 @@ how it is configured, and that a plugin can supply the subject token."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from forcebeam.auth import AuthError, ConfigError, Connection, subject_tokens
 from forcebeam.auth.flows.token_exchange import TokenExchangeCredentials
-from forcebeam.auth.tokens import TokenManager
+from forcebeam.auth.session import SessionAuth, forget_failures
+from tests.support.plugins import install_entry_points
 
 ORG = "https://acme.my.salesforce.com"
 
@@ -42,7 +44,8 @@ class FakeTokenEndpoint:
         self.posts: list[dict[str, Any]] = []
         self.answers = list(answers)
 
-    def post(self, url: str, **kwargs: Any) -> FakeResponse:
+    def request(self, method: str, url: str, **kwargs: Any) -> FakeResponse:
+        assert method == "POST"
         self.posts.append({"url": url, **kwargs})
         if self.answers:
             return self.answers.pop(0)
@@ -54,12 +57,13 @@ class FakeTokenEndpoint:
 
 
 @pytest.fixture
-def fake_idp(monkeypatch: pytest.MonkeyPatch) -> type[FakeIdp]:
-    monkeypatch.setitem(subject_tokens._BUILTIN_SOURCES, "fake-idp",
-                        f"{__name__}:FakeIdp")
-    monkeypatch.setattr(subject_tokens, "_classes", {})
+def fake_idp(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[type[FakeIdp]]:
+    install_entry_points(tmp_path, monkeypatch, subject_tokens.ENTRY_POINT_GROUP,
+                         {"fake-idp": f"{__name__}:FakeIdp"})
+    monkeypatch.setattr(subject_tokens.SOURCES, "_loaded", {})
     FakeIdp.calls = 0
-    return FakeIdp
+    yield FakeIdp
+    forget_failures()   # a refusal is remembered per connection for the process
 
 
 def connection(**auth: Any) -> Connection:
@@ -70,9 +74,8 @@ def connection(**auth: Any) -> Connection:
 
 def test_exchange_sends_rfc_8693_parameters_and_nothing_secret_it_was_not_given(fake_idp):
     endpoint = FakeTokenEndpoint()
-    credentials = TokenExchangeCredentials(connection(subject_token="fake-idp"),
-                                           endpoint)  # type: ignore[arg-type]
-    credentials.refresh()
+    credentials = TokenExchangeCredentials(connection(subject_token="fake-idp"))
+    credentials.refresh(endpoint.request)
 
     (post,) = endpoint.posts
     assert post["url"] == f"{ORG}/services/oauth2/token"
@@ -91,7 +94,7 @@ def test_jwt_type_handler_name_and_optional_secret(fake_idp, monkeypatch):
     TokenExchangeCredentials(connection(subject_token="fake-idp", subject_token_type="jwt",
                                         token_handler="GoogleWorkers",
                                         consumer_secret="env://FB_ECA_SECRET"),
-                             endpoint).refresh()  # type: ignore[arg-type]
+                             ).refresh(endpoint.request)
     form = endpoint.posts[0]["data"]
     assert form["subject_token_type"] == "urn:ietf:params:oauth:token-type:jwt"
     assert form["token_handler"] == "GoogleWorkers" and form["client_secret"] == "s3cret"
@@ -99,8 +102,8 @@ def test_jwt_type_handler_name_and_optional_secret(fake_idp, monkeypatch):
 
 def test_rejected_session_is_re_exchanged_with_a_fresh_subject_token(fake_idp):
     endpoint = FakeTokenEndpoint()
-    manager = TokenManager(TokenExchangeCredentials(connection(subject_token="fake-idp"),
-                                                    endpoint))  # type: ignore[arg-type]
+    manager = SessionAuth(TokenExchangeCredentials(connection(subject_token="fake-idp")),
+                          endpoint)  # type: ignore[arg-type]
     first = manager.current_token()
     assert manager.current_token() == first and len(endpoint.posts) == 1  # no extra exchange
     second = manager.renew(first)
@@ -113,8 +116,8 @@ def test_refusal_is_remembered_and_says_what_to_fix(fake_idp):
         "error": "invalid_request",
         "error_description": "invalid subject token: its issuer is not trusted by the token "
                              "exchange handler ForcebeamGoogleHandler"}))
-    manager = TokenManager(TokenExchangeCredentials(connection(subject_token="fake-idp"),
-                                                    endpoint))  # type: ignore[arg-type]
+    manager = SessionAuth(TokenExchangeCredentials(connection(subject_token="fake-idp")),
+                          endpoint)  # type: ignore[arg-type]
     for _ in range(3):
         with pytest.raises(AuthError) as caught:
             manager.current_token()
@@ -148,7 +151,7 @@ def test_a_failing_plugin_is_one_auth_error_without_its_data(monkeypatch, fake_i
 
     monkeypatch.setattr(FakeIdp, "fetch", broken)
     with pytest.raises(AuthError) as caught:
-        TokenExchangeCredentials(connection(subject_token="fake-idp"),
-                                 FakeTokenEndpoint()).refresh()  # type: ignore[arg-type]
+        TokenExchangeCredentials(connection(subject_token="fake-idp")).refresh(
+            FakeTokenEndpoint().request)
     assert caught.value.code == "subject_token_source_failed"
     assert "eyJ" not in str(caught.value)

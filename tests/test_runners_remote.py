@@ -135,7 +135,7 @@ def test_dataflow_dry_run_with_keyless_token_exchange_holds_no_token(org, tmp_pa
 def _launcher_tokens() -> list[bytes]:
     """Access tokens the launcher got while building the graph (describe at construction)."""
     clients = list(factory._clients.values())  # noqa: SLF001 - test looks at what it holds
-    return [client._tokens.current_token().encode() for client in clients]
+    return [client.auth.current_token().encode() for client in clients]
 
 
 # Every auth type; mutual TLS combines with any of them, two cover its key file.
@@ -293,7 +293,7 @@ def test_portable_runner_with_an_external_worker_process(org, tmp_path, monkeypa
     assert rows == org.info["records"]
     # The rows were read by the pool's SDK worker, which logged in with the key it fetched
     # from Secret Manager itself: logins beyond the launcher's own came from that process.
-    launcher_logins = sum(client.stats.auth_refreshes
+    launcher_logins = sum(client.stats.logins
                           for client in factory._clients.values())  # noqa: SLF001
     worker_logins = (org.counters()["logins"].get("jwt_bearer", 0) - logins_before
                      - launcher_logins)

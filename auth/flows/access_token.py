@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import field_validator
 
 from forcebeam.auth.config_types import AuthConfig, SecretRef
-from forcebeam.auth.credentials import Credentials
+from forcebeam.auth.credentials import Credentials, TokenRequest
 from forcebeam.auth.errors import AuthError
 from forcebeam.auth.oauth import TokenResponse
 
@@ -33,9 +33,9 @@ class AccessTokenCredentials(Credentials):
     config_model = AccessTokenConfig
     can_refresh = False
 
-    def _fetch(self) -> TokenResponse:
+    def _fetch(self, request: TokenRequest) -> TokenResponse:
         config: AccessTokenConfig = self.config  # type: ignore[assignment]
-        if self.refresh_count:
+        if self.token is not None:   # the one token we have was rejected
             raise AuthError("the configured access token was rejected (expired or revoked)",
                             code="INVALID_SESSION_ID",
                             fix="store a fresh access token in the referenced secret, or use a "

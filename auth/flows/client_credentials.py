@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from forcebeam.auth.config_types import AuthConfig, SecretRef
-from forcebeam.auth.credentials import Credentials
+from forcebeam.auth.credentials import Credentials, TokenRequest
 from forcebeam.auth.oauth import TokenResponse, request_token
 
 
@@ -21,9 +21,9 @@ class ClientCredentials(Credentials):
     type = "client_credentials"
     config_model = ClientCredentialsConfig
 
-    def _fetch(self) -> TokenResponse:
+    def _fetch(self, request: TokenRequest) -> TokenResponse:
         config: ClientCredentialsConfig = self.config  # type: ignore[assignment]
         # HTTP Basic client authentication keeps the secret out of the form body.
         secret = self.secret("consumer_secret").text()
-        return request_token(self.http, self.login_endpoint, {"grant_type": "client_credentials"},
+        return request_token(request, self.login_endpoint, {"grant_type": "client_credentials"},
                              grant="client credentials", basic_auth=(config.consumer_key, secret))

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import jwt
 
 from forcebeam.auth.config_types import AuthConfig, SecretRef
-from forcebeam.auth.credentials import Credentials
+from forcebeam.auth.credentials import Credentials, TokenRequest
 from forcebeam.auth.errors import AuthError
 from forcebeam.auth.oauth import TokenResponse, request_token
 from forcebeam.auth.secrets.pem import load_private_key
@@ -60,7 +60,7 @@ class JwtBearerCredentials(Credentials):
                   "exp": int(time.time()) + ASSERTION_LIFETIME_SECONDS}
         return jwt.encode(claims, key, algorithm="RS256")  # type: ignore[arg-type]
 
-    def _fetch(self) -> TokenResponse:
-        return request_token(self.http, self.login_endpoint,
+    def _fetch(self, request: TokenRequest) -> TokenResponse:
+        return request_token(request, self.login_endpoint,
                              {"grant_type": GRANT_TYPE, "assertion": self.assertion()},
                              grant="JWT bearer")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from forcebeam.auth.config_types import AuthConfig, SecretRef
-from forcebeam.auth.credentials import Credentials
+from forcebeam.auth.credentials import Credentials, TokenRequest
 from forcebeam.auth.errors import AuthError
 from forcebeam.auth.oauth import TokenResponse, request_token
 
@@ -30,11 +30,11 @@ class PasswordCredentials(Credentials):
     config_model = PasswordConfig
     legacy = True
 
-    def _fetch(self) -> TokenResponse:
+    def _fetch(self, request: TokenRequest) -> TokenResponse:
         config: PasswordConfig = self.config  # type: ignore[assignment]
         token = self.secret("security_token").text() if config.security_token else ""
         try:
-            return request_token(self.http, self.login_endpoint, {
+            return request_token(request, self.login_endpoint, {
                 "grant_type": "password", "client_id": config.consumer_key,
                 "client_secret": self.secret("consumer_secret").text(),
                 "username": config.username, "password": self.secret("password").text() + token,

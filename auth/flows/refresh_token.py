@@ -12,7 +12,7 @@ from typing import Literal
 
 from forcebeam.auth import secrets
 from forcebeam.auth.config_types import AuthConfig, SecretRef
-from forcebeam.auth.credentials import Credentials
+from forcebeam.auth.credentials import Credentials, TokenRequest
 from forcebeam.auth.errors import SecretError
 from forcebeam.auth.oauth import TokenResponse, request_token
 from forcebeam.auth.secrets import SecretValue
@@ -35,14 +35,14 @@ class RefreshTokenCredentials(Credentials):
 
     _current_refresh_token: SecretValue | None = None
 
-    def _fetch(self) -> TokenResponse:
+    def _fetch(self, request: TokenRequest) -> TokenResponse:
         config: RefreshTokenConfig = self.config  # type: ignore[assignment]
         refresh_token = self._current_refresh_token or self.secret("refresh_token")
         form = {"grant_type": "refresh_token", "client_id": config.consumer_key,
                 "refresh_token": refresh_token.text()}
         if config.consumer_secret:
             form["client_secret"] = self.secret("consumer_secret").text()
-        response = request_token(self.http, self.login_endpoint, form, grant="refresh token")
+        response = request_token(request, self.login_endpoint, form, grant="refresh token")
         rotated = response.refresh_token
         if rotated is not None and rotated != refresh_token:
             self._current_refresh_token = rotated

@@ -7,6 +7,7 @@ call uses at most version 64.0 whatever the connection's REST version is.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 from xml.etree import ElementTree  # noqa: S405 - parses Salesforce's answer over verified TLS
@@ -15,7 +16,7 @@ from xml.sax.saxutils import escape
 import requests
 
 from forcebeam.auth.config_types import AuthConfig, SecretRef
-from forcebeam.auth.credentials import Credentials
+from forcebeam.auth.credentials import Credentials, TokenRequest
 from forcebeam.auth.errors import AuthError, TransientAuthError
 from forcebeam.auth.oauth import TokenResponse, post_to_login_endpoint
 from forcebeam.auth.secrets import SecretValue
@@ -60,7 +61,7 @@ class SoapLoginCredentials(Credentials):
         major = min(int(self.connection.api_version.split(".")[0]), MAX_SOAP_LOGIN_VERSION)
         return f"{major}.0"
 
-    def _fetch(self) -> TokenResponse:
+    def _fetch(self, request: TokenRequest) -> TokenResponse:
         config: BasicConfig = self.config  # type: ignore[assignment]
         token = self.secret("security_token").text() if config.security_token else ""
         envelope = (
@@ -74,7 +75,7 @@ class SoapLoginCredentials(Credentials):
             "</n1:login></env:Body></env:Envelope>")
         url = f"{self.login_endpoint}/services/Soap/u/{self._version()}"
         response = post_to_login_endpoint(
-            self.http, url, "a SOAP login", data=envelope.encode("utf-8"), timeout=60,
+            request, url, "a SOAP login", data=envelope.encode("utf-8"), timeout=60,
             headers={"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": "login"})
         return self._parse(response)
 
@@ -93,8 +94,12 @@ class SoapLoginCredentials(Credentials):
         if response.status_code == 200 and session_id is not None and server_url is not None:
             parts = urlsplit((server_url.text or "").strip())
             instance = urlunsplit((parts.scheme, parts.netloc.replace("-api", ""), "", "", ""))
+            # The session timeout (userInfo.sessionSecondsValid) is in the answer.
+            seconds = _text(root, f".//{{{PARTNER_NS}}}sessionSecondsValid")
             return TokenResponse(access_token=SecretValue((session_id.text or "").strip()),
-                                 instance_url=instance)
+                                 instance_url=instance,
+                                 expiry=time.time() + int(seconds) if seconds.isdigit()
+                                 else None)
         code = _text(root, f".//{{{FAULT_NS}}}exceptionCode") or _text(root, ".//faultcode")
         message = _text(root, f".//{{{FAULT_NS}}}exceptionMessage") or \
             _text(root, ".//faultstring")

@@ -19,7 +19,7 @@ from pydantic import field_validator
 
 from forcebeam.auth import subject_tokens
 from forcebeam.auth.config_types import AuthConfig, SecretRef
-from forcebeam.auth.credentials import Credentials
+from forcebeam.auth.credentials import Credentials, TokenRequest
 from forcebeam.auth.oauth import TokenResponse, request_token
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -74,7 +74,7 @@ class TokenExchangeCredentials(Credentials):
                 self._source = subject_tokens.source_for(config.subject_token, config.audience)
             return self._source
 
-    def _fetch(self) -> TokenResponse:
+    def _fetch(self, request: TokenRequest) -> TokenResponse:
         config: TokenExchangeConfig = self.config  # type: ignore[assignment]
         subject = subject_tokens.fetch(self._subject_source())
         form = {"grant_type": GRANT_TYPE, "subject_token": subject.text(),
@@ -84,4 +84,4 @@ class TokenExchangeCredentials(Credentials):
             form["token_handler"] = config.token_handler
         if config.consumer_secret:
             form["client_secret"] = self.secret("consumer_secret").text()
-        return request_token(self.http, self.login_endpoint, form, grant="token exchange")
+        return request_token(request, self.login_endpoint, form, grant="token exchange")

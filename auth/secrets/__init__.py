@@ -9,11 +9,10 @@ register exactly like anyone's.
 
 from __future__ import annotations
 
-import importlib
 import threading
-from importlib.metadata import entry_points
 
 from forcebeam.auth.errors import SecretError
+from forcebeam.auth.plugins import PluginRegistry
 from forcebeam.auth.secrets.base import SecretProvider, SecretValue, scheme_of
 
 __all__ = ["SecretProvider", "SecretValue", "get_provider", "known_schemes", "resolve",
@@ -21,35 +20,16 @@ __all__ = ["SecretProvider", "SecretValue", "get_provider", "known_schemes", "re
 
 ENTRY_POINT_GROUP = "forcebeam.secret_providers"
 
-# Used when the distribution metadata is missing (e.g. code shipped to a worker without
-# `pip install`); entry points registered by plugins still win for their own schemes.
-_BUILTIN_PROVIDERS = {
-    "gcp-sm": "forcebeam.auth.secrets.gcp_secret_manager:GcpSecretManagerProvider",
-    "env": "forcebeam.auth.secrets.env:EnvProvider",
-    "file": "forcebeam.auth.secrets.file:FileProvider",
-}
+PROVIDERS = PluginRegistry(ENTRY_POINT_GROUP)
 
 _lock = threading.RLock()
 _providers: dict[str, SecretProvider] = {}
 _cache: dict[str, SecretValue] = {}
 
 
-def _load(target: str) -> type[SecretProvider]:
-    module_name, _, attr = target.partition(":")
-    module = importlib.import_module(module_name)
-    return getattr(module, attr)
-
-
-def _provider_targets() -> dict[str, str]:
-    targets = dict(_BUILTIN_PROVIDERS)
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        targets[entry.name] = entry.value
-    return targets
-
-
 def known_schemes() -> list[str]:
-    """Every scheme a reference may use (built-ins plus plugins)."""
-    return sorted(_provider_targets())
+    """Every scheme a reference may use (ours and plugins', all through entry points)."""
+    return PROVIDERS.names()
 
 
 def get_provider(scheme: str) -> SecretProvider:
@@ -57,11 +37,12 @@ def get_provider(scheme: str) -> SecretProvider:
     with _lock:
         provider = _providers.get(scheme)
         if provider is None:
-            target = _provider_targets().get(scheme)
-            if target is None:
+            try:
+                provider_class = PROVIDERS.load(scheme)
+            except KeyError:
                 raise SecretError(f"{scheme}://…", f"no secret provider for scheme {scheme!r}; "
-                                  f"known: {', '.join(known_schemes())}")
-            provider = _load(target)()
+                                  f"known: {', '.join(known_schemes())}") from None
+            provider = provider_class()
             _providers[scheme] = provider
         return provider
 

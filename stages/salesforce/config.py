@@ -25,7 +25,9 @@ MAX_BULK_BATCH = 10_000_000   # Bulk API 2.0: at most 150 million records per 24
 
 
 def as_connection(connection: Any) -> Any:
-    """A ``auth.Connection`` from a Connection or its mapping (validated eagerly)."""
+    """A ``auth.Connection`` from a Connection (used as it is: already validated) or its
+    mapping (validated now, every problem at once; a mapping `forcebeam run` validated in
+    this process is not validated again)."""
     from forcebeam.auth.connection import Connection
 
     if isinstance(connection, Connection):

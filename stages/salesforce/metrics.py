@@ -25,7 +25,7 @@ PROGRESS_EVERY_SECONDS = 5.0
 _STATS_LOCK = threading.Lock()
 # Per client object (weakly held: a closed client's successor never inherits its totals).
 _STATS_SEEN: weakref.WeakKeyDictionary[Any, dict[str, float]] = weakref.WeakKeyDictionary()
-_STAT_COUNTERS = {"api_calls": "api_calls", "auth_refreshes": "auth_refreshes",
+_STAT_COUNTERS = {"api_calls": "api_calls", "logins": "logins",
                   "throttled_seconds": "cumulativeThrottlingSeconds"}
 
 
@@ -41,7 +41,7 @@ class StageCounters:
                             for stat, name in _STAT_COUNTERS.items()}
 
     def sync_client(self, client: Any) -> None:
-        """Add the client's API calls / refreshes / throttled seconds since the last sync."""
+        """Add the client's API calls / logins / throttled seconds since the last sync."""
         stats = getattr(client, "stats", None)
         if stats is None:
             return
