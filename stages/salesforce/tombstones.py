@@ -24,7 +24,7 @@ from typing import Any
 
 import apache_beam as beam
 
-from forcebeam.stages.salesforce.schema import format_datetime, parse_datetime
+from forcebeam.stages.salesforce.timestamps import format_datetime, parse_datetime
 
 __all__ = ["GetDeletedFn", "deleted_available", "deleted_windows", "pick_tombstone",
            "MAX_WINDOW"]

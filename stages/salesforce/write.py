@@ -34,17 +34,17 @@ from apache_beam.typehints.row_type import RowTypeConstraint
 
 from forcebeam.stages.salesforce.config import WriteConfig, as_connection
 from forcebeam.stages.salesforce.metrics import StageCounters
+from forcebeam.stages.salesforce.write_apis import (
+    RecordRejection,
+    RecordResult,
+    write_bulk,
+    write_collections,
+)
 from forcebeam.stages.salesforce.write_checks import (
     bad_date_text,
     check_write_input,
     date_text_columns,
     input_columns,
-)
-from forcebeam.stages.salesforce.write_paths import (
-    RecordError,
-    RecordResult,
-    write_bulk,
-    write_collections,
 )
 
 __all__ = ["WriteToSalesforce"]
@@ -239,7 +239,7 @@ class _WriteBatches(beam.DoFn):
         prefix, label = self._id_of
         if not isinstance(value, str) or not value or value[:3] == prefix:
             return None
-        return RecordResult(success=False, errors=[RecordError(
+        return RecordResult(success=False, errors=[RecordRejection(
             "MALFORMED_ID", f"{label} ID: id value of incorrect type: {value} ({self._sobject} "
             f"Ids start with {prefix}; not sent)", ("Id",))])
 
@@ -249,7 +249,7 @@ class _WriteBatches(beam.DoFn):
                if bad_date_text(record.get(column), sf_type)]
         if not bad:
             return None
-        return RecordResult(success=False, errors=[RecordError(
+        return RecordResult(success=False, errors=[RecordRejection(
             "INVALID_TYPE_ON_FIELD_IN_RECORD",
             "; ".join(f"{column}: value not of required type: {record.get(column)} "
                       f"(a {self._date_columns[column]} is written as "

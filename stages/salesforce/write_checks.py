@@ -197,7 +197,7 @@ def bad_date_text(value: Any, sf_type: str) -> bool:
     """
     if not isinstance(value, str) or not value.strip():
         return False
-    from forcebeam.stages.salesforce.schema import parse_datetime
+    from forcebeam.stages.salesforce.timestamps import parse_datetime
 
     text = value.strip()
     try:
