@@ -32,8 +32,8 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.typehints.row_type import RowTypeConstraint
 
+from forcebeam.stages.salesforce.client_dofn import ClientDoFn
 from forcebeam.stages.salesforce.config import WriteConfig, as_connection
-from forcebeam.stages.salesforce.metrics import StageCounters
 from forcebeam.stages.salesforce.write_apis import (
     RecordRejection,
     RecordResult,
@@ -161,11 +161,11 @@ def _as_record(element: Any) -> dict[str, Any]:
                     f"{type(element).__name__}")
 
 
-class _WriteBatches(beam.DoFn):
+class _WriteBatches(ClientDoFn):
     def __init__(self, connection: Any, config: WriteConfig,
                  date_columns: Mapping[str, str] | None = None,
                  id_of: tuple[str, str] | None = None) -> None:
-        self._connection = connection
+        super().__init__(connection)
         self._id_of = id_of
         self._date_columns = dict(date_columns or {})
         self._sobject = config.sobject
@@ -174,14 +174,6 @@ class _WriteBatches(beam.DoFn):
         self._mode = config.mode
         self._max_retries = config.max_retries
         self._nulls = config.nulls
-        self._client: Any = None
-        self._counters: StageCounters | None = None
-
-    def setup(self) -> None:
-        from forcebeam.auth import get_client
-
-        self._client = get_client(self._connection)
-        self._counters = StageCounters()
 
     def process(self, batch: list[Any]) -> Iterator[Any]:
         records = [_as_record(element) for element in batch]
