@@ -319,5 +319,4 @@ def _formula_due(cfg: ReplicateConfig, fields: drift.FieldPlan, state: dict[str,
 
 
 def _api_calls(client: Any) -> int:
-    stats = getattr(client, "stats", None)
-    return int(getattr(stats, "api_calls", 0) or 0)
+    return client.stats.api_calls

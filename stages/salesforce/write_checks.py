@@ -88,10 +88,8 @@ def _kind(hint: Any) -> str:
 
 
 def _numpy_kind(hint: type) -> str:
-    try:
-        import numpy
-    except ImportError:  # pragma: no cover - numpy comes with Beam
-        return ""
+    import numpy  # always there: Beam depends on it
+
     if issubclass(hint, numpy.integer):
         return "i"
     if issubclass(hint, numpy.floating):
