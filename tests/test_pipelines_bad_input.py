@@ -16,6 +16,7 @@ import pytest
 from forcebeam.pipelines.cli import main
 from tests.support.org import EmulatedOrg, start_org
 from tests.support.pipelines import (  # the fixture is autouse
+    OFFLINE_CONNECTIONS,
     forget_org_afterwards,  # noqa: F401
     jwt_connections,
     point_env_at,
@@ -259,15 +260,7 @@ def test_beam_yaml_errors_point_at_the_users_line(tmp_path, capsys, variant, nee
     assert " at line " not in report    # no line of Beam's own generated text
 
 
-OFFLINE = """\
-connections:
-  prod:
-    login_url: https://acme.my.salesforce.com
-    auth:
-      type: jwt_bearer
-      username: integration@acme.com
-      consumer_key: 3MVG9example
-      private_key: gcp-sm://projects/acme/secrets/sf-jwt-key/versions/latest
+OFFLINE = OFFLINE_CONNECTIONS + """\
 pipeline:
   transforms:
     - type: ReadFromSalesforce

@@ -22,6 +22,18 @@ JWT_CONNECTION = """\
       private_key: ${FORCEBEAM_PRIVATE_KEY_SECRET}
 """
 
+# A valid connection to an org that is never contacted: for offline `forcebeam validate`.
+OFFLINE_CONNECTIONS = """\
+connections:
+  prod:
+    login_url: https://acme.my.salesforce.com
+    auth:
+      type: jwt_bearer
+      username: integration@acme.com
+      consumer_key: 3MVG9example
+      private_key: gcp-sm://projects/acme/secrets/sf-jwt-key/versions/latest
+"""
+
 
 def jwt_connections(name: str = "emulated") -> str:
     """A file's ``connections:`` block: the emulated org as connection ``name``."""
