@@ -11,8 +11,7 @@ from forcebeam.stages.registry import (
     UnknownStageError,
     available_stages,
     get_stage,
-    validate_config,
 )
 
 __all__ = ["ENTRY_POINT_GROUP", "StageConfigError", "StageInfo", "UnknownStageError",
-           "available_stages", "get_stage", "validate_config"]
+           "available_stages", "get_stage"]

@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, create_model
 
 from forcebeam.auth.config_problems import closest
 from forcebeam.auth.plugins import PluginRegistry
 
 __all__ = ["ENTRY_POINT_GROUP", "StageInfo", "StageConfigError", "UnknownStageError",
-           "available_stages", "get_stage", "validate_config"]
+           "available_stages", "get_stage"]
 
 ENTRY_POINT_GROUP = "forcebeam.stages"
 STAGES = PluginRegistry(ENTRY_POINT_GROUP)
@@ -61,11 +61,6 @@ class StageInfo:
     def description(self) -> str:
         doc = inspect.getdoc(self.load()) or ""
         return doc.split("\n\n", 1)[0]
-
-    def create(self, **config: Any) -> Any:
-        """Validate ``config`` then build the transform."""
-        validate_config(self.name, config, info=self)
-        return self.load()(**config)
 
 
 def available_stages() -> dict[str, StageInfo]:
@@ -107,26 +102,3 @@ def config_model_of(factory: Callable[..., Any]) -> type[BaseModel]:
     return create_model(f"{getattr(factory, '__name__', 'Stage')}Config",
                         __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True),
                         **fields)
-
-
-def validate_config(name: str, config: Mapping[str, Any], *,
-                    info: StageInfo | None = None) -> BaseModel:
-    """Check a stage's config; raise ``StageConfigError`` naming fields and close names."""
-    info = info or get_stage(name)
-    model = info.config_model
-    try:
-        return model(**dict(config))
-    except ValidationError as error:
-        known = list(model.model_fields)
-        problems = []
-        for item in error.errors():
-            field = ".".join(str(p) for p in item["loc"]) or "(config)"
-            if item["type"] == "extra_forbidden":
-                close = closest(str(item["loc"][0]), known)
-                hint = f" Did you mean {close!r}?" if close else ""
-                problems.append(f"{field}: unknown field.{hint} Allowed: {', '.join(known)}")
-            elif item["type"] == "missing":
-                problems.append(f"{field}: required field is missing")
-            else:
-                problems.append(f"{field}: {item['msg']}")
-        raise StageConfigError(f"stage {name}: " + "; ".join(problems)) from None

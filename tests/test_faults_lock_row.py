@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_faults_support import (
+from tests.support.faults import (
     assert_written_exactly,
-    connection_mapping,
     injected,
     new_accounts,
     run_write,
     set_faults,
 )
+from tests.support.stages import connection_mapping
 
 WRITES = 1000
 LOCK_RATE = 0.05

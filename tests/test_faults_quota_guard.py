@@ -13,14 +13,9 @@ import math
 
 import pytest
 
-from tests.test_faults_support import (
-    api_usage,
-    assert_exact,
-    connection_mapping,
-    rest_records,
-    run_read,
-    set_faults,
-)
+from tests.support.faults import api_usage, assert_exact, run_read, set_faults
+from tests.support.stages import connection_mapping
+from tests.support.truth import rest_records
 
 RECORDS = 5000
 GUARD = "80%"

@@ -16,7 +16,8 @@ import yaml
 
 from bench.forcebeam_run import forcebeam_command
 from bench.pipeline_files import connection_for
-from tests.test_faults_support import assert_exact, read_jsonl, rest_records, set_faults
+from tests.support.faults import assert_exact, read_jsonl, set_faults
+from tests.support.truth import rest_records
 
 RECORDS = 3000
 TOUCHED = 600

@@ -11,14 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_faults_support import (
-    assert_exact,
-    connection_mapping,
-    injected,
-    rest_records,
-    run_read,
-    set_faults,
-)
+from tests.support.faults import assert_exact, injected, run_read, set_faults
+from tests.support.stages import connection_mapping
+from tests.support.truth import rest_records
 
 RECORDS = 12_000
 EXPIRY_SECONDS = 2

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_faults_support import (
+from tests.support.faults import (
     assert_exact,
     assert_written_exactly,
-    connection_mapping,
     injected,
     new_accounts,
-    rest_records,
     run_read,
     run_write,
     set_faults,
 )
+from tests.support.stages import connection_mapping
+from tests.support.truth import rest_records
 
 RECORDS = 8000
 WRITES = 1000

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_faults_support import connection_mapping, read_jsonl, run_read
+from tests.support.faults import read_jsonl, run_read
+from tests.support.stages import connection_mapping
 
 MAX_TOKEN_CALLS = 3
 

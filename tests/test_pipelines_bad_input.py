@@ -14,41 +14,56 @@ from pathlib import Path
 import pytest
 
 from forcebeam.pipelines.cli import main
-from forcebeam.pipelines.emulator_env import use_org
 from tests.support.org import EmulatedOrg, start_org
 from tests.support.pipelines import (  # the fixture is autouse
-    JWT_CONNECTION,
+    OFFLINE_CONNECTIONS,
     forget_org_afterwards,  # noqa: F401
+    jwt_connections,
+    point_env_at,
 )
-from tests.test_pipelines_run import org_query
+from tests.support.truth import org_query
 
-HEAD = "connections:\n  emulated:\n" + JWT_CONNECTION + "pipeline:\n  transforms:\n"
+HEAD = jwt_connections() + "pipeline:\n  transforms:\n"
 
 
 @pytest.fixture(scope="module")
 def small_org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatedOrg]:
-    running = start_org(tmp_path_factory.mktemp("bad-input-org"), records=40)
-    try:
+    with start_org(tmp_path_factory.mktemp("bad-input-org"), records=40) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
 def out(small_org: EmulatedOrg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name, value in use_org(small_org.info, environ={}).items():
-        monkeypatch.setenv(name, value)
-    directory = tmp_path / "out"
-    directory.mkdir()
-    monkeypatch.setenv("FORCEBEAM_OUT", str(directory))
-    monkeypatch.setenv("FORCEBEAM_CACHE_DIR", str(tmp_path / "cache"))
-    return directory
+    return point_env_at(small_org, tmp_path, monkeypatch)
 
 
-def pipeline(tmp_path: Path, transforms: str) -> Path:
+def pipeline(tmp_path: Path, *transforms: str) -> Path:
+    """A pipeline file on the small org: HEAD, then the transforms (each part dedented)."""
     path = tmp_path / "pipeline.yaml"
-    path.write_text(HEAD + textwrap.indent(textwrap.dedent(transforms), "    "))
+    path.write_text(HEAD + "".join(textwrap.indent(textwrap.dedent(part), "    ")
+                                   for part in transforms))
     return path
+
+
+def read_then_delete(soql: str, mode: str = "auto") -> str:
+    """Transforms: delete the Accounts ``soql`` reads; what Salesforce refuses goes to
+    ``Delete.failed``."""
+    return f"""\
+- type: ReadFromSalesforce
+  name: Read
+  config:
+    connection: emulated
+    soql: "{soql}"
+- type: WriteToSalesforce
+  name: Delete
+  input: Read
+  config:
+    connection: emulated
+    sobject: Account
+    operation: delete
+    mode: {mode}
+    error_handling: {{output: failed}}
+"""
 
 
 def line_of(path: Path, needle: str, after: int = 0) -> int:
@@ -129,25 +144,18 @@ def test_a_float_into_an_integer_and_unknown_or_missing_columns_are_refused(
                                     "('F-1', 'R-1')")
 
 
-def test_unknown_sobject_in_run_is_reported_at_its_line(small_org, out, tmp_path, capsys):
-    path = pipeline(tmp_path, """\
+# A read the org or the sink cannot serve: (transforms, the line's needle, what follows
+# "file:line:", what else the report says). Refused before anything runs: no output.
+REFUSED_AT_A_LINE = {
+    "unknown_sobject": ("""\
         - type: ReadFromSalesforce
           name: Read
           config: {connection: emulated, sobject: Acount, fields: [Id]}
         - type: WriteToJson
           input: Read
           config: {path: "${FORCEBEAM_OUT}/x"}
-        """)
-    code, report = run(path, capsys)
-    assert code == 2, report
-    assert f"{path}:{line_of(path, 'sobject: Acount')}:" in report
-    assert "unknown sobject 'Acount'" in report and "did you mean 'Account'" in report
-
-
-@pytest.mark.parametrize("command", [("run",), ("validate", "--online")])
-def test_relationship_paths_are_checked_segment_by_segment(small_org, out, tmp_path, capsys,
-                                                           command):
-    path = pipeline(tmp_path, """\
+        """, "sobject: Acount", "", ["unknown sobject 'Acount'", "did you mean 'Account'"]),
+    "relationship_paths": ("""\
         - type: ReadFromSalesforce
           name: Read
           config:
@@ -157,34 +165,47 @@ def test_relationship_paths_are_checked_segment_by_segment(small_org, out, tmp_p
         - type: WriteToJson
           input: Read
           config: {path: "${FORCEBEAM_OUT}/x"}
-        """)
+        """, "fields:", " pipeline.transforms[0].config.fields[1]: 'Account' (reached by "
+        "Account) has no field 'Nmae' (did you mean 'Name'?)",
+        ["'User' (reached by Account.Owner) has no field 'Emial' (did you mean 'Email'?)",
+         "'Contact' has no relationship 'Acount' (did you mean 'Account'?)"]),
+    "native_types_into_parquet": ("""\
+        - type: ReadFromSalesforce
+          name: Read
+          config:
+            connection: emulated
+            sobject: Account
+            fields: [Id, AnnualRevenue, CreatedDate]
+            types: native
+        - type: WriteToParquet
+          input: Read
+          config: {path: "${FORCEBEAM_OUT}/accounts"}
+        """, "type: WriteToParquet", " pipeline.transforms[1]", ["use `types: portable`"]),
+}
+
+
+@pytest.mark.parametrize(("case", "command"), [
+    ("unknown_sobject", ("run",)),
+    ("relationship_paths", ("run",)),
+    ("relationship_paths", ("validate", "--online")),
+    ("native_types_into_parquet", ("run",)),
+])
+def test_a_read_that_cannot_work_is_refused_at_its_line(small_org, out, tmp_path, capsys,
+                                                        case, command):
+    transforms, needle, at_line, words = REFUSED_AT_A_LINE[case]
+    path = pipeline(tmp_path, transforms)
     code, report = run(path, capsys, *command)
     assert code == 2, report
-    line = line_of(path, "fields:")
-    assert f"{path}:{line}: pipeline.transforms[0].config.fields[1]: 'Account' (reached by " \
-           f"Account) has no field 'Nmae' (did you mean 'Name'?)" in report
-    assert "'User' (reached by Account.Owner) has no field 'Emial' (did you mean 'Email'?)" \
-        in report
-    assert "'Contact' has no relationship 'Acount' (did you mean 'Account'?)" in report
+    assert f"{path}:{line_of(path, needle)}:{at_line}" in report
+    for text in words:
+        assert text in report
     assert not list(out.iterdir())
 
 
 def test_dead_letters_have_a_schema_when_fed_from_a_salesforce_read(small_org, out, tmp_path,
                                                                      capsys):
-    path = pipeline(tmp_path, """\
-        - type: ReadFromSalesforce
-          name: Read
-          config:
-            connection: emulated
-            soql: "SELECT Id, Name FROM Account WHERE Name = 'nobody at all'"
-        - type: WriteToSalesforce
-          name: Delete
-          input: Read
-          config:
-            connection: emulated
-            sobject: Account
-            operation: delete
-            error_handling: {output: failed}
+    path = pipeline(tmp_path, read_then_delete(
+        "SELECT Id, Name FROM Account WHERE Name = 'nobody at all'"), """\
         - type: MapToFields
           name: Shape
           input: Delete.failed
@@ -239,15 +260,7 @@ def test_beam_yaml_errors_point_at_the_users_line(tmp_path, capsys, variant, nee
     assert " at line " not in report    # no line of Beam's own generated text
 
 
-OFFLINE = """\
-connections:
-  prod:
-    login_url: https://acme.my.salesforce.com
-    auth:
-      type: jwt_bearer
-      username: integration@acme.com
-      consumer_key: 3MVG9example
-      private_key: gcp-sm://projects/acme/secrets/sf-jwt-key/versions/latest
+OFFLINE = OFFLINE_CONNECTIONS + """\
 pipeline:
   transforms:
     - type: ReadFromSalesforce
@@ -353,27 +366,6 @@ def test_every_connection_problem_is_reported_at_once(tmp_path, capsys):
     assert "connections.other.auth.consumer_secret: unknown secret scheme 'vault'" in report
     assert "forcebeam.secret_providers" in report
     assert "kv/sf" not in report
-
-
-def test_native_types_into_parquet_are_refused_at_the_sinks_line(small_org, out, tmp_path,
-                                                                 capsys):
-    path = pipeline(tmp_path, """\
-        - type: ReadFromSalesforce
-          name: Read
-          config:
-            connection: emulated
-            sobject: Account
-            fields: [Id, AnnualRevenue, CreatedDate]
-            types: native
-        - type: WriteToParquet
-          input: Read
-          config: {path: "${FORCEBEAM_OUT}/accounts"}
-        """)
-    code, report = run(path, capsys)
-    assert code == 2, report
-    assert f"{path}:{line_of(path, 'type: WriteToParquet')}: pipeline.transforms[1]" in report
-    assert "use `types: portable`" in report
-    assert not list(out.iterdir())
 
 
 def test_check_and_run_explain_an_expired_access_token_alike(small_org, out, tmp_path, capsys,
@@ -522,24 +514,10 @@ def test_a_delete_fed_ids_of_another_object_deletes_nothing_on_rest_and_bulk(
         small_org, out, tmp_path, capsys, mode):
     invoices = [r["Id"] for r in org_query(small_org, "SELECT Id FROM Invoice__c LIMIT 2")]
     these = "SELECT Id FROM Invoice__c WHERE Id IN ('" + "','".join(invoices) + "')"  # noqa: S608 - org Ids
-    path = pipeline(tmp_path, f"""\
-        - type: ReadFromSalesforce
-          name: Read
-          config:
-            connection: emulated
-            soql: "{these}"
-        - type: WriteToSalesforce
-          name: Delete
-          input: Read
-          config:
-            connection: emulated
-            sobject: Account
-            operation: delete
-            mode: {mode}
-            error_handling: {{output: failed}}
+    path = pipeline(tmp_path, read_then_delete(these, mode), """\
         - type: WriteToJson
           input: Delete.failed
-          config: {{path: "${{FORCEBEAM_OUT}}/dead"}}
+          config: {path: "${FORCEBEAM_OUT}/dead"}
         """)
     code, report = run(path, capsys)
     assert code == 0, report

@@ -22,7 +22,7 @@ import pytest
 from forcebeam.pipelines.cli import main
 from forcebeam.pipelines.emulator_env import use_org
 from tests.support.org import EmulatedOrg, start_org
-from tests.test_pipelines_run import org_query
+from tests.support.truth import org_query
 
 MTLS_CONNECTION = """\
 connections:

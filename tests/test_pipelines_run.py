@@ -4,33 +4,29 @@ the same on two worker processes, the summary, and incremental state committed o
 from __future__ import annotations
 
 import glob
-import io
 import json
 import textwrap
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
 
 from forcebeam.pipelines.cli import main
-from forcebeam.pipelines.emulator_env import use_org
-from forcebeam.pipelines.run import run_file
 from tests.support.org import EmulatedOrg, start_org
 from tests.support.pipelines import (  # the fixture is autouse
-    JWT_CONNECTION,
     forget_org_afterwards,  # noqa: F401
+    jwt_connections,
+    point_env_at,
+    run_ok,
 )
+from tests.support.truth import org_query
 
 RECORDS = 600
 ACCOUNT_FIELDS = ["Id", "Name", "Industry", "NumberOfEmployees", "AnnualRevenue"]
 
-PIPELINE = """\
-connections:
-  emulated:
-""" + JWT_CONNECTION + """pipeline:
+PIPELINE = jwt_connections() + """pipeline:
   transforms:
     - type: ReadFromSalesforce
       name: ReadAccounts
@@ -87,41 +83,14 @@ connections:
 @pytest.fixture(scope="module")
 def private_org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatedOrg]:
     """This module writes Invoice__c rows, so it gets an org of its own."""
-    running = start_org(tmp_path_factory.mktemp("run-org"), records=RECORDS)
-    try:
+    with start_org(tmp_path_factory.mktemp("run-org"), records=RECORDS) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
 def org_env(private_org: EmulatedOrg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point `${FORCEBEAM_*}` at the org; returns the output directory."""
-    for name, value in use_org(private_org.info, environ={}).items():  # caches of other orgs gone
-        monkeypatch.setenv(name, value)
-    out = tmp_path / "out"
-    out.mkdir()
-    monkeypatch.setenv("FORCEBEAM_OUT", str(out))
-    monkeypatch.setenv("FORCEBEAM_CACHE_DIR", str(tmp_path / "cache"))
-    return out
-
-
-def org_query(org: EmulatedOrg, soql: str) -> list[dict[str, Any]]:
-    """The org's truth, read through simple-salesforce's REST query_all (not our stages)."""
-    from simple_salesforce import Salesforce
-
-    session = org.session()
-    token = session.post(f"{org.info['login_url']}/services/oauth2/token", data={
-        "grant_type": "password", "client_id": org.info["connected_app"]["consumer_key"],
-        "client_secret": org.info["connected_app"]["consumer_secret"],
-        "username": org.info["username"],
-        "password": org.info["password"] + org.info["security_token"]}, timeout=30)
-    token.raise_for_status()
-    sf = Salesforce(instance_url=org.info["instance_url"],
-                    session_id=token.json()["access_token"], session=session,
-                    version=org.info["api_version"])
-    return [{k: v for k, v in row.items() if k != "attributes"}
-            for row in sf.query_all(soql)["records"]]
+    return point_env_at(private_org, tmp_path, monkeypatch)
 
 
 def write_invoices(out: Path, prefix: str) -> list[dict[str, str]]:
@@ -178,10 +147,7 @@ def test_run_extracts_and_upserts_exactly(private_org, org_env, tmp_path, beam_a
     write_invoices(org_env, prefix)
     path = tmp_path / "pipeline.yaml"
     path.write_text(PIPELINE)
-    stream = io.StringIO()
-    code = run_file(str(path), beam_args, stream=stream)
-    report = stream.getvalue()
-    assert code == 0, report
+    report = run_ok(path, beam_args)
     check_outputs(private_org, org_env, prefix)
     # The closing summary names each Salesforce stage with its counts.
     lines = {line.split()[0]: line.split() for line in report.splitlines()
@@ -207,16 +173,7 @@ def test_rejected_records_without_error_handling_fail_the_run(private_org, org_e
 def test_incremental_state_is_committed_after_success(private_org, org_env, tmp_path):
     state = tmp_path / "accounts.state.json"
     path = tmp_path / "incremental.yaml"
-    path.write_text(textwrap.dedent(f"""\
-        connections:
-          emulated:
-            login_url: ${{FORCEBEAM_LOGIN_URL}}
-            ca_bundle: ${{FORCEBEAM_CA_CERT}}
-            auth:
-              type: jwt_bearer
-              username: ${{FORCEBEAM_USERNAME}}
-              consumer_key: ${{FORCEBEAM_CONSUMER_KEY}}
-              private_key: ${{FORCEBEAM_PRIVATE_KEY_SECRET}}
+    path.write_text(jwt_connections() + textwrap.dedent(f"""\
         pipeline:
           transforms:
             - type: ReadFromSalesforce
@@ -231,10 +188,9 @@ def test_incremental_state_is_committed_after_success(private_org, org_env, tmp_
               input: ReadChanged
               config: {{path: "${{FORCEBEAM_OUT}}/changed"}}
         """))
-    stream = io.StringIO()
-    assert run_file(str(path), [], stream=stream) == 0, stream.getvalue()
+    report = run_ok(path)
     assert state.exists() and not Path(f"{state}.pending").exists()
-    assert f"incremental state committed: {state}" in stream.getvalue()
+    assert f"incremental state committed: {state}" in report
     first = sum(len(Path(p).read_text().splitlines())
                 for p in glob.glob(str(org_env / "changed*")))
     assert first == RECORDS
@@ -243,7 +199,7 @@ def test_incremental_state_is_committed_after_success(private_org, org_env, tmp_
     touched = private_org.admin("POST", "records/Account/touch", json={"count": 2}).json()["ids"]
     for old in glob.glob(str(org_env / "changed*")):
         Path(old).unlink()
-    assert run_file(str(path), [], stream=io.StringIO()) == 0
+    run_ok(path)
     again = [json.loads(line)["Id"] for p in glob.glob(str(org_env / "changed*"))
              for line in Path(p).read_text().splitlines()]
     assert sorted(again) == sorted(touched)

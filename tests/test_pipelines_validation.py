@@ -13,19 +13,9 @@ import pytest
 
 from forcebeam.pipelines.cli import main
 from forcebeam.pipelines.problems import EXIT_INVALID
+from tests.support.pipelines import OFFLINE_CONNECTIONS as GOOD_CONNECTION
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "pipelines" / "examples"
-
-GOOD_CONNECTION = """\
-connections:
-  prod:
-    login_url: https://acme.my.salesforce.com
-    auth:
-      type: jwt_bearer
-      username: integration@acme.com
-      consumer_key: 3MVG9example
-      private_key: gcp-sm://projects/acme/secrets/sf-jwt-key/versions/latest
-"""
 
 GOOD_PIPELINE = """\
 pipeline:

@@ -17,7 +17,8 @@ from forcebeam.stages.salesforce.read import (
     _PlanUnits,
     _ReadUnit,
 )
-from tests.test_stages_support import connection_mapping, rest_truth
+from tests.support.stages import connection_mapping
+from tests.support.truth import rest_records
 
 
 @pytest.fixture(autouse=True)
@@ -62,6 +63,6 @@ def test_a_unit_whose_job_was_deleted_reads_from_a_new_job(org):
     rows = [row for chunk in reader.process((spec, first)) if hasattr(chunk, "raw")
             for row in to_rows.process(chunk)]
     bound = f" WHERE Id < '{first.id_to}'" if first.id_to else ""
-    truth = rest_truth(org, f"SELECT Id FROM Account{bound}")  # noqa: S608 - an Id we planned
+    truth = rest_records(org, f"SELECT Id FROM Account{bound}")  # noqa: S608 - an Id we planned
     assert sorted(row.Id for row in rows) == sorted(record["Id"] for record in truth)
     assert len(rows) == first.expected_rows

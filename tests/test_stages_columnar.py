@@ -24,7 +24,7 @@ from forcebeam.stages.salesforce.schema import (
     converters,
     schema_from_describe,
 )
-from tests.test_stages_support import connection_mapping
+from tests.support.stages import connection_mapping
 
 EDGE_INVOICES = [
     {"Name": "multi\nline, \"quoted\"\r\nand CRLF", "Notes__c": "line 1\nline 2\n\n\"x\",y",

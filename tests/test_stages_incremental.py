@@ -10,7 +10,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from forcebeam.stages.salesforce.incremental import commit_pending, load_state, pending_path
 from forcebeam.stages.salesforce.read import ReadFromSalesforce
-from tests.test_stages_support import FNAPI, connection_mapping, run_collect
+from tests.support.stages import FNAPI, connection_mapping, run_collect
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from forcebeam.stages.salesforce.read import ReadFromSalesforce
 from forcebeam.stages.salesforce.write import WriteToSalesforce
-from tests.test_stages_support import FNAPI, connection_mapping
+from tests.support.stages import FNAPI, connection_mapping
 
 
 def _counters(result) -> dict[str, int]:

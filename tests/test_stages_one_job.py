@@ -12,7 +12,7 @@ import time
 import pytest
 
 from forcebeam.stages.salesforce.read import ReadFromSalesforce
-from tests.test_stages_support import by_id, connection_mapping, expected_rows, run_collect
+from tests.support.stages import by_id, connection_mapping, expected_rows, run_collect
 
 RECORDS = 3000
 FIELDS = ["Id", "Name", "AnnualRevenue", "CreatedDate"]

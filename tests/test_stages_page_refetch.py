@@ -15,7 +15,8 @@ import pytest
 
 from bench.org import login
 from forcebeam.stages.salesforce.read import ReadFromSalesforce
-from tests.test_stages_support import rest_truth, run_collect
+from tests.support.stages import run_collect
+from tests.support.truth import rest_records
 
 CUT_AFTER_BYTES = 40_000
 
@@ -102,7 +103,7 @@ def test_page_cut_midway_is_refetched_by_locator(relay, tmp_path, monkeypatch, c
     monkeypatch.setenv("FORCEBEAM_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("FB_STAGES_TEST_TOKEN", login(org, org.session()).access_token)
     fields = ["Id", "Name", "BillingStreet", "BillingCity", "Phone", "Website", "Industry"]
-    truth = {r["Id"]: r["Name"] for r in rest_truth(org, "SELECT Id, Name FROM Account")}
+    truth = {r["Id"]: r["Name"] for r in rest_records(org, "SELECT Id, Name FROM Account")}
     connection = {"login_url": org.info["login_url"], "api_version": org.info["api_version"],
                   "ca_bundle": org.ca_cert,
                   "auth": {"type": "access_token", "access_token": "env://FB_STAGES_TEST_TOKEN",

@@ -13,7 +13,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from forcebeam.auth import Connection
 from forcebeam.stages.salesforce.describe import warm_describe_cache
 from forcebeam.stages.salesforce.read import ReadFromSalesforce
-from tests.test_stages_support import connection_mapping, rest_truth
+from tests.support.stages import connection_mapping
+from tests.support.truth import rest_records
 
 RECORDS = 200_000
 
@@ -32,7 +33,7 @@ def test_two_processes_read_200k_rows_exactly_with_two_logins(org_factory, tmp_p
     org = org_factory(records=RECORDS)
     monkeypatch.setenv("FORCEBEAM_CACHE_DIR", str(tmp_path / "cache"))
     conn = connection_mapping(org)
-    truth = rest_truth(org, "SELECT Id, Name FROM Account")
+    truth = rest_records(org, "SELECT Id, Name FROM Account")
     assert len(truth) == RECORDS
     # The schema comes from a describe made before the run (as `forcebeam describe` or an
     # earlier run leaves it): the launcher then needs no login of its own.

@@ -1,6 +1,6 @@
 """ReadFromSalesforce against the emulated org: typed rows equal to the org's data.
 
-Truth comes from plain REST (tests/test_stages_support.py); REST, Bulk and auto reads must
+Truth comes from plain REST (tests/support/truth.py); REST, Bulk and auto reads must
 each equal it row for row, so they also equal each other.
 """
 
@@ -11,14 +11,8 @@ import time
 import pytest
 
 from forcebeam.stages.salesforce.read import ReadFromSalesforce
-from tests.test_stages_support import (
-    by_id,
-    connection_mapping,
-    describe,
-    expected_rows,
-    rest_truth,
-    run_collect,
-)
+from tests.support.stages import by_id, connection_mapping, expected_rows, run_collect
+from tests.support.truth import describe, rest_records
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +43,7 @@ def test_all_fields_equal_the_org_row_for_row(org, tmp_path, mode):
 
 def test_include_deleted_and_custom_soql(org_factory, tmp_path):
     org = org_factory(records=300)
-    victims = [r["Id"] for r in rest_truth(org, "SELECT Id FROM Account ORDER BY Id LIMIT 7")]
+    victims = [r["Id"] for r in rest_records(org, "SELECT Id FROM Account ORDER BY Id LIMIT 7")]
     session = org.session()
     from bench.org import login
 
@@ -66,8 +60,8 @@ def test_include_deleted_and_custom_soql(org_factory, tmp_path):
         everything, _ = run_collect(lambda m=mode: ReadFromSalesforce(
             conn, sobject="Account", fields=["Id", "IsDeleted"], mode=m, include_deleted=True),
             out=tmp_path / f"all-{mode}")
-        truth_live = {r["Id"] for r in rest_truth(org, "SELECT Id FROM Account")}
-        truth_all = {r["Id"]: r["IsDeleted"] for r in rest_truth(
+        truth_live = {r["Id"] for r in rest_records(org, "SELECT Id FROM Account")}
+        truth_all = {r["Id"]: r["IsDeleted"] for r in rest_records(
             org, "SELECT Id, IsDeleted FROM Account", include_deleted=True)}
         assert {r["Id"] for r in live} == truth_live and len(live) == len(truth_live)
         assert not set(victims) & truth_live
@@ -76,7 +70,7 @@ def test_include_deleted_and_custom_soql(org_factory, tmp_path):
         assert all(truth_all[v] for v in victims)
 
     soql = "SELECT Id, Name, NumberOfEmployees FROM Account WHERE NumberOfEmployees > 5000"
-    truth = {r["Id"]: r for r in rest_truth(org, soql)}
+    truth = {r["Id"]: r for r in rest_records(org, soql)}
     assert 0 < len(truth) < 300
     rows, _ = run_collect(lambda: ReadFromSalesforce(conn, soql=soql, split=2),
                           out=tmp_path / "soql")
@@ -88,7 +82,7 @@ def test_include_deleted_and_custom_soql(org_factory, tmp_path):
     ordered = "SELECT Id, Name FROM Account ORDER BY Name DESC LIMIT 5"
     rows, _ = run_collect(lambda: ReadFromSalesforce(conn, soql=ordered),
                           out=tmp_path / "ordered")
-    assert sorted(r["Name"] for r in rows) == sorted(r["Name"] for r in rest_truth(org, ordered))
+    assert sorted(r["Name"] for r in rows) == sorted(r["Name"] for r in rest_records(org, ordered))
 
 
 def test_bulk_mode_drops_a_requested_compound_field_with_one_warning(org, tmp_path, caplog):
@@ -138,7 +132,7 @@ def test_native_types_for_python_pipelines(org, tmp_path):
 
     fields = ["Id", "Amount", "CloseDate", "CreatedDate", "IsWon", "Probability"]
     soql = f"SELECT {', '.join(fields)} FROM Opportunity"  # noqa: S608 - SOQL
-    truth = {r["Id"]: r for r in rest_truth(org, soql)}
+    truth = {r["Id"]: r for r in rest_records(org, soql)}
     rows, _ = run_collect(lambda: ReadFromSalesforce(
         connection_mapping(org), sobject="Opportunity", fields=fields, types="native"),
         out=tmp_path / "out")
@@ -160,7 +154,7 @@ def test_auto_falls_back_to_rest_when_bulk_refuses(org, tmp_path, caplog):
     # A parent's compound field is not known to be compound from Contact's describe, so
     # auto sends this volume to Bulk 2.0, which refuses it; the unit is read through REST.
     soql = "SELECT Id, Account.BillingAddress, Account.BillingCity FROM Contact"
-    truth = rest_truth(org, soql)
+    truth = rest_records(org, soql)
     assert len(truth) >= 2000
     rows, _ = run_collect(lambda: ReadFromSalesforce(connection_mapping(org), soql=soql,
                                                      split="none"),
@@ -204,7 +198,7 @@ def test_bulk_jobs_are_polled_until_complete(org_factory, tmp_path):
     org = org_factory(records=3000)
     org.admin("PUT", "faults", json={"bulk_job_delay_seconds": 2})
     conn = connection_mapping(org)
-    truth = {r["Id"] for r in rest_truth(org, "SELECT Id FROM Account")}
+    truth = {r["Id"] for r in rest_records(org, "SELECT Id FROM Account")}
     org.reset_counters()
     started = time.monotonic()
     rows, _ = run_collect(lambda: ReadFromSalesforce(conn, sobject="Account", fields=["Id"],

@@ -1,6 +1,6 @@
 """ReplicateSalesforce against the emulated org: whole-org runs, deletes, drift, failures.
 
-Truth comes from plain REST calls (``rest_truth``/``Rest``), never from forcebeam; files
+Truth comes from plain REST calls (``rest_records``/``Rest``), never from forcebeam; files
 are read back with pyarrow/json/csv as a lake user would.
 """
 
@@ -20,7 +20,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from bench.org import login
 from forcebeam.stages.salesforce.replicate import ReplicateSalesforce
 from tests.support.bulk import wait_until_terminal
-from tests.test_stages_support import FNAPI, connection_mapping, rest_truth
+from tests.support.stages import FNAPI, connection_mapping
+from tests.support.truth import rest_records
 
 RECORDS = 200
 
@@ -49,7 +50,7 @@ class Rest:
         return self.call("GET", "query", params={"q": soql})["totalSize"]
 
     def ids(self, soql: str, include_deleted: bool = False) -> list[str]:
-        return [r["Id"] for r in rest_truth(self.org, soql, include_deleted=include_deleted)]
+        return [r["Id"] for r in rest_records(self.org, soql, include_deleted=include_deleted)]
 
     def hard_delete(self, sobject: str, ids: list[str]) -> None:
         job = self.call("POST", "jobs/ingest", json={"object": sobject,
@@ -149,7 +150,7 @@ def test_second_run_has_exactly_the_changes_and_tombstones_third_run_nothing(
     contacts_before = {r["Id"]: r for r in _jsonl_rows(lake, _entry(first, "Contact")["files"])}
 
     # 5 Accounts modified, one of them (a parent of Contacts) renamed.
-    parent = rest_truth(org, "SELECT AccountId FROM Contact WHERE AccountId != null "
+    parent = rest_records(org, "SELECT AccountId FROM Contact WHERE AccountId != null "
                              "LIMIT 1")[0]["AccountId"]
     others = [i for i in rest.ids("SELECT Id FROM Account LIMIT 10") if i != parent][:4]
     rest.call("PATCH", f"sobjects/Account/{parent}", json={"Name": "Renamed Parent Ltd"})
@@ -271,7 +272,6 @@ def test_a_failed_run_commits_nothing_and_the_rerun_is_exact(org_factory, tmp_pa
 
 
 def test_plain_beam_yaml_and_forcebeam_run_files_replicate(org_factory, tmp_path, monkeypatch):
-    import io
     import textwrap
 
     import yaml
@@ -279,7 +279,7 @@ def test_plain_beam_yaml_and_forcebeam_run_files_replicate(org_factory, tmp_path
 
     from forcebeam.pipelines.catalog import PROVIDERS_FILE
     from forcebeam.pipelines.emulator_env import forget_org, use_org
-    from forcebeam.pipelines.run import run_file
+    from tests.support.pipelines import jwt_connections, run_ok
 
     org = org_factory(records=RECORDS)
     rest = Rest(org)
@@ -304,16 +304,7 @@ def test_plain_beam_yaml_and_forcebeam_run_files_replicate(org_factory, tmp_path
         for name, value in use_org(org.info, environ={}).items():
             monkeypatch.setenv(name, value)
         path = tmp_path / "lake.yaml"
-        path.write_text(textwrap.dedent(f"""\
-            connections:
-              prod:
-                login_url: ${{FORCEBEAM_LOGIN_URL}}
-                ca_bundle: ${{FORCEBEAM_CA_CERT}}
-                auth:
-                  type: jwt_bearer
-                  username: ${{FORCEBEAM_USERNAME}}
-                  consumer_key: ${{FORCEBEAM_CONSUMER_KEY}}
-                  private_key: ${{FORCEBEAM_PRIVATE_KEY_SECRET}}
+        path.write_text(jwt_connections("prod") + textwrap.dedent(f"""\
             pipeline:
               transforms:
                 - type: ReplicateSalesforce
@@ -324,8 +315,7 @@ def test_plain_beam_yaml_and_forcebeam_run_files_replicate(org_factory, tmp_path
                     path: {tmp_path / "run-lake"}
                     format: csv
             """))
-        stream = io.StringIO()
-        assert run_file(str(path), [], stream=stream) == 0, stream.getvalue()
+        run_ok(path)
     finally:
         forget_org()
     assert not (tmp_path / "run-lake" / "_staging").exists()   # nothing but the lake

@@ -15,7 +15,7 @@ from apache_beam.utils.timestamp import Timestamp
 from forcebeam.stages.salesforce import planner
 from forcebeam.stages.salesforce.schema import schema_from_describe
 from forcebeam.stages.salesforce.soql import parse_custom_soql
-from forcebeam.stages.salesforce.write_paths import csv_text, parse_bulk_error
+from forcebeam.stages.salesforce.write_apis import csv_text, parse_bulk_error
 
 DESCRIBE = {"name": "Account", "fields": [
     {"name": "Id", "type": "id"},

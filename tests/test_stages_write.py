@@ -15,7 +15,8 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from forcebeam.stages.salesforce.write import WriteToSalesforce
-from tests.test_stages_support import FNAPI, connection_mapping, rest_truth
+from tests.support.stages import FNAPI, connection_mapping
+from tests.support.truth import rest_records
 
 
 def _plain(value: Any) -> Any:
@@ -47,7 +48,7 @@ def run_write(tmp_path, conn, records, as_rows: bool = False, **kwargs):
 def _tagged(org, tag, include_deleted=False):
     fields = "Id, Name, NumberOfEmployees, Description, External_Id__c, IsDeleted"
     soql = f"SELECT {fields} FROM Account WHERE Name LIKE '{tag}%'"  # noqa: S608 - SOQL
-    return {r["Id"]: r for r in rest_truth(org, soql, include_deleted=include_deleted)}
+    return {r["Id"]: r for r in rest_records(org, soql, include_deleted=include_deleted)}
 
 
 def _assert_failures(failed, bad_inputs, code):
@@ -205,14 +206,14 @@ def test_rows_read_in_portable_types_write_back_unchanged(org_factory, tmp_path,
     org = org_factory(records=50)
     conn = connection_mapping(org)
     fields = "Id, AnnualRevenue, NumberOfEmployees, Description"
-    before = {r["Id"]: r for r in rest_truth(org, f"SELECT {fields} FROM Account")}  # noqa: S608
+    before = {r["Id"]: r for r in rest_records(org, f"SELECT {fields} FROM Account")}  # noqa: S608
     with beam.Pipeline(options=PipelineOptions(FNAPI)) as pipeline:
         _ = (pipeline
              | ReadFromSalesforce(conn, sobject="Account",
                                   fields=["Id", "AnnualRevenue", "NumberOfEmployees"])
              | beam.Map(lambda r: r._replace(NumberOfEmployees=(r.NumberOfEmployees or 0) + 1))
              | WriteToSalesforce(conn, sobject="Account", operation="update", mode=mode))
-    after = {r["Id"]: r for r in rest_truth(org, f"SELECT {fields} FROM Account")}  # noqa: S608
+    after = {r["Id"]: r for r in rest_records(org, f"SELECT {fields} FROM Account")}  # noqa: S608
     assert set(after) == set(before)
     for record_id, old in before.items():
         new = after[record_id]

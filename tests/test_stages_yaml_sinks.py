@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 import yaml
 from apache_beam.yaml import main as yaml_main
 
-from tests.test_stages_support import connection_mapping, rest_truth
+from tests.support.stages import connection_mapping
+from tests.support.truth import rest_records
 
 FIELDS = ["Id", "Name", "Amount", "Probability", "CloseDate", "CreatedDate", "IsWon"]
 
@@ -24,7 +25,7 @@ FIELDS = ["Id", "Name", "Amount", "Probability", "CloseDate", "CreatedDate", "Is
 def _expected(org) -> dict[str, dict]:
     soql = f"SELECT {', '.join(FIELDS)} FROM Opportunity"  # noqa: S608 - SOQL
     out = {}
-    for r in rest_truth(org, soql):
+    for r in rest_records(org, soql):
         created = dt.datetime.strptime(r["CreatedDate"], "%Y-%m-%dT%H:%M:%S.%f%z")
         out[r["Id"]] = {
             "Name": r["Name"],

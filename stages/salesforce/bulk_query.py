@@ -227,12 +227,8 @@ def result_page_urls(client: ApiClient, job_id: str, *, max_records: int
 
     One call returns up to 5 URLs; the calls follow ``nextRecordsUrl`` until ``done``.
     """
-    version = getattr(client, "api_version", None)
-    try:
-        if version is not None and float(version) < RESULT_PAGES_MIN_VERSION:
-            return None
-    except ValueError:
-        pass
+    if float(client.api_version) < RESULT_PAGES_MIN_VERSION:   # "NN.0", checked by auth
+        return None
     from forcebeam.auth.errors import SalesforceApiError
 
     urls: list[str] = []

@@ -33,7 +33,7 @@ from typing import Any
 
 import apache_beam as beam
 
-from forcebeam.stages.salesforce.schema import format_datetime, parse_datetime
+from forcebeam.stages.salesforce.timestamps import format_datetime, parse_datetime
 
 __all__ = ["IncrementalSpec", "StateFileError", "commit_pending", "load_state", "pending_path",
            "state_problem", "state_source", "WatermarkFn"]

@@ -55,8 +55,7 @@ class StageCounters:
 
 
 def _stat_value(stats: Any, name: str) -> float:
-    value = stats.get(name, 0) if isinstance(stats, dict) else getattr(stats, name, 0)
-    return float(value or 0)
+    return float(getattr(stats, name))
 
 
 class ProgressLog:

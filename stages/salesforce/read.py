@@ -15,9 +15,9 @@ Usage::
 
 Shape: ``Create([spec]) | plan (one worker: at most one COUNT, the read's Bulk job, its
 result pages) | Reshuffle | read units (pages) | rows or Arrow batches`` (see
-``stages.salesforce.batches``). Every DoFn gets its client from ``auth.get_client`` in
-``setup()`` (one login per worker process); the transform itself holds a ``Connection``
-(references only).
+``stages.salesforce.batches``). Every DoFn that calls Salesforce is a ``ClientDoFn``: its
+client comes from ``auth.get_client`` in ``setup()`` (one login per worker process); the
+transform itself holds a ``Connection`` (references only).
 
 The row schema is fixed when the transform is expanded (Beam YAML needs it downstream):
 it comes from a describe, cached on disk (see ``stages.salesforce.describe``) so that a run
@@ -45,8 +45,9 @@ import pyarrow as pa
 
 from forcebeam.stages.files.arrow_coder import table_from_ipc, table_to_ipc
 from forcebeam.stages.salesforce import bulk_query, incremental, planner, rest_query, soql
+from forcebeam.stages.salesforce.client_dofn import ClientDoFn
 from forcebeam.stages.salesforce.config import ReadConfig, as_connection
-from forcebeam.stages.salesforce.metrics import ProgressLog, StageCounters
+from forcebeam.stages.salesforce.metrics import ProgressLog
 from forcebeam.stages.salesforce.schema import (
     COMPOUND_TYPES,
     RowSchema,
@@ -221,26 +222,7 @@ class ReadFromSalesforce(beam.PTransform):
                          bulk_page_size=cfg.bulk_page_size)
 
 
-class _ClientDoFn(beam.DoFn):
-    """Shared ``setup()``: one client per worker process from ``auth.get_client``."""
-
-    def __init__(self, connection: Any) -> None:
-        self._connection = connection
-        self._client: Any = None
-        self._counters: StageCounters | None = None
-
-    def setup(self) -> None:
-        from forcebeam.auth import get_client
-
-        self._client = get_client(self._connection)
-        self._counters = StageCounters()
-
-    def _sync(self) -> None:
-        if self._counters is not None:
-            self._counters.sync_client(self._client)
-
-
-class _PlanUnits(_ClientDoFn):
+class _PlanUnits(ClientDoFn):
     """One read spec -> read units (runs on one worker).
 
     Default (``split: auto``): at most one ``COUNT()`` (auto mode: Bulk or REST), then ONE
@@ -372,7 +354,7 @@ def _page_groups(urls: list[str]) -> list[tuple[str, ...]]:
     return [tuple(urls[start:start + size]) for start in range(0, len(urls), size)]
 
 
-class _DeleteJob(_ClientDoFn):
+class _DeleteJob(ClientDoFn):
     """Delete a fanned-out job once all its pages were read (results stay in the org until
     then; Salesforce keeps them 7 days otherwise)."""
 
@@ -447,7 +429,7 @@ class _ChunkCoder(beam.coders.Coder):
 beam.coders.registry.register_coder(_Chunk, _ChunkCoder)
 
 
-class _ReadUnit(_ClientDoFn):
+class _ReadUnit(ClientDoFn):
     """Read one unit and hand on its pages (plus watermark observations when incremental).
 
     Conversion to rows or Arrow batches happens in the next, fused step (``_PagesAsRows``

@@ -43,7 +43,7 @@ from forcebeam.stages.salesforce.config import as_connection
 from forcebeam.stages.salesforce.read import ReadFromSalesforce
 from forcebeam.stages.salesforce.replicate_config import ReplicateConfig
 from forcebeam.stages.salesforce.replicate_manifest import ObjectPlan, RunPlan
-from forcebeam.stages.salesforce.schema import format_datetime, parse_datetime
+from forcebeam.stages.salesforce.timestamps import format_datetime, parse_datetime
 
 __all__ = ["ReplicateSalesforce"]
 
@@ -320,5 +320,4 @@ def _formula_due(cfg: ReplicateConfig, fields: drift.FieldPlan, state: dict[str,
 
 
 def _api_calls(client: Any) -> int:
-    stats = getattr(client, "stats", None)
-    return int(getattr(stats, "api_calls", 0) or 0)
+    return client.stats.api_calls

@@ -33,7 +33,7 @@ from typing import Any
 
 from forcebeam.stages.salesforce import replicate_state
 from forcebeam.stages.salesforce.drift import FieldPlan
-from forcebeam.stages.salesforce.schema import format_datetime, parse_datetime
+from forcebeam.stages.salesforce.timestamps import format_datetime, parse_datetime
 
 __all__ = ["ObjectPlan", "RunPlan", "commit_run", "manifest_path", "FOLDER_SUFFIXES"]
 

@@ -22,6 +22,8 @@ _DATA_PREFIX = re.compile(r"^/services/data/v\d+\.\d+/")
 class ApiClient(Protocol):
     """What the stages need from ``auth.get_client(conn)`` (see auth.client)."""
 
+    api_version: str
+
     def request(self, method: str, path: str, **kwargs: Any) -> Any: ...
 
 

@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from forcebeam.stages.salesforce.timestamps import format_datetime, parse_datetime
+
 __all__ = [
     "COMPOUND_TYPES",
     "FieldSpec",
@@ -230,35 +232,13 @@ def _iso_datetime_z(text: str) -> str:
         return text
     if text.endswith("+0000") and len(text) == 28:
         return text[:-5] + "Z"
-    parsed = _parse_datetime(text)
-    return parsed.strftime("%Y-%m-%dT%H:%M:%S.") + f"{parsed.microsecond // 1000:03d}Z"
-
-
-def _parse_datetime(text: str) -> dt.datetime:
-    cleaned = text[:-1] + "+00:00" if text.endswith("Z") else text
-    if len(cleaned) > 5 and cleaned[-5] in "+-" and cleaned[-3] != ":":
-        cleaned = cleaned[:-2] + ":" + cleaned[-2:]
-    parsed = dt.datetime.fromisoformat(cleaned)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.astimezone(dt.timezone.utc)
-
-
-def parse_datetime(text: str) -> dt.datetime:
-    """A Salesforce dateTime string as an aware UTC datetime (public for incremental state)."""
-    return _parse_datetime(text)
-
-
-def format_datetime(value: dt.datetime) -> str:
-    """UTC ``YYYY-MM-DDTHH:MM:SS.mmmZ``: the form SOQL literals and state files use."""
-    utc = value.astimezone(dt.timezone.utc)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return format_datetime(parse_datetime(text))
 
 
 def _native_timestamp(text: str) -> Any:
     from apache_beam.utils.timestamp import Timestamp
 
-    return Timestamp.from_utc_datetime(_parse_datetime(text))
+    return Timestamp.from_utc_datetime(parse_datetime(text))
 
 
 def _currency_decimal(value: Any, scale: int) -> decimal.Decimal:

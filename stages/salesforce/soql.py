@@ -12,6 +12,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from forcebeam.stages.salesforce.timestamps import format_datetime
+
 __all__ = [
     "BaseQuery",
     "datetime_literal",
@@ -34,8 +36,7 @@ def quote(value: str) -> str:
 
 def datetime_literal(value: dt.datetime) -> str:
     """An unquoted SOQL dateTime literal in UTC (``2026-01-15T09:30:00.000Z``)."""
-    utc = value.astimezone(dt.timezone.utc)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return format_datetime(value)
 
 
 @dataclass(frozen=True)

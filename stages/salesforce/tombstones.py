@@ -24,7 +24,8 @@ from typing import Any
 
 import apache_beam as beam
 
-from forcebeam.stages.salesforce.schema import format_datetime, parse_datetime
+from forcebeam.stages.salesforce.client_dofn import ClientDoFn
+from forcebeam.stages.salesforce.timestamps import format_datetime, parse_datetime
 
 __all__ = ["GetDeletedFn", "deleted_available", "deleted_windows", "pick_tombstone",
            "MAX_WINDOW"]
@@ -69,18 +70,9 @@ def deleted_available(client: Any, sobject: str, since: dt.datetime) -> bool:
     return True
 
 
-class GetDeletedFn(beam.DoFn):
+class GetDeletedFn(ClientDoFn):
     """``(sobject, since ISO, until ISO)`` -> ``(Id, (deleted_at, "hard"))`` per deleted
     record, plus ``(sobject, latestDateCovered)`` on the ``covered`` output."""
-
-    def __init__(self, connection: Any) -> None:
-        self._connection = connection
-        self._client: Any = None
-
-    def setup(self) -> None:
-        from forcebeam.auth import get_client
-
-        self._client = get_client(self._connection)
 
     def process(self, element: tuple[str, str, str]) -> Iterator[Any]:
         sobject, since, until = element

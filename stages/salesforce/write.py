@@ -32,19 +32,19 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.typehints.row_type import RowTypeConstraint
 
+from forcebeam.stages.salesforce.client_dofn import ClientDoFn
 from forcebeam.stages.salesforce.config import WriteConfig, as_connection
-from forcebeam.stages.salesforce.metrics import StageCounters
+from forcebeam.stages.salesforce.write_apis import (
+    RecordRejection,
+    RecordResult,
+    write_bulk,
+    write_collections,
+)
 from forcebeam.stages.salesforce.write_checks import (
     bad_date_text,
     check_write_input,
     date_text_columns,
     input_columns,
-)
-from forcebeam.stages.salesforce.write_paths import (
-    RecordError,
-    RecordResult,
-    write_bulk,
-    write_collections,
 )
 
 __all__ = ["WriteToSalesforce"]
@@ -161,11 +161,11 @@ def _as_record(element: Any) -> dict[str, Any]:
                     f"{type(element).__name__}")
 
 
-class _WriteBatches(beam.DoFn):
+class _WriteBatches(ClientDoFn):
     def __init__(self, connection: Any, config: WriteConfig,
                  date_columns: Mapping[str, str] | None = None,
                  id_of: tuple[str, str] | None = None) -> None:
-        self._connection = connection
+        super().__init__(connection)
         self._id_of = id_of
         self._date_columns = dict(date_columns or {})
         self._sobject = config.sobject
@@ -174,14 +174,6 @@ class _WriteBatches(beam.DoFn):
         self._mode = config.mode
         self._max_retries = config.max_retries
         self._nulls = config.nulls
-        self._client: Any = None
-        self._counters: StageCounters | None = None
-
-    def setup(self) -> None:
-        from forcebeam.auth import get_client
-
-        self._client = get_client(self._connection)
-        self._counters = StageCounters()
 
     def process(self, batch: list[Any]) -> Iterator[Any]:
         records = [_as_record(element) for element in batch]
@@ -239,7 +231,7 @@ class _WriteBatches(beam.DoFn):
         prefix, label = self._id_of
         if not isinstance(value, str) or not value or value[:3] == prefix:
             return None
-        return RecordResult(success=False, errors=[RecordError(
+        return RecordResult(success=False, errors=[RecordRejection(
             "MALFORMED_ID", f"{label} ID: id value of incorrect type: {value} ({self._sobject} "
             f"Ids start with {prefix}; not sent)", ("Id",))])
 
@@ -249,7 +241,7 @@ class _WriteBatches(beam.DoFn):
                if bad_date_text(record.get(column), sf_type)]
         if not bad:
             return None
-        return RecordResult(success=False, errors=[RecordError(
+        return RecordResult(success=False, errors=[RecordRejection(
             "INVALID_TYPE_ON_FIELD_IN_RECORD",
             "; ".join(f"{column}: value not of required type: {record.get(column)} "
                       f"(a {self._date_columns[column]} is written as "

@@ -88,10 +88,8 @@ def _kind(hint: Any) -> str:
 
 
 def _numpy_kind(hint: type) -> str:
-    try:
-        import numpy
-    except ImportError:  # pragma: no cover - numpy comes with Beam
-        return ""
+    import numpy  # always there: Beam depends on it
+
     if issubclass(hint, numpy.integer):
         return "i"
     if issubclass(hint, numpy.floating):
@@ -197,7 +195,7 @@ def bad_date_text(value: Any, sf_type: str) -> bool:
     """
     if not isinstance(value, str) or not value.strip():
         return False
-    from forcebeam.stages.salesforce.schema import parse_datetime
+    from forcebeam.stages.salesforce.timestamps import parse_datetime
 
     text = value.strip()
     try:

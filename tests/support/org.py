@@ -79,6 +79,12 @@ class EmulatedOrg:
     def reset_counters(self) -> None:
         self.admin("POST", "counters/reset")
 
+    def __enter__(self) -> EmulatedOrg:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

@@ -1,59 +1,35 @@
-"""Helpers for tests/test_stages_*.py (no tests here): connections, truth, pipeline runs.
-
-The truth about the org always comes through a path independent of forcebeam: plain
-requests against the REST API with a client-credentials token (bench.org.login).
-"""
+"""Helpers for the stage and fault tests: the connection users write, pipeline runs, and
+the rows a read must produce (from the org's truth, ``tests.support.truth``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import decimal
-import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from bench.org import login
 from tests.support.org import EmulatedOrg
+from tests.support.truth import describe, rest_records
 
 FNAPI = ["--runner=FnApiRunner"]
 
 
-def connection_mapping(org: EmulatedOrg) -> dict[str, Any]:
-    """A JWT-bearer connection as users write it: key by file reference, the emulator's CA."""
+def connection_mapping(org: EmulatedOrg, *, consumer_key: str | None = None,
+                       max_api_usage: str | None = None) -> dict[str, Any]:
+    """The YAML-shaped connection users write: JWT bearer, key by file reference, the CA."""
     app = org.info["connected_app"]
-    return {"login_url": org.info["login_url"], "api_version": org.info["api_version"],
-            "ca_bundle": org.ca_cert,
-            "auth": {"type": "jwt_bearer", "username": org.info["username"],
-                     "consumer_key": app["consumer_key"],
-                     "private_key": f"file://{app['private_key']}"}}
-
-
-def rest_truth(org: EmulatedOrg, soql: str, *, include_deleted: bool = False
-               ) -> list[dict[str, Any]]:
-    """Every record of ``soql`` via plain REST paging; JSON numbers as Decimal."""
-    session = org.session()
-    auth = login(org, session)
-    records: list[dict[str, Any]] = []
-    response = session.get(auth.data_url("queryAll" if include_deleted else "query"),
-                           params={"q": soql}, headers=auth.headers(), timeout=120)
-    while True:
-        response.raise_for_status()
-        page = json.loads(response.content, parse_float=decimal.Decimal)
-        records += [{k: v for k, v in r.items() if k != "attributes"} for r in page["records"]]
-        if page.get("done", True):
-            return records
-        response = session.get(auth.instance_url + page["nextRecordsUrl"],
-                               headers=auth.headers(), timeout=120)
-
-
-def describe(org: EmulatedOrg, sobject: str = "Account") -> dict[str, Any]:
-    session = org.session()
-    auth = login(org, session)
-    response = session.get(auth.data_url(f"sobjects/{sobject}/describe"),
-                           headers=auth.headers(), timeout=60)
-    response.raise_for_status()
-    return response.json()
+    mapping: dict[str, Any] = {
+        "login_url": org.info["login_url"],
+        "api_version": org.info["api_version"],
+        "ca_bundle": org.ca_cert,
+        "auth": {"type": "jwt_bearer", "username": org.info["username"],
+                 "consumer_key": consumer_key or app["consumer_key"],
+                 "private_key": f"file://{app['private_key']}"},
+    }
+    if max_api_usage is not None:
+        mapping["max_api_usage"] = max_api_usage
+    return mapping
 
 
 def rows_as_dicts(rows: Iterable[Any]) -> list[dict[str, Any]]:
@@ -107,7 +83,7 @@ def expected_rows(org: EmulatedOrg, fields: list[str], soql_where: str = "",
     types = {f["name"]: (f["type"] if not f.get("calculated") else "formula", f.get("scale") or 0)
              for f in describe(org)["fields"]}
     soql = f"SELECT {', '.join(fields)} FROM Account {soql_where}"  # noqa: S608 - SOQL
-    truth = rest_truth(org, soql, include_deleted=include_deleted)
+    truth = rest_records(org, soql, include_deleted=include_deleted)
     return {r["Id"]: {f: expected_value(types[f][0], r.get(f), types[f][1]) for f in fields}
             for r in truth}
 

@@ -6,8 +6,6 @@ ReadFromSalesforce/WriteToSalesforce on FnApiRunner while the emulator injects t
 prove the output is exactly the truth: same count, no Id twice, no Id missing, same checksum.
 `assert_exact` is the one place that decides "exact", so every test fails the same, readable
 way when a row is lost or duplicated.
-
-No test here lives in this module (it only holds helpers), so pytest collects nothing from it.
 """
 
 from __future__ import annotations
@@ -24,47 +22,15 @@ import requests
 
 from bench.org import Login, login
 from tests.support.org import EmulatedOrg
+from tests.support.truth import rest_records
 
 #: Fields compared in extracts: the key and a value that differs per row.
 CHECKED_FIELDS = ("Id", "Name")
 
 
-def connection_mapping(org: EmulatedOrg, *, consumer_key: str | None = None,
-                       max_api_usage: str | None = None) -> dict[str, Any]:
-    """The YAML-shaped connection users write: JWT bearer, key by file reference, the CA."""
-    app = org.info["connected_app"]
-    mapping: dict[str, Any] = {
-        "login_url": org.info["login_url"],
-        "api_version": org.info["api_version"],
-        "ca_bundle": org.ca_cert,
-        "auth": {"type": "jwt_bearer", "username": org.info["username"],
-                 "consumer_key": consumer_key or app["consumer_key"],
-                 "private_key": f"file://{app['private_key']}"},
-    }
-    if max_api_usage is not None:
-        mapping["max_api_usage"] = max_api_usage
-    return mapping
-
-
 def rest_session(org: EmulatedOrg) -> tuple[requests.Session, Login]:
     session = org.session()
     return session, login(org, session)
-
-
-def rest_records(org: EmulatedOrg, soql: str) -> list[dict[str, Any]]:
-    """Every record of `soql` through plain REST paging (the truth, independent of forcebeam)."""
-    session, auth = rest_session(org)
-    records: list[dict[str, Any]] = []
-    response = session.get(auth.data_url("query"), params={"q": soql}, headers=auth.headers(),
-                           timeout=120)
-    while True:
-        response.raise_for_status()
-        page = response.json()
-        records += [{k: v for k, v in r.items() if k != "attributes"} for r in page["records"]]
-        if page.get("done", True):
-            return records
-        response = session.get(auth.instance_url + page["nextRecordsUrl"],
-                               headers=auth.headers(), timeout=120)
 
 
 def api_usage(org: EmulatedOrg) -> tuple[int, int]:

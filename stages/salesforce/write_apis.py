@@ -29,8 +29,9 @@ from typing import Any
 
 from forcebeam.stages.salesforce.bulk_query import BulkJobFailedError, wait_for_job
 from forcebeam.stages.salesforce.rest_query import ApiClient
+from forcebeam.stages.salesforce.timestamps import format_datetime
 
-__all__ = ["RecordError", "RecordResult", "write_collections", "write_bulk",
+__all__ = ["RecordRejection", "RecordResult", "write_collections", "write_bulk",
            "COLLECTION_LIMIT", "BULK_OPERATIONS"]
 
 COLLECTION_LIMIT = 200
@@ -42,7 +43,12 @@ BULK_OPERATIONS = {"insert": "insert", "update": "update", "upsert": "upsert",
 
 
 @dataclass(frozen=True)
-class RecordError:
+class RecordRejection:
+    """One reason Salesforce (or our pre-send check) refused a record: code, message, fields.
+
+    A value, not an exception: a refused record is data for the ``failed`` output.
+    """
+
     status_code: str
     message: str
     fields: tuple[str, ...] = ()
@@ -53,7 +59,7 @@ class RecordResult:
     success: bool
     id: str | None = None
     created: bool | None = None
-    errors: list[RecordError] = field(default_factory=list)
+    errors: list[RecordRejection] = field(default_factory=list)
 
 
 def json_value(value: Any) -> Any:
@@ -61,8 +67,7 @@ def json_value(value: Any) -> Any:
     if isinstance(value, decimal.Decimal):
         return float(value)
     if isinstance(value, dt.datetime):
-        utc = value.astimezone(dt.timezone.utc) if value.tzinfo else value
-        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+        return format_datetime(value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc))
     if isinstance(value, dt.date):
         return value.isoformat()
     if hasattr(value, "to_utc_datetime"):           # apache_beam Timestamp
@@ -136,12 +141,12 @@ def _collection_call(client: ApiClient, sobject: str, operation: str,
 
 
 def _missing_id() -> RecordResult:
-    return RecordResult(success=False, errors=[RecordError(
+    return RecordResult(success=False, errors=[RecordRejection(
         "MISSING_ID", "the record has no Id; delete needs the Id of the record", ("Id",))])
 
 
 def _from_json(answer: Mapping[str, Any]) -> RecordResult:
-    errors = [RecordError(str(e.get("statusCode") or e.get("errorCode") or "UNKNOWN"),
+    errors = [RecordRejection(str(e.get("statusCode") or e.get("errorCode") or "UNKNOWN"),
                           str(e.get("message") or ""), tuple(e.get("fields") or ()))
               for e in answer.get("errors") or []]
     return RecordResult(success=bool(answer.get("success")), id=answer.get("id"),
@@ -213,7 +218,7 @@ def write_bulk(client: ApiClient, sobject: str, operation: str,
                                               _field(header, row, "sf__Error"))])
     why = state_error or f"Bulk ingest job {job_id} did not process this record"
     return [r if r is not None else RecordResult(success=False, errors=[
-        RecordError("UNPROCESSED_RECORD", why)]) for r in results]
+        RecordRejection("UNPROCESSED_RECORD", why)]) for r in results]
 
 
 def _result_rows(client: ApiClient, path: str):
@@ -240,8 +245,8 @@ def _original(header: Sequence[str], row: Sequence[str], columns: Sequence[str])
             for c in columns]
 
 
-def parse_bulk_error(text: str) -> RecordError:
-    """``CODE:message:field1,field2 --`` (Bulk's sf__Error) -> RecordError."""
+def parse_bulk_error(text: str) -> RecordRejection:
+    """``CODE:message:field1,field2 --`` (Bulk's sf__Error) -> RecordRejection."""
     code, _, rest = text.partition(":")
     rest = rest.strip()
     if rest.endswith("--"):
@@ -253,4 +258,4 @@ def parse_bulk_error(text: str) -> RecordError:
                                    for part in tail.split(",")):
             message, fields_text = head, tail
     fields = tuple(f.strip() for f in fields_text.split(",") if f.strip())
-    return RecordError(code.strip() or "UNKNOWN", message.strip(), fields)
+    return RecordRejection(code.strip() or "UNKNOWN", message.strip(), fields)
