@@ -21,9 +21,9 @@ from urllib.parse import urlsplit
 import requests
 from simple_salesforce import Salesforce
 
+from forcebeam.auth import responses
 from forcebeam.auth.errors import (
     ApiQuotaExceeded,
-    ApiVersionRetired,
     OrgUnreachableError,
     SalesforceApiError,
 )
@@ -70,29 +70,6 @@ def session_expired(response: requests.Response) -> bool:
     return False
 
 
-def version_retired(response: requests.Response) -> bool:
-    """REST 410 GONE under /services/data/vXX.X, or Bulk 2.0's 400 InvalidVersion."""
-    if "/services/data/v" not in (response.url or ""):
-        return False
-    if response.status_code == 410:
-        return True
-    return response.status_code == 400 and b"InvalidVersion" in response.content
-
-
-def parse_error(response: requests.Response) -> tuple[str, str, list[str]]:
-    """(errorCode, message, fields) from Salesforce's JSON array (or dict) error body."""
-    try:
-        body = response.json()
-    except ValueError:
-        return f"HTTP_{response.status_code}", response.text[:500], []
-    item = body[0] if isinstance(body, list) and body else body
-    if isinstance(item, dict):
-        code = item.get("errorCode") or item.get("error") or f"HTTP_{response.status_code}"
-        message = item.get("message") or item.get("error_description") or ""
-        return str(code), str(message), [str(f) for f in item.get("fields") or []]
-    return f"HTTP_{response.status_code}", str(body)[:500], []
-
-
 class ApiAdapter(PinnedTLSAdapter):
     """Injects the live token, renews it once on expiry, guards the quota, counts calls."""
 
@@ -121,15 +98,10 @@ class ApiAdapter(PinnedTLSAdapter):
             _rewind(request)
             response = super().send(request, **kwargs)
             client._observe(response)
-        if version_retired(response):
-            code, _, _ = parse_error(response)
+        stop = responses.stops_every_call(response, client.api_version)
+        if stop is not None:
             response.close()
-            raise ApiVersionRetired.for_version(response.status_code, code, client.api_version)
-        if response.status_code == 403 and b"REQUEST_LIMIT_EXCEEDED" in response.content:
-            code, message, fields = parse_error(response)
-            response.close()
-            raise ApiQuotaExceeded(403, code, message or "daily API request limit exceeded",
-                                   fields)
+            raise stop
         return response
 
 
@@ -212,7 +184,7 @@ class SalesforceClient:
     def request(self, method: str, path: str, *, params: Any = None, json: Any = None,
                 data: Any = None, headers: dict[str, str] | None = None, stream: bool = False,
                 timeout: float | None = None) -> requests.Response:
-        """One API call; raises SalesforceApiError (or ApiQuotaExceeded) on error answers."""
+        """One API call; an error answer raises what ``auth.responses.classify`` makes of it."""
         if self._closed:
             raise RuntimeError("this SalesforceClient was closed; call auth.get_client() again")
         url = self.url_for(path)
@@ -224,11 +196,9 @@ class SalesforceClient:
                 raise
             raise _unreachable(url, error) from None
         if response.status_code >= 400:
-            code, message, fields = parse_error(response)
+            error = responses.classify(response, self.api_version)
             response.close()
-            if code == "REQUEST_LIMIT_EXCEEDED":
-                raise ApiQuotaExceeded(response.status_code, code, message, fields)
-            raise SalesforceApiError(response.status_code, code, message, fields)
+            raise error
         return response
 
     def close(self) -> None:

@@ -12,8 +12,7 @@ import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-# The exit status of `forcebeam validate`/`run` when the file is wrong (argparse uses 2 too).
-EXIT_INVALID = 2
+from forcebeam.auth.errors import InputError
 
 FieldPath = tuple[str | int, ...]
 
@@ -67,7 +66,7 @@ class Problem:
         return f"{text} ({self.suggestion})" if self.suggestion else text
 
 
-class PipelineFileError(Exception):
+class PipelineFileError(InputError):
     """A pipeline file that must not run; carries every problem found."""
 
     def __init__(self, problems: Sequence[Problem]) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import apache_beam as beam
 
+from forcebeam.auth.errors import FatalError
 from forcebeam.pipelines import progress
 from forcebeam.stages.salesforce.read import ReadFromSalesforce as _Read
 from forcebeam.stages.salesforce.replicate import ReplicateSalesforce as _Replicate
@@ -47,7 +48,7 @@ class ReplicateSalesforce(_Replicate):
         progress.tap(ones | "ProgressReads" >> beam.Flatten(), self.label)
 
 
-class RejectedRecordError(RuntimeError):
+class RejectedRecordError(FatalError):
     """Salesforce rejected a record and the pipeline has no dead-letter output for it."""
 
 

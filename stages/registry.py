@@ -24,17 +24,19 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
+from forcebeam.auth.errors import InputError
+
 __all__ = ["ENTRY_POINT_GROUP", "StageInfo", "StageConfigError", "UnknownStageError",
            "available_stages", "get_stage", "validate_config"]
 
 ENTRY_POINT_GROUP = "forcebeam.stages"
 
 
-class UnknownStageError(LookupError):
+class UnknownStageError(InputError, LookupError):
     """No stage has this name; the message lists the closest names."""
 
 
-class StageConfigError(ValueError):
+class StageConfigError(InputError, ValueError):
     """A stage config is invalid; the message names each field and suggests a fix."""
 
 

@@ -42,6 +42,8 @@ from typing import Any, Literal
 import apache_beam as beam
 import pyarrow as pa
 
+from forcebeam.auth import responses
+from forcebeam.auth.retry import DEFAULT_RETRY, RetryPolicy
 from forcebeam.stages.salesforce import bulk_query, incremental, planner, rest_query, soql
 from forcebeam.stages.salesforce.config import ReadConfig, as_connection
 from forcebeam.stages.salesforce.metrics import ProgressLog, StageCounters
@@ -103,6 +105,8 @@ class ReadFromSalesforce(beam.PTransform):
     """
 
     config_model = ReadConfig
+    #: How cut result pages are re-read; set another RetryPolicy on the instance to change it.
+    retry: RetryPolicy = DEFAULT_RETRY
 
     def __init__(self, connection: Any, sobject: str | None = None, soql: str | None = None,
                  fields: Sequence[str] | None = None, mode: str = "auto",
@@ -146,7 +150,8 @@ class ReadFromSalesforce(beam.PTransform):
                 | "Start" >> beam.Create([spec])
                 | "Plan" >> beam.ParDo(_PlanUnits(self._connection))
                 | "Distribute" >> beam.Reshuffle()
-                | "ReadUnits" >> beam.ParDo(_ReadUnit(self._connection, spec.schema))
+                | "ReadUnits" >> beam.ParDo(_ReadUnit(self._connection, spec.schema,
+                                                      self.retry))
                 .with_outputs(_OBSERVED, _JOBS, main="pages"))
         # Rows unless every consumer takes Arrow batches (see stages.salesforce.batches).
         rows = (read.pages
@@ -326,7 +331,7 @@ class _PlanUnits(_ClientDoFn):
         try:
             info = bulk_query.wait_for_job(client, path, job, spec.bulk_timeout_seconds)
         except bulk_query.BulkJobFailedError as failure:
-            if "QUERY_TIMEOUT" not in str(failure) or not spec.query.splittable:
+            if not responses.job_timed_out(failure) or not spec.query.splittable:
                 raise
             bulk_query.delete_query_job(client, job["id"])
             total = unit.expected_rows
@@ -424,9 +429,11 @@ class _ReadUnit(_ClientDoFn):
     or ``_PagesAsBatches``), chosen by what consumes the read.
     """
 
-    def __init__(self, connection: Any, schema: RowSchema) -> None:
+    def __init__(self, connection: Any, schema: RowSchema,
+                 retry: RetryPolicy = DEFAULT_RETRY) -> None:
         super().__init__(connection)
         self._schema = schema
+        self._retry = retry
 
     def process(self, element: tuple[_ReadSpec, planner.ReadUnit]) -> Iterator[Any]:
         spec, unit = element
@@ -451,7 +458,8 @@ class _ReadUnit(_ClientDoFn):
                 for page in bulk_query.fetch_pages(self._client, unit.pages,
                                                    label=f"of unit {unit.index + 1} of job "
                                                          f"{unit.job_id}",
-                                                   parallel=PAGE_DOWNLOADS):
+                                                   parallel=PAGE_DOWNLOADS,
+                                                   retry=self._retry):
                     yield _Chunk(raw=page.table)
                 return
             try:
@@ -468,7 +476,8 @@ class _ReadUnit(_ClientDoFn):
                             unit.index, spec.query.sobject, refusal)
             else:
                 for page in bulk_query.iter_pages(self._client, job_id,
-                                                  max_records=spec.bulk_page_size):
+                                                  max_records=spec.bulk_page_size,
+                                                  retry=self._retry):
                     yield _Chunk(raw=page.table)
                 bulk_query.delete_query_job(self._client, job_id)
                 return
