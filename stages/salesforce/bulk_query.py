@@ -169,13 +169,14 @@ def iter_result_rows(client: ApiClient, job_id: str, *, max_records: int = PAGE_
         failures = 0
         while True:
             try:
-                for item in _cut_as_error(_stream_page(client, job_id, locator, max_records,
-                                                       skip=emitted)):
-                    if isinstance(item, str):   # the final item is the next locator
-                        locator = item
-                        break
-                    emitted += 1
-                    yield item
+                with _cut_download_is_transient():
+                    for item in _stream_page(client, job_id, locator, max_records,
+                                             skip=emitted):
+                        if isinstance(item, str):   # the final item is the next locator
+                            locator = item
+                            break
+                        emitted += 1
+                        yield item
                 break
             except _PAGE_CUT as error:
                 failures += 1
@@ -187,14 +188,6 @@ def iter_result_rows(client: ApiClient, job_id: str, *, max_records: int = PAGE_
                 retry.pause(failures)
         if not locator or locator == "null":
             return
-
-
-def _cut_as_error(items: Iterator[Any]) -> Iterator[Any]:
-    """``items``, with a download that broke off raised as the transient ``_CutPageError``."""
-    try:
-        yield from items
-    except _DOWNLOAD_ERRORS as error:
-        raise _CutPageError(str(error)) from error
 
 
 def _stream_page(client: ApiClient, job_id: str, locator: str | None, max_records: int,
@@ -297,7 +290,7 @@ def fetch_page(client: ApiClient, url: str, *, params: dict[str, Any] | None = N
     from forcebeam.stages.salesforce.columnar import PageParseError, parse_page
 
     def download() -> ResultPage:
-        with _download_cut_as_error():   # the body is read inside request() (no streaming)
+        with _cut_download_is_transient():   # the body is read inside request() (no streaming)
             response = client.request("GET", url, params=params,
                                       headers={"Accept": "text/csv", "Accept-Encoding": "gzip"})
             try:
@@ -323,7 +316,8 @@ def fetch_page(client: ApiClient, url: str, *, params: dict[str, Any] | None = N
 
 
 @contextlib.contextmanager
-def _download_cut_as_error() -> Iterator[None]:
+def _cut_download_is_transient() -> Iterator[None]:
+    """A download that broke off, raised as the transient ``_CutPageError`` (its cause kept)."""
     try:
         yield
     except _DOWNLOAD_ERRORS as error:
