@@ -21,13 +21,21 @@ from forcebeam.auth.errors import (
     ApiVersionRetired,
     AuthError,
     ConfigError,
+    ErrorKind,
+    FatalError,
     ForcebeamError,
+    InputError,
+    RetriableApiError,
     SalesforceApiError,
     SecretError,
     TransientAuthError,
+    TransientError,
 )
 from forcebeam.auth.factory import get_client
+from forcebeam.auth.retry import DEFAULT_RETRY, RetryPolicy
 
 __all__ = ["ApiQuotaExceeded", "ApiVersionRetired", "AuthError", "ClientStats", "ConfigError",
-           "Connection", "ConnectionConfigError", "ForcebeamError", "SalesforceApiError",
-           "SalesforceClient", "SecretError", "TransientAuthError", "get_client"]
+           "Connection", "ConnectionConfigError", "DEFAULT_RETRY", "ErrorKind", "FatalError",
+           "ForcebeamError", "InputError", "RetriableApiError", "RetryPolicy",
+           "SalesforceApiError", "SalesforceClient", "SecretError", "TransientAuthError",
+           "TransientError", "get_client"]

@@ -19,8 +19,9 @@ from urllib.parse import urlsplit
 import requests
 from simple_salesforce import Salesforce
 
-from forcebeam.auth.errors import ApiQuotaExceeded, OrgUnreachableError, SalesforceApiError
-from forcebeam.auth.session import SessionAuth, parse_error
+from forcebeam.auth import responses
+from forcebeam.auth.errors import OrgUnreachableError, SalesforceApiError
+from forcebeam.auth.session import SessionAuth
 from forcebeam.auth.transport import RETRY_ATTEMPTS, ThrottleClock
 from forcebeam.auth.usage import ApiUsage
 
@@ -106,7 +107,7 @@ class SalesforceClient:
     def request(self, method: str, path: str, *, params: Any = None, json: Any = None,
                 data: Any = None, headers: dict[str, str] | None = None, stream: bool = False,
                 timeout: float | None = None) -> requests.Response:
-        """One API call; raises SalesforceApiError (or ApiQuotaExceeded) on error answers."""
+        """One API call; an error answer raises what ``auth.responses.classify`` makes of it."""
         if self._closed:
             raise RuntimeError("this SalesforceClient was closed; call auth.get_client() again")
         url = self.url_for(path)
@@ -118,11 +119,9 @@ class SalesforceClient:
                 raise
             raise _unreachable(url, error) from None
         if response.status_code >= 400:
-            code, message, fields = parse_error(response)
+            error = responses.classify(response, self.api_version)
             response.close()
-            if code == "REQUEST_LIMIT_EXCEEDED":
-                raise ApiQuotaExceeded(response.status_code, code, message, fields)
-            raise SalesforceApiError(response.status_code, code, message, fields)
+            raise error
         return response
 
     def close(self) -> None:

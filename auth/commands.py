@@ -28,6 +28,7 @@ from cryptography.x509.oid import NameOID
 from forcebeam.auth import secrets
 from forcebeam.auth.connection import Connection
 from forcebeam.auth.errors import ApiVersionRetired, ForcebeamError
+from forcebeam.auth.exit_codes import EXIT_OK, exit_code_for
 from forcebeam.auth.factory import get_client
 from forcebeam.auth.oauth import AUTHORIZE_PATH, request_token
 from forcebeam.auth.transport import ClientCertFiles, build_session, make_retry
@@ -39,7 +40,8 @@ AUTHORIZE_TIMEOUT_SECONDS = 300
 # ------------------------------------------------------------------------------------ check
 
 def check_connection(connection: Connection, out: TextIO) -> int:
-    """Log in and print org id, user, instance and API usage; 1 with the fix on failure.
+    """Log in and print org id, user, instance and API usage; on failure the fix, and the
+    exit code of the error's class (2 for the connection's own mistake, else 1).
 
     A flow Salesforce is retiring is named first, with its date and replacement."""
     from forcebeam.auth.credentials import sunset_warning_shown
@@ -55,7 +57,7 @@ def check_connection(connection: Connection, out: TextIO) -> int:
         usage = _api_usage(client)
     except ForcebeamError as error:
         out.write(f"connection check failed: {error}\n")
-        return 1
+        return exit_code_for(error)
     out.write(f"ok: logged in with {connection.auth.type}"
               f"{' + mutual TLS' if connection.mutual_tls else ''}\n")
     out.write(f"  org id:      {info.get('organization_id', '?')}\n")
@@ -67,7 +69,7 @@ def check_connection(connection: Connection, out: TextIO) -> int:
         used, daily_max = usage
         out.write(f"  API usage:   {used} of {daily_max} daily requests "
                   f"({100 * used / max(daily_max, 1):.1f}%)\n")
-    return 0
+    return EXIT_OK
 
 
 def _api_usage(client: Any) -> tuple[int, int] | None:

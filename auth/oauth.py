@@ -17,7 +17,8 @@ from typing import Any
 import jwt
 import requests
 
-from forcebeam.auth.errors import AuthError, TransientAuthError
+from forcebeam.auth.errors import AuthError, ErrorKind, TransientAuthError
+from forcebeam.auth.responses import kind_of_answer
 from forcebeam.auth.secrets import SecretValue
 from forcebeam.auth.transport import TLS_FIX
 
@@ -196,10 +197,10 @@ def request_token(request: Callable[..., requests.Response], login_endpoint: str
             scope=str(body.get("scope", "")),
             refresh_token=SecretValue(str(refresh)) if refresh else None,
             expiry=token_expiry(body, str(body["access_token"])))
-    if response.status_code >= 500 or response.status_code == 429:
+    error = str(body.get("error", "")) if isinstance(body, dict) else ""
+    if kind_of_answer(response.status_code, error) is ErrorKind.TRANSIENT:
         raise TransientAuthError(f"{grant} login at {url} failed with HTTP "
                                  f"{response.status_code}; Salesforce may be unavailable")
-    error = str(body.get("error", "")) if isinstance(body, dict) else ""
     description = str(body.get("error_description", "")) if isinstance(body, dict) else ""
     if not error:
         error, description = f"http_{response.status_code}", "unexpected token endpoint answer"

@@ -24,8 +24,9 @@ from urllib.parse import urlsplit
 
 import requests
 
+from forcebeam.auth import responses
 from forcebeam.auth.credentials import Credentials
-from forcebeam.auth.errors import ApiQuotaExceeded, ApiVersionRetired, AuthError
+from forcebeam.auth.errors import AuthError
 from forcebeam.auth.transport import PinnedTLSAdapter
 
 if TYPE_CHECKING:
@@ -122,29 +123,6 @@ def session_expired(response: requests.Response) -> bool:
     return False
 
 
-def version_retired(response: requests.Response) -> bool:
-    """REST 410 GONE under /services/data/vXX.X, or Bulk 2.0's 400 InvalidVersion."""
-    if "/services/data/v" not in (response.url or ""):
-        return False
-    if response.status_code == 410:
-        return True
-    return response.status_code == 400 and b"InvalidVersion" in response.content
-
-
-def parse_error(response: requests.Response) -> tuple[str, str, list[str]]:
-    """(errorCode, message, fields) from Salesforce's JSON array (or dict) error body."""
-    try:
-        body = response.json()
-    except ValueError:
-        return f"HTTP_{response.status_code}", response.text[:500], []
-    item = body[0] if isinstance(body, list) and body else body
-    if isinstance(item, dict):
-        code = item.get("errorCode") or item.get("error") or f"HTTP_{response.status_code}"
-        message = item.get("message") or item.get("error_description") or ""
-        return str(code), str(message), [str(f) for f in item.get("fields") or []]
-    return f"HTTP_{response.status_code}", str(body)[:500], []
-
-
 class ApiAdapter(PinnedTLSAdapter):
     """Applies the live token, resends once after a rejected session, guards the quota."""
 
@@ -175,15 +153,10 @@ class ApiAdapter(PinnedTLSAdapter):
             _rewind(request)
             response = super().send(request, **kwargs)
             self._usage.observe(response)
-        if version_retired(response):
-            code, _, _ = parse_error(response)
+        stop = responses.stops_every_call(response, self._api_version)
+        if stop is not None:
             response.close()
-            raise ApiVersionRetired.for_version(response.status_code, code, self._api_version)
-        if response.status_code == 403 and b"REQUEST_LIMIT_EXCEEDED" in response.content:
-            code, message, fields = parse_error(response)
-            response.close()
-            raise ApiQuotaExceeded(403, code, message or "daily API request limit exceeded",
-                                   fields)
+            raise stop
         return response
 
 

@@ -25,12 +25,13 @@ from urllib3.util.retry import Retry
 from forcebeam.auth import secrets, tempfiles
 from forcebeam.auth.config_types import MutualTlsConfig
 from forcebeam.auth.errors import AuthError, ConfigError
+from forcebeam.auth.responses import RESEND_STATUSES
+from forcebeam.auth.retry import DEFAULT_RETRY, RetryPolicy
 from forcebeam.auth.secrets.pem import normalize_certificates, normalize_private_key
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = (15.0, 300.0)  # connect, read: Bulk result pages can take a while
-RETRY_STATUSES = (502, 503, 504)
 
 
 class ThrottleClock:
@@ -89,18 +90,27 @@ def _verification_failed(error: BaseException) -> bool:
     return False
 
 
-RETRY_ATTEMPTS = 5
+#: Retries of one HTTP request (the unreachable-org message counts the tries: this + 1).
+RETRY_ATTEMPTS = DEFAULT_RETRY.retries
+#: A read that timed out after the request was sent may have done work: resent at most this
+#: often whatever the policy allows.
+READ_RETRIES = 2
 
 
-def make_retry(clock: ThrottleClock | None = None, total: int = RETRY_ATTEMPTS) -> Retry:
-    """Connect errors, 502/503/504 and Retry-After, with exponential back-off.
+def make_retry(clock: ThrottleClock | None = None,
+               policy: RetryPolicy = DEFAULT_RETRY) -> Retry:
+    """The retry policy at the HTTP level, as urllib3's ``Retry``: connect errors,
+    ``auth.responses.RESEND_STATUSES`` (502/503/504) and Retry-After.
 
-    POST/PATCH are included: Salesforce answers 502-504 before doing work, and the write
-    stages read per-record results, so a duplicate is visible rather than silent.
+    urllib3 resends the first failure at once, then waits ``first_wait * 2 ** n`` up to
+    ``max_wait``. POST/PATCH are included: Salesforce answers 502-504 before doing work, and
+    the write stages read per-record results, so a duplicate is visible rather than silent.
     """
+    total = policy.retries
     retry = CountingRetry(
-        total=total, connect=total, read=2, status=total, backoff_factor=0.5, backoff_max=30,
-        status_forcelist=RETRY_STATUSES, respect_retry_after_header=True,
+        total=total, connect=total, read=min(READ_RETRIES, total), status=total,
+        backoff_factor=policy.first_wait, backoff_max=policy.max_wait,
+        status_forcelist=RESEND_STATUSES, respect_retry_after_header=True,
         allowed_methods=frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "POST", "PATCH"}),
         raise_on_status=False)
     retry.clock = clock

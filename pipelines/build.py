@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from forcebeam.auth.errors import ErrorKind, FatalError, kind_of
 from forcebeam.pipelines import dataflow_dry_run
 from forcebeam.pipelines.problems import FieldPath, PipelineFileError
 from forcebeam.pipelines.spec import PipelineSpec
@@ -69,8 +70,9 @@ def discard(pipeline: Any) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-class PipelineBuildError(RuntimeError):
-    """A transform could not be built (bad config Beam caught, login or describe failed)."""
+class PipelineBuildError(FatalError):
+    """A transform could not be built because the org or the machine failed (a login or a
+    describe); a file Beam refuses becomes a PipelineFileError instead (``in_file``)."""
 
     def __init__(self, message: str, transform: str | None = None, cause: str = "",
                  in_file: bool = False, path: FieldPath | None = None,
@@ -113,7 +115,7 @@ class PipelineBuildError(RuntimeError):
         hint = _hint_for(inner)
         return cls(f"could not build {where}: {reason}", transform,
                    f"{reason} ({hint})" if hint else reason,
-                   in_file=_is_config_mistake(cause), path=path)
+                   in_file=_refused_by_beam(cause), path=path)
 
 
 # Beam refusals whose fix lies elsewhere in the file: (text in Beam's message, the fix).
@@ -131,12 +133,13 @@ def _is_transform(path: FieldPath) -> bool:
     return isinstance(path[-1], int) or path[-1] in ("source", "sink")
 
 
-def _is_config_mistake(cause: BaseException) -> bool:
-    """Beam YAML's refusals of a config (not login, API or network failures)."""
-    from forcebeam.auth.errors import ConfigError, ForcebeamError
+def _refused_by_beam(cause: BaseException) -> bool:
+    """Whether a failure while building is the file's mistake, by the error's class.
 
-    if isinstance(cause, ForcebeamError):  # login, secrets, API: the file may well be right
-        return isinstance(cause, ConfigError)
-    # NotImplementedError: a combination Beam does not support (a sink refusing a type).
-    return isinstance(cause, (SyntaxError, NameError, TypeError, KeyError, ValueError,
-                              NotImplementedError))
+    Our errors say their kind (login, secrets, API failures are not the file's). Anything
+    else was raised by Beam YAML itself while it built the file's transforms - its
+    expression compiler, a transform's arguments, a combination it does not support - so
+    it refuses the file, which is the user's input.
+    """
+    kind = kind_of(cause)
+    return kind is None or kind is ErrorKind.INPUT

@@ -1,8 +1,9 @@
 """`forcebeam`: run, validate and inspect Salesforce pipelines; run the local emulated org.
 
 Each subcommand is a thin shell over a function in pipelines/ or auth/ (so scripts can call
-the same code). Exit codes: 0 ok, 1 failure while running, 2 bad input (invalid file or
-arguments: nothing ran).
+the same code). Exit codes (``auth.exit_codes``): 0 ok, 2 an error of the user's input
+(invalid file or arguments: nothing ran), 1 any other failure, 130/143 interrupted by
+SIGINT/SIGTERM. The error's class decides, not its built-in base type.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ from collections.abc import Sequence
 # configured one (Dataflow workers set their own).
 os.environ.setdefault("NO_GCE_CHECK", "true")
 
+from forcebeam.auth.exit_codes import (  # noqa: E402
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    exit_code_for,
+)
 from forcebeam.pipelines import signals  # noqa: E402
-from forcebeam.pipelines.problems import EXIT_INVALID, PipelineFileError  # noqa: E402
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_INTERRUPTED = 130   # 128 + SIGINT
-EXIT_TERMINATED = 143    # 128 + SIGTERM
+from forcebeam.pipelines.problems import PipelineFileError  # noqa: E402
 
 
 def _add_file(parser: argparse.ArgumentParser) -> None:
@@ -128,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(options, extra)
     except PipelineFileError as error:
         print(error.report(), file=sys.stderr)
-        return EXIT_INVALID
+        return exit_code_for(error)
     except KeyboardInterrupt:
         if signals.received():
             print("terminated (SIGTERM); temporary files removed", file=sys.stderr)
@@ -145,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if options.verbose:
             raise
         print(f"forcebeam {options.command}: {_one_line(error)}", file=sys.stderr)
-        return EXIT_FAILED
+        return exit_code_for(error)
     finally:
         signals.restore(previous)
 

@@ -10,11 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from forcebeam.auth.exit_codes import EXIT_INVALID, EXIT_OK
 from forcebeam.pipelines import connections, validation
-from forcebeam.pipelines.problems import EXIT_INVALID, PipelineFileError, suggestion_for
+from forcebeam.pipelines.problems import PipelineFileError, suggestion_for
 from forcebeam.pipelines.spec import PipelineSpec
-
-EXIT_OK = 0
 
 
 def validate(file: str, online: bool = False) -> int:

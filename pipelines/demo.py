@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
+from forcebeam.auth.errors import FatalError
 from forcebeam.pipelines.emulator_env import OFFLINE_GOOGLE_ENV, missing_emulator_stack, use_org
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
@@ -30,7 +31,7 @@ DEMO_FILE = EXAMPLES_DIR / "demo.yaml"
 READY_TIMEOUT_SECONDS = 180
 
 
-class EmulatorStartError(RuntimeError):
+class EmulatorStartError(FatalError):
     """The emulator exited or never wrote its info file."""
 
 

@@ -15,12 +15,10 @@ from dataclasses import dataclass
 # problems read alike.
 from forcebeam.auth.config_problems import FieldPath, closest, suggestion_for
 from forcebeam.auth.config_problems import format_path as auth_format_path
+from forcebeam.auth.errors import InputError
 
-__all__ = ["EXIT_INVALID", "FieldPath", "PipelineFileError", "Problem", "closest",
-           "format_path", "suggestion_for"]
-
-# The exit status of `forcebeam validate`/`run` when the file is wrong (argparse uses 2 too).
-EXIT_INVALID = 2
+__all__ = ["FieldPath", "PipelineFileError", "Problem", "closest", "format_path",
+           "suggestion_for"]
 
 
 def format_path(path: FieldPath) -> str:
@@ -44,7 +42,7 @@ class Problem:
         return f"{text} ({self.suggestion})" if self.suggestion else text
 
 
-class PipelineFileError(Exception):
+class PipelineFileError(InputError):
     """A pipeline file that must not run; carries every problem found."""
 
     def __init__(self, problems: Sequence[Problem]) -> None:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from forcebeam.auth.exit_codes import EXIT_FAILED, EXIT_OK
 from forcebeam.pipelines import (
     beam_yaml,
     dataflow_dry_run,
@@ -35,8 +36,6 @@ from forcebeam.pipelines.spec import PipelineSpec
 from forcebeam.pipelines.state_checks import stateful_reads
 from forcebeam.pipelines.validation import validate_or_raise
 
-EXIT_OK = 0
-EXIT_FAILED = 1
 LOCAL_RUNNERS = ("", "directrunner", "direct", "fnapirunner", "switchingdirectrunner")
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import apache_beam as beam
 
+from forcebeam.auth.errors import FatalError
 from forcebeam.pipelines import progress
 from forcebeam.stages.salesforce.config import StageInputError
 from forcebeam.stages.salesforce.read import ReadFromSalesforce
@@ -98,7 +99,7 @@ replicate_salesforce_yaml._yaml_requires_inputs = False  # type: ignore[attr-def
 # --------------------------------------------------------------------- writes
 
 
-class RejectedRecordError(RuntimeError):
+class RejectedRecordError(FatalError):
     """Salesforce rejected a record and the pipeline has no dead-letter output for it."""
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, create_model
 
 from forcebeam.auth.config_problems import closest
+from forcebeam.auth.errors import InputError
 from forcebeam.auth.plugins import PluginRegistry
 
 __all__ = ["ENTRY_POINT_GROUP", "StageInfo", "StageConfigError", "UnknownStageError",
@@ -32,11 +33,11 @@ ENTRY_POINT_GROUP = "forcebeam.stages"
 STAGES = PluginRegistry(ENTRY_POINT_GROUP)
 
 
-class UnknownStageError(LookupError):
+class UnknownStageError(InputError, LookupError):
     """No stage has this name; the message lists the closest names."""
 
 
-class StageConfigError(ValueError):
+class StageConfigError(InputError, ValueError):
     """A stage config is invalid; the message names each field and suggests a fix."""
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from forcebeam.auth.exit_codes import EXIT_INVALID
 from forcebeam.pipelines.cli import main
-from forcebeam.pipelines.problems import EXIT_INVALID
 from tests.support.pipelines import OFFLINE_CONNECTIONS as GOOD_CONNECTION
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "pipelines" / "examples"

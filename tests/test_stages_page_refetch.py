@@ -123,3 +123,36 @@ def test_page_cut_midway_is_refetched_by_locator(relay, tmp_path, monkeypatch, c
     assert pages >= 2 + cutter.cuts, f"each cut page was fetched again: {pages} result calls"
     refetches = [r for r in caplog.records if "re-fetching Bulk results page" in r.getMessage()]
     assert refetches, "the page itself was re-fetched (not the whole job re-run)"
+
+
+def test_streamed_rows_resume_after_a_cut_page_by_the_given_policy(relay, tmp_path,
+                                                                     monkeypatch):
+    """The row-at-a-time reader re-streams a cut page, skipping the rows already emitted,
+    and waits as the retry policy it is given says."""
+    from forcebeam.auth import get_client
+    from forcebeam.auth.retry import RetryPolicy
+    from forcebeam.stages.salesforce.bulk_query import iter_result_rows, run_query_job
+    from forcebeam.stages.salesforce.config import as_connection
+
+    org, cutter = relay
+    monkeypatch.setenv("FORCEBEAM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("FB_STAGES_STREAM_TOKEN", login(org, org.session()).access_token)
+    truth = {r["Id"]: r["Name"] for r in rest_records(org, "SELECT Id, Name FROM Account")}
+    client = get_client(as_connection({
+        "login_url": org.info["login_url"], "api_version": org.info["api_version"],
+        "ca_bundle": org.ca_cert,
+        "auth": {"type": "access_token", "access_token": "env://FB_STAGES_STREAM_TOKEN",
+                 "instance_url": f"https://127.0.0.1:{cutter.port}"}}))
+    waits: list[float] = []
+    policy = RetryPolicy(retries=3, first_wait=0.01, sleep=waits.append)
+
+    job_id = run_query_job(client, "SELECT Id, Name FROM Account")
+    rows = [dict(zip(header, row, strict=True))
+            for header, row in iter_result_rows(client, job_id, max_records=4000,
+                                                retry=policy)]
+
+    assert cutter.cuts >= 1, "the relay must have cut a download"
+    ids = [r["Id"] for r in rows]
+    assert len(ids) == len(set(ids)) == len(truth), "no row lost, none twice"
+    assert {r["Id"]: r["Name"] for r in rows} == truth
+    assert waits[:1] == [0.01], "the page was re-read after the policy's first wait"

@@ -17,8 +17,9 @@ import requests
 
 from forcebeam.auth.config_types import AuthConfig, SecretRef
 from forcebeam.auth.credentials import Credentials, TokenRequest
-from forcebeam.auth.errors import AuthError, TransientAuthError
+from forcebeam.auth.errors import AuthError, ErrorKind, TransientAuthError
 from forcebeam.auth.oauth import TokenResponse, post_to_login_endpoint
+from forcebeam.auth.responses import kind_of_answer
 from forcebeam.auth.secrets import SecretValue
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ class SoapLoginCredentials(Credentials):
         try:
             root = ElementTree.fromstring(response.content)  # noqa: S314 - see import
         except ElementTree.ParseError:
-            if response.status_code >= 500:
+            if kind_of_answer(response.status_code) is ErrorKind.TRANSIENT:
                 raise TransientAuthError(f"SOAP login failed with HTTP {response.status_code}; "
                                          "Salesforce may be unavailable") from None
             raise AuthError(f"SOAP login answered HTTP {response.status_code} without XML",
@@ -104,8 +105,7 @@ class SoapLoginCredentials(Credentials):
         message = _text(root, f".//{{{FAULT_NS}}}exceptionMessage") or \
             _text(root, ".//faultstring")
         code = code.rpartition(":")[2] or f"http_{response.status_code}"
-        if code in ("SERVER_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED") or \
-                response.status_code in (502, 503, 504):
+        if kind_of_answer(response.status_code, code) is ErrorKind.TRANSIENT:
             raise TransientAuthError(f"SOAP login failed: {code}")
         fix = _FIXES.get(code, "check the user and org settings in Salesforce Setup")
         if "disabled" in message.lower() and code not in _FIXES:

@@ -20,6 +20,7 @@ fetched again by its locator and the rows already emitted are skipped.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import http.client
 import io
@@ -32,6 +33,9 @@ from typing import Any
 import requests
 import urllib3
 
+from forcebeam.auth import responses
+from forcebeam.auth.errors import FatalError, TransientError
+from forcebeam.auth.retry import DEFAULT_RETRY, RetryPolicy
 from forcebeam.stages.salesforce.rest_query import ApiClient
 
 __all__ = ["BulkQueryRefusedError", "BulkJobFailedError", "create_query_job", "run_query_job",
@@ -42,21 +46,38 @@ LOG = logging.getLogger(__name__)
 #: Rows per results page: 100k keeps a 1M-row read at 10 downloads (API calls) while a page
 #: (~30 MB of CSV for 24 fields) stays small next to a worker's memory.
 PAGE_MAX_RECORDS = 100_000
-PAGE_ATTEMPTS = 5
+#: A body cut mid-download surfaces as one of these (the HTTP level cannot resend a request
+#: whose answer already began); they become a transient ``_CutPageError``.
 _DOWNLOAD_ERRORS = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
                     http.client.HTTPException, OSError, csv.Error)
 
 
-class BulkQueryRefusedError(Exception):
+class BulkQueryRefusedError(FatalError):
     """Salesforce refused to run this query through Bulk 2.0 (REST can serve it)."""
 
 
-class BulkJobFailedError(Exception):
-    """A Bulk 2.0 job ended Failed/Aborted, or never completed within the timeout."""
+class BulkJobFailedError(FatalError):
+    """A Bulk 2.0 job ended Failed/Aborted, never completed within the timeout, or one of
+    its result pages kept failing after the retry policy's attempts."""
 
 
-class _TruncatedPageError(Exception):
-    pass
+class _TruncatedPageError(TransientError):
+    """A results page came back shorter than advertised: fetched again by its URL."""
+
+
+class _CutPageError(TransientError):
+    """A results page's download broke off (connection dropped or reset mid-body)."""
+
+
+#: What a page re-read retries: a page that came back cut, however that showed.
+_PAGE_CUT = (_TruncatedPageError, _CutPageError)
+
+
+def _cause_name(error: BaseException) -> str:
+    """The name of what went wrong, for the log: the download's own error if it was one."""
+    if isinstance(error, _CutPageError) and error.__cause__ is not None:
+        return type(error.__cause__).__name__
+    return type(error).__name__
 
 
 def create_query_job(client: ApiClient, soql: str, *, include_deleted: bool = False
@@ -73,9 +94,7 @@ def create_query_job(client: ApiClient, soql: str, *, include_deleted: bool = Fa
     try:
         return client.request("POST", "jobs/query", json=body).json()
     except SalesforceApiError as error:
-        if error.status in (400, 403) and error.error_code not in (
-                "InvalidSessionId", "REQUEST_LIMIT_EXCEEDED", "MAX_API_USAGE_REACHED",
-                "INVALID_FIELD", "INVALID_TYPE", "MALFORMED_QUERY"):
+        if responses.bulk_refuses_query(error):
             raise BulkQueryRefusedError(f"{error.error_code}: {error.message}") from error
         raise
 
@@ -136,29 +155,37 @@ def delete_query_job(client: ApiClient, job_id: str) -> None:
         LOG.debug("could not delete bulk query job %s: %s", job_id, type(error).__name__)
 
 
-def iter_result_rows(client: ApiClient, job_id: str, *, max_records: int = PAGE_MAX_RECORDS
+def iter_result_rows(client: ApiClient, job_id: str, *, max_records: int = PAGE_MAX_RECORDS,
+                     retry: RetryPolicy = DEFAULT_RETRY
                      ) -> Iterator[tuple[list[str], list[str]]]:
-    """``(header, row)`` for every result row of a completed job, page after page."""
+    """``(header, row)`` for every result row of a completed job, page after page.
+
+    A page cut midway is streamed again from its start (``retry`` says how often and how
+    long to wait), skipping the rows already emitted.
+    """
     locator: str | None = None
     while True:
         emitted = 0
-        for attempt in range(1, PAGE_ATTEMPTS + 1):
+        failures = 0
+        while True:
             try:
-                page = _stream_page(client, job_id, locator, max_records, skip=emitted)
-                for item in page:
-                    if isinstance(item, str):   # the final item is the next locator
-                        locator = item
-                        break
-                    emitted += 1
-                    yield item
+                with _cut_download_is_transient():
+                    for item in _stream_page(client, job_id, locator, max_records,
+                                             skip=emitted):
+                        if isinstance(item, str):   # the final item is the next locator
+                            locator = item
+                            break
+                        emitted += 1
+                        yield item
                 break
-            except (_TruncatedPageError, *_DOWNLOAD_ERRORS) as error:
-                if attempt == PAGE_ATTEMPTS:
+            except _PAGE_CUT as error:
+                failures += 1
+                if failures > retry.retries:
                     raise BulkJobFailedError(f"Bulk results page of job {job_id} failed "
-                                        f"{attempt} times: {type(error).__name__}") from error
+                                             f"{failures} times: {_cause_name(error)}") from error
                 LOG.warning("re-fetching Bulk results page of job %s after %s (%d rows kept)",
-                            job_id, type(error).__name__, emitted)
-                time.sleep(min(0.2 * 2 ** attempt, 5.0))
+                            job_id, _cause_name(error), emitted)
+                retry.pause(failures)
         if not locator or locator == "null":
             return
 
@@ -250,7 +277,7 @@ def result_page_urls(client: ApiClient, job_id: str, *, max_records: int
 
 
 def fetch_page(client: ApiClient, url: str, *, params: dict[str, Any] | None = None,
-               label: str = "") -> ResultPage:
+               label: str = "", retry: RetryPolicy = DEFAULT_RETRY) -> ResultPage:
     """Download one results page whole and parse it; re-fetch it (same URL) on a failure.
 
     A page counts as complete only if it parses and holds ``Sforce-NumberOfRecords`` rows: a
@@ -258,33 +285,43 @@ def fetch_page(client: ApiClient, url: str, *, params: dict[str, Any] | None = N
     """
     from forcebeam.stages.salesforce.columnar import PageParseError, parse_page
 
-    for attempt in range(1, PAGE_ATTEMPTS + 1):
-        try:
+    def download() -> ResultPage:
+        with _cut_download_is_transient():   # the body is read inside request() (no streaming)
             response = client.request("GET", url, params=params,
-                                      headers={"Accept": "text/csv",
-                                               "Accept-Encoding": "gzip"})
+                                      headers={"Accept": "text/csv", "Accept-Encoding": "gzip"})
             try:
                 data = response.content
                 locator = response.headers.get("Sforce-Locator") or "null"
                 advertised = response.headers.get("Sforce-NumberOfRecords")
             finally:
                 response.close()
-            table = parse_page(data)
-            if advertised is not None and int(advertised) != table.num_rows:
-                raise _TruncatedPageError()
-            return ResultPage(table=table,
-                              next_locator=None if locator == "null" else locator)
-        except (_TruncatedPageError, PageParseError, *_DOWNLOAD_ERRORS) as error:
-            if attempt == PAGE_ATTEMPTS:
-                raise BulkJobFailedError(f"Bulk results page {label or url} failed {attempt} "
-                                         f"times: {type(error).__name__}") from error
-            LOG.warning("re-fetching Bulk results page %s after %s", label or url,
-                        type(error).__name__)
-            time.sleep(min(0.2 * 2 ** attempt, 5.0))
-    raise AssertionError("unreachable")  # pragma: no cover
+        table = parse_page(data)
+        if advertised is not None and int(advertised) != table.num_rows:
+            raise _TruncatedPageError()
+        return ResultPage(table=table, next_locator=None if locator == "null" else locator)
+
+    def log_retry(error: BaseException, _: int) -> None:
+        LOG.warning("re-fetching Bulk results page %s after %s", label or url,
+                    _cause_name(error))
+
+    try:
+        return retry.call(download, retry_on=(*_PAGE_CUT, PageParseError), on_retry=log_retry)
+    except (*_PAGE_CUT, PageParseError) as error:
+        raise BulkJobFailedError(f"Bulk results page {label or url} failed {retry.attempts} "
+                                 f"times: {_cause_name(error)}") from error
 
 
-def iter_pages(client: ApiClient, job_id: str, *, max_records: int = PAGE_MAX_RECORDS
+@contextlib.contextmanager
+def _cut_download_is_transient() -> Iterator[None]:
+    """A download that broke off, raised as the transient ``_CutPageError`` (its cause kept)."""
+    try:
+        yield
+    except _DOWNLOAD_ERRORS as error:
+        raise _CutPageError(str(error)) from error
+
+
+def iter_pages(client: ApiClient, job_id: str, *, max_records: int = PAGE_MAX_RECORDS,
+               retry: RetryPolicy = DEFAULT_RETRY
                ) -> Iterator[ResultPage]:
     """Every page of a completed job in order, following ``Sforce-Locator``."""
     locator: str | None = None
@@ -293,7 +330,7 @@ def iter_pages(client: ApiClient, job_id: str, *, max_records: int = PAGE_MAX_RE
         if locator:
             params["locator"] = locator
         page = fetch_page(client, f"jobs/query/{job_id}/results", params=params,
-                          label=f"of job {job_id} at {locator or 'start'}")
+                          label=f"of job {job_id} at {locator or 'start'}", retry=retry)
         yield page
         if page.next_locator is None:
             return
@@ -301,7 +338,7 @@ def iter_pages(client: ApiClient, job_id: str, *, max_records: int = PAGE_MAX_RE
 
 
 def fetch_pages(client: ApiClient, urls: list[str] | tuple[str, ...], *, label: str = "",
-                parallel: int = 3) -> Iterator[ResultPage]:
+                parallel: int = 3, retry: RetryPolicy = DEFAULT_RETRY) -> Iterator[ResultPage]:
     """The pages at ``urls``, in order, downloading up to ``parallel`` at once.
 
     One Bulk download stream is bounded by its TCP window and the org's latency, so a
@@ -311,16 +348,17 @@ def fetch_pages(client: ApiClient, urls: list[str] | tuple[str, ...], *, label: 
 
     if len(urls) <= 1 or parallel <= 1:
         for number, url in enumerate(urls):
-            yield fetch_page(client, url, label=f"{number + 1} {label}")
+            yield fetch_page(client, url, label=f"{number + 1} {label}", retry=retry)
         return
     with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="bulk-page") as pool:
-        pending = [pool.submit(fetch_page, client, url, label=f"{number + 1} {label}")
+        pending = [pool.submit(fetch_page, client, url, label=f"{number + 1} {label}",
+                               retry=retry)
                    for number, url in enumerate(urls[:parallel])]
         following = parallel
         while pending:
             page = pending.pop(0).result()
             if following < len(urls):
                 pending.append(pool.submit(fetch_page, client, urls[following],
-                                           label=f"{following + 1} {label}"))
+                                           label=f"{following + 1} {label}", retry=retry))
                 following += 1
             yield page

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from forcebeam.auth.errors import TransientError
 from forcebeam.stages.salesforce.schema import FieldSpec, RowSchema
 
 __all__ = ["PageConverter", "arrow_schema", "parse_page"]
@@ -41,8 +42,9 @@ _FLOAT = frozenset({"double", "percent"})
 _DECIMAL_TEXT = r"^(?P<whole>-?(?:0|[1-9][0-9]{0,17}))(?:\.(?P<fraction>[0-9]*))?$"
 
 
-class PageParseError(ValueError):
-    """A page that is not a complete CSV document (cut off, or not CSV at all)."""
+class PageParseError(TransientError):
+    """A page that is not a complete CSV document (cut off, or not CSV at all): a cut
+    download, so the page is fetched again."""
 
 
 def parse_page(data: bytes, *, delimiter: str = ",") -> pa.Table:

@@ -33,6 +33,7 @@ from typing import Any
 
 import apache_beam as beam
 
+from forcebeam.auth.errors import InputError
 from forcebeam.stages.salesforce.timestamps import format_datetime, parse_datetime
 
 __all__ = ["IncrementalSpec", "StateFileError", "commit_pending", "load_state", "pending_path",
@@ -113,7 +114,7 @@ def pending_path(state_path: str) -> str:
     return state_path + PENDING_SUFFIX
 
 
-class StateFileError(ValueError):
+class StateFileError(InputError, ValueError):
     """A state file that cannot be used: names the path, what is wrong and the fix."""
 
 

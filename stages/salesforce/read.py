@@ -43,6 +43,8 @@ from typing import Any, Literal
 import apache_beam as beam
 import pyarrow as pa
 
+from forcebeam.auth import responses
+from forcebeam.auth.retry import DEFAULT_RETRY, RetryPolicy
 from forcebeam.stages.files.arrow_coder import table_from_ipc, table_to_ipc
 from forcebeam.stages.salesforce import bulk_query, incremental, planner, rest_query, soql
 from forcebeam.stages.salesforce.client_dofn import ClientDoFn
@@ -107,6 +109,8 @@ class ReadFromSalesforce(beam.PTransform):
     """
 
     config_model = ReadConfig
+    #: How cut result pages are re-read; set another RetryPolicy on the instance to change it.
+    retry: RetryPolicy = DEFAULT_RETRY
 
     def __init__(self, connection: Any, sobject: str | None = None, soql: str | None = None,
                  fields: Sequence[str] | None = None, mode: str = "auto",
@@ -150,7 +154,8 @@ class ReadFromSalesforce(beam.PTransform):
                 | "Start" >> beam.Create([spec])
                 | "Plan" >> beam.ParDo(_PlanUnits(self._connection))
                 | "Distribute" >> beam.Reshuffle()
-                | "ReadUnits" >> beam.ParDo(_ReadUnit(self._connection, spec.schema))
+                | "ReadUnits" >> beam.ParDo(_ReadUnit(self._connection, spec.schema,
+                                                      self.retry))
                 .with_outputs(_OBSERVED, _JOBS, main="pages"))
         read.pages.element_type = _Chunk      # its coder sizes pages without pickling them
         # Rows unless every consumer takes Arrow batches (see stages.salesforce.batches).
@@ -307,7 +312,7 @@ class _PlanUnits(ClientDoFn):
         try:
             info = bulk_query.wait_for_job(client, path, job, spec.bulk_timeout_seconds)
         except bulk_query.BulkJobFailedError as failure:
-            if "QUERY_TIMEOUT" not in str(failure) or not spec.query.splittable:
+            if not responses.job_timed_out(failure) or not spec.query.splittable:
                 raise
             bulk_query.delete_query_job(client, job["id"])
             total = unit.expected_rows
@@ -436,9 +441,11 @@ class _ReadUnit(ClientDoFn):
     or ``_PagesAsBatches``), chosen by what consumes the read.
     """
 
-    def __init__(self, connection: Any, schema: RowSchema) -> None:
+    def __init__(self, connection: Any, schema: RowSchema,
+                 retry: RetryPolicy = DEFAULT_RETRY) -> None:
         super().__init__(connection)
         self._schema = schema
+        self._retry = retry
 
     def process(self, element: tuple[_ReadSpec, planner.ReadUnit]) -> Iterator[Any]:
         spec, unit = element
@@ -463,7 +470,8 @@ class _ReadUnit(ClientDoFn):
                 for page in bulk_query.fetch_pages(self._client, unit.pages,
                                                    label=f"of unit {unit.index + 1} of job "
                                                          f"{unit.job_id}",
-                                                   parallel=PAGE_DOWNLOADS):
+                                                   parallel=PAGE_DOWNLOADS,
+                                                   retry=self._retry):
                     yield _Chunk(raw=page.table)
                 return
             try:
@@ -480,7 +488,8 @@ class _ReadUnit(ClientDoFn):
                             unit.index, spec.query.sobject, refusal)
             else:
                 for page in bulk_query.iter_pages(self._client, job_id,
-                                                  max_records=spec.bulk_page_size):
+                                                  max_records=spec.bulk_page_size,
+                                                  retry=self._retry):
                     yield _Chunk(raw=page.table)
                 bulk_query.delete_query_job(self._client, job_id)
                 return

@@ -10,9 +10,9 @@ Usage::
 Inputs may be ``beam.Row`` or dicts (field name -> value; an absent key leaves the field
 unchanged). ``None`` values (empty CSV cells) follow ``nulls``: ``ignore`` (default) leaves
 the field unchanged, ``set`` clears it - the same on REST and Bulk. Rows Salesforce
-rejects come out of ``failed`` with Salesforce's status code, message and fields; transient
-per-record errors (``UNABLE_TO_LOCK_ROW``, ``API_TEMPORARILY_UNAVAILABLE``) are retried with
-backoff first.
+rejects come out of ``failed`` with Salesforce's status code, message and fields; per-record
+errors that may pass (``UNABLE_TO_LOCK_ROW``, ``API_TEMPORARILY_UNAVAILABLE``: see
+``auth.responses``) are retried first, with the retry policy's back-off.
 With Beam YAML's ``error_handling: {output: NAME}`` the failed rows are that output.
 
 Mode ``auto`` writes batches of fewer than ``BULK_MIN_RECORDS`` through sObject Collections
@@ -24,7 +24,6 @@ retry updates instead of inserting twice.
 from __future__ import annotations
 
 import logging
-import time
 import typing
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -32,6 +31,8 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.typehints.row_type import RowTypeConstraint
 
+from forcebeam.auth import responses
+from forcebeam.auth.retry import DEFAULT_RETRY, RetryPolicy
 from forcebeam.stages.salesforce.client_dofn import ClientDoFn
 from forcebeam.stages.salesforce.config import WriteConfig, as_connection
 from forcebeam.stages.salesforce.write_apis import (
@@ -53,7 +54,6 @@ LOG = logging.getLogger(__name__)
 BULK_MIN_RECORDS = 1000
 DEFAULT_REST_BATCH = 200
 DEFAULT_BULK_BATCH = 10_000
-TRANSIENT_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "API_TEMPORARILY_UNAVAILABLE"})
 FAILED_TAG = "failed"
 
 
@@ -77,6 +77,8 @@ class WriteToSalesforce(beam.PTransform):
     """
 
     config_model = WriteConfig
+    #: The back-off between re-sends of records that may pass; ``max_retries`` sets how many.
+    retry: RetryPolicy = DEFAULT_RETRY
 
     def __init__(self, connection: Any, sobject: str, operation: str = "insert",
                  external_id_field: str | None = None, mode: str = "auto",
@@ -131,7 +133,8 @@ class WriteToSalesforce(beam.PTransform):
         size = cfg.batch_size or (DEFAULT_REST_BATCH if cfg.mode == "rest"
                                   else DEFAULT_BULK_BATCH)
         row_type = self._input_row_type(pcoll)
-        writer = _WriteBatches(self._connection, cfg, self._date_columns, self._id_of)
+        writer = _WriteBatches(self._connection, cfg, self._date_columns, self._id_of,
+                               retry=self.retry.with_retries(cfg.max_retries))
         results = (pcoll
                    | "Batch" >> beam.BatchElements(min_batch_size=size, max_batch_size=size)
                    | "Write" >> beam.ParDo(writer).with_outputs(FAILED_TAG, main="written"))
@@ -164,7 +167,8 @@ def _as_record(element: Any) -> dict[str, Any]:
 class _WriteBatches(ClientDoFn):
     def __init__(self, connection: Any, config: WriteConfig,
                  date_columns: Mapping[str, str] | None = None,
-                 id_of: tuple[str, str] | None = None) -> None:
+                 id_of: tuple[str, str] | None = None, *,
+                 retry: RetryPolicy | None = None) -> None:
         super().__init__(connection)
         self._id_of = id_of
         self._date_columns = dict(date_columns or {})
@@ -172,23 +176,21 @@ class _WriteBatches(ClientDoFn):
         self._operation = config.operation
         self._external_id = config.external_id_field
         self._mode = config.mode
-        self._max_retries = config.max_retries
+        self._retry = retry or DEFAULT_RETRY.with_retries(config.max_retries)
         self._nulls = config.nulls
 
     def process(self, batch: list[Any]) -> Iterator[Any]:
         records = [_as_record(element) for element in batch]
         results = self._checked_write(records)
-        pending = [i for i, r in enumerate(results) if _transient(r)]
-        for attempt in range(1, self._max_retries + 1):
-            if not pending:
-                break
-            time.sleep(min(0.25 * 2 ** (attempt - 1), 8.0))
+        pending = [i for i, r in enumerate(results) if _may_pass(r)]
+        attempt = 0
+        while pending and self._retry.pause(attempt := attempt + 1):
             LOG.info("retrying %d record(s) after transient errors (attempt %d)",
                      len(pending), attempt)
             retried = self._write([records[i] for i in pending])
             for i, result in zip(pending, retried, strict=True):
                 results[i] = result
-            pending = [i for i in pending if _transient(results[i])]
+            pending = [i for i in pending if _may_pass(results[i])]
         assert self._counters is not None
         ok = 0
         for element, result in zip(batch, results, strict=True):
@@ -261,6 +263,7 @@ class _WriteBatches(ClientDoFn):
 ID_OPERATIONS = frozenset({"update", "delete", "hard_delete"})
 
 
-def _transient(result: RecordResult) -> bool:
-    return (not result.success and bool(result.errors)
-            and all(e.status_code in TRANSIENT_CODES for e in result.errors))
+def _may_pass(result: RecordResult) -> bool:
+    """Rejected only for reasons that may pass (``auth.responses``): worth sending again."""
+    return not result.success and responses.record_may_pass(e.status_code
+                                                            for e in result.errors)
