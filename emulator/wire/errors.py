@@ -43,22 +43,35 @@ class SalesforceHTTPError(web.HTTPException):
 class SalesforceError(SalesforceHTTPError):
     """One REST / Bulk 2.0 error: `[{"message","errorCode","fields"?}]` with its status.
 
-    Subclasses fix the status, code and message of a known error; the base class takes
-    them as arguments for errors that come from elsewhere (a SOQL or write error).
+    A subclass states a known error in its class line (`status=`, `code=`, `message=`,
+    `fields=`, `order=`); the base class takes them as arguments for errors whose code comes
+    from elsewhere (a SOQL or write error).
     """
 
     http_status: ClassVar[int] = 400
     error_code: ClassVar[str] = "UNKNOWN_EXCEPTION"
     default_message: ClassVar[str] = ""
-    default_fields: ClassVar[list[str] | None] = None
+    default_fields: ClassVar[tuple[str, ...] | None] = None
     key_order: ClassVar[tuple[str, ...]] = MESSAGE_FIRST
+
+    def __init_subclass__(cls, *, status: int | None = None, code: str | None = None,
+                          message: str | None = None, fields: tuple[str, ...] | None = None,
+                          order: tuple[str, ...] | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, value in (("http_status", status), ("error_code", code),
+                            ("default_message", message), ("default_fields", fields),
+                            ("key_order", order)):
+            if value is not None:
+                setattr(cls, name, value)
 
     def __init__(self, message: str | None = None, fields: list[str] | None = None, *,
                  status: int | None = None, code: str | None = None,
                  headers: dict[str, str] | None = None) -> None:
         self.code = code or self.error_code
         self.message = self.default_message if message is None else message
-        self.fields = self.default_fields if fields is None else fields
+        defaults = self.default_fields
+        self.fields = fields if fields is not None else (
+            list(defaults) if defaults is not None else None)
         super().__init__(status or self.http_status, [self.entry()], headers=headers)
 
     def entry(self) -> dict[str, Any]:
@@ -72,100 +85,82 @@ class SalesforceError(SalesforceHTTPError):
         return web.Response(status=self.status_code, text=self.text, content_type=JSON_TYPE)
 
 
-class CodeFirstError(SalesforceError):
+class CodeFirstError(SalesforceError, order=CODE_FIRST):
     """Errors Salesforce documents with `errorCode` first: routing, Bulk 2.0 jobs."""
-
-    key_order = CODE_FIRST
 
 
 class BulkJobError(CodeFirstError):
     """A Bulk API 2.0 job-level error `[{"errorCode","message"}]` (code and status vary)."""
 
 
+SESSION_EXPIRED = "Session expired or invalid"
+NOT_FOUND_MESSAGE = "The requested resource does not exist"
+
+
 # ----- sessions and limits (wire reference §0) ------------------------------------------------
-class InvalidSessionIdError(SalesforceError):
-    http_status = 401
-    error_code = "INVALID_SESSION_ID"
-    default_message = "Session expired or invalid"
+class InvalidSessionIdError(SalesforceError, status=401, code="INVALID_SESSION_ID",
+                            message=SESSION_EXPIRED):
+    """REST's expired session (simple-salesforce re-logs in on exactly this body)."""
 
 
-class BulkInvalidSessionIdError(CodeFirstError):
+class BulkInvalidSessionIdError(CodeFirstError, status=400, code="InvalidSessionId",
+                                message=SESSION_EXPIRED):
     """Bulk APIs answer an expired session with 400 and their own code."""
 
-    http_status = 400
-    error_code = "InvalidSessionId"
-    default_message = "Session expired or invalid"
+
+class InvalidAuthHeaderError(SalesforceError, status=401, code="INVALID_AUTH_HEADER",
+                             message="INVALID_HEADER_TYPE"):
+    """No `Authorization` (or `X-SFDC-Session`) header at all."""
 
 
-class InvalidAuthHeaderError(SalesforceError):
-    http_status = 401
-    error_code = "INVALID_AUTH_HEADER"
-    default_message = "INVALID_HEADER_TYPE"
+class RequestLimitExceededError(SalesforceError, status=403, code="REQUEST_LIMIT_EXCEEDED",
+                                message="TotalRequests Limit exceeded."):
+    """The org's daily API request limit is used up."""
 
 
-class RequestLimitExceededError(SalesforceError):
-    http_status = 403
-    error_code = "REQUEST_LIMIT_EXCEEDED"
-    default_message = "TotalRequests Limit exceeded."
-
-
-class ConcurrentRequestLimitExceededError(CodeFirstError):
+class ConcurrentRequestLimitExceededError(CodeFirstError, status=403,
+                                          code="REQUEST_LIMIT_EXCEEDED",
+                                          message="ConcurrentPerOrgLongTxn Limit exceeded."):
     """Too many long-running requests (result downloads) at once."""
 
-    http_status = 403
-    error_code = "REQUEST_LIMIT_EXCEEDED"
-    default_message = "ConcurrentPerOrgLongTxn Limit exceeded."
+
+class ServerUnavailableError(SalesforceError, status=503, code="SERVER_UNAVAILABLE",
+                             message="Server temporarily unavailable, please retry."):
+    """A transient 503 (the fault injector's `http_503_rate`)."""
 
 
-class ServerUnavailableError(SalesforceError):
-    http_status = 503
-    error_code = "SERVER_UNAVAILABLE"
-    default_message = "Server temporarily unavailable, please retry."
+class ApiDisabledError(
+        CodeFirstError, status=403, code="API_DISABLED_FOR_ORG",
+        message="API is not enabled for this user: give the user's profile or a permission "
+                "set the API Enabled permission."):
+    """The user lacks the API Enabled permission."""
 
 
-class ApiDisabledError(CodeFirstError):
-    http_status = 403
-    error_code = "API_DISABLED_FOR_ORG"
-    default_message = ("API is not enabled for this user: give the user's profile or a "
-                       "permission set the API Enabled permission.")
-
-
-class MutualAuthenticationFailedError(CodeFirstError):
-    http_status = 403
-    error_code = "MUTUAL_AUTHENTICATION_FAILED"
-    default_message = (
-        "This user has the Enforce SSL/TLS Mutual Authentication permission: call the "
-        "org's mutual TLS port with a client certificate uploaded under Setup > "
-        "Certificate and Key Management > Mutual Authentication Certificates.")
+class MutualAuthenticationFailedError(
+        CodeFirstError, status=403, code="MUTUAL_AUTHENTICATION_FAILED",
+        message="This user has the Enforce SSL/TLS Mutual Authentication permission: call "
+                "the org's mutual TLS port with a client certificate uploaded under Setup > "
+                "Certificate and Key Management > Mutual Authentication Certificates."):
+    """A user who must use mutual TLS called without a trusted client certificate."""
 
 
 # ----- resources ------------------------------------------------------------------------------
-class NotFoundError(CodeFirstError):
+class NotFoundError(CodeFirstError, status=404, code="NOT_FOUND", message=NOT_FOUND_MESSAGE):
     """Unknown resource, API version or object (the §0 body)."""
 
-    http_status = 404
-    error_code = "NOT_FOUND"
-    default_message = "The requested resource does not exist"
 
-
-class RecordNotFoundError(SalesforceError):
+class RecordNotFoundError(SalesforceError, status=404, code="NOT_FOUND",
+                          message=NOT_FOUND_MESSAGE):
     """A record id or external id value the org does not have (REST record resources)."""
 
-    http_status = 404
-    error_code = "NOT_FOUND"
-    default_message = "The requested resource does not exist"
+
+class EntityIsDeletedError(SalesforceError, status=404, code="ENTITY_IS_DELETED",
+                           message="entity is deleted", fields=()):
+    """A record in the Recycle Bin (Salesforce sends `"fields": []`)."""
 
 
-class EntityIsDeletedError(SalesforceError):
-    http_status = 404
-    error_code = "ENTITY_IS_DELETED"
-    default_message = "entity is deleted"
-    default_fields = []  # noqa: RUF012 - never mutated; Salesforce sends "fields": []
-
-
-class MethodNotAllowedError(CodeFirstError):
-    http_status = 405
-    error_code = "METHOD_NOT_ALLOWED"
+class MethodNotAllowedError(CodeFirstError, status=405, code="METHOD_NOT_ALLOWED"):
+    """An HTTP method the resource does not take; the message lists the allowed ones."""
 
     def __init__(self, method: str, allowed: str,
                  headers: dict[str, str] | None = None) -> None:
@@ -173,53 +168,42 @@ class MethodNotAllowedError(CodeFirstError):
                          headers=headers)
 
 
-class GoneError(CodeFirstError):
+class GoneError(CodeFirstError, status=410, code="GONE"):
     """A retired API version on REST (help 000354473)."""
 
-    http_status = 410
-    error_code = "GONE"
 
-
-class InvalidVersionError(CodeFirstError):
+class InvalidVersionError(CodeFirstError, status=400, code="InvalidVersion"):
     """A retired API version on Bulk 2.0."""
-
-    http_status = 400
-    error_code = "InvalidVersion"
 
 
 # ----- request bodies and queries -------------------------------------------------------------
-class JsonParserError(SalesforceError):
-    error_code = "JSON_PARSER_ERROR"
+class JsonParserError(SalesforceError, code="JSON_PARSER_ERROR"):
+    """A body that is not JSON, or not the JSON shape the resource takes."""
 
 
-class MalformedQueryError(SalesforceError):
-    error_code = "MALFORMED_QUERY"
+class MalformedQueryError(SalesforceError, code="MALFORMED_QUERY"):
+    """SOQL the parser refuses before running it (an empty `q`)."""
 
 
-class InvalidQueryLocatorError(SalesforceError):
-    error_code = "INVALID_QUERY_LOCATOR"
-    default_message = "invalid query locator"
+class InvalidQueryLocatorError(SalesforceError, code="INVALID_QUERY_LOCATOR",
+                               message="invalid query locator"):
+    """A `nextRecordsUrl` locator that is unknown or was evicted."""
 
 
-class InvalidFieldError(SalesforceError):
-    error_code = "INVALID_FIELD"
+class InvalidFieldError(SalesforceError, code="INVALID_FIELD"):
+    """A field the object does not have, or one a request may not set."""
 
 
-class NoSuchColumnError(CodeFirstError):
+class NoSuchColumnError(CodeFirstError, code="INVALID_FIELD"):
     """A `?fields=` name that is not a field name at all."""
-
-    error_code = "INVALID_FIELD"
 
     def __init__(self, name: str) -> None:
         super().__init__(f"No such column '{name}'")
 
 
-class MalformedIdError(SalesforceError):
+class MalformedIdError(SalesforceError, code="MALFORMED_ID", fields=("Id",),
+                       order=("errorCode", "fields", "message")):
     """An id of another object's key prefix (REST writes errorCode, fields, message)."""
-
-    error_code = "MALFORMED_ID"
-    default_fields = ["Id"]  # noqa: RUF012 - never mutated
-    key_order = ("errorCode", "fields", "message")
 
 
 class StoreRefusedError(CodeFirstError):
