@@ -14,7 +14,6 @@ an expired or unknown session is `400 InvalidSessionId`. Query jobs accept PK ch
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from aiohttp import web
 
@@ -38,6 +37,7 @@ from forcebeam.emulator.bulk.v1_jobs import (
 )
 from forcebeam.emulator.bulk.v1_query import parse_pk_chunking, plan_chunks, run_query_batch
 from forcebeam.emulator.state import EmulatorState
+from forcebeam.emulator.state.identity import Session
 from forcebeam.emulator.wire.bulk_query import send_file
 from forcebeam.emulator.wire.bulk_v1_formats import (
     JSON_TYPE,
@@ -92,7 +92,7 @@ def register(app: web.Application, state: EmulatorState) -> None:
 
 
 # ----- request checks ------------------------------------------------------------------------
-def authenticate(request: web.Request, fmt: str) -> Any:
+def authenticate(request: web.Request, fmt: str) -> Session:
     """The request's session (X-SFDC-Session), errors re-rendered in Bulk 1.0's shape."""
     version = request.match_info.get("version", "0")
     major = int(float(version))
