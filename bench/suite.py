@@ -68,7 +68,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def run_serving(records: int, log: Callable[[str], None]) -> dict[str, Any] | None:
-    """The emulator's own serving benchmark (engineer C's), kept in every full run."""
+    """How fast the emulator serves Bulk 2.0 query results (`bench.emulator_serving`), the
+    ceiling of every client benchmark; kept in every full run."""
     try:
         from bench import emulator_serving
     except ImportError:

@@ -14,21 +14,25 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from forcebeam.emulator import faults
 from forcebeam.emulator.state import EmulatorState
 from forcebeam.emulator.tls import mutual_tls_context, server_context
 from forcebeam.emulator.wire import WIRE_MODULES
+from forcebeam.emulator.wire.faults import fault_middleware
 from forcebeam.emulator.wire.http import data_api_middleware
 
 MAX_REQUEST_BYTES = 160 * 1024 * 1024  # Bulk ingest uploads may be ~150 MB per request
 
 
 def build_app(state: EmulatorState) -> web.Application:
-    """The org's HTTPS application with every wire module's routes."""
-    app = web.Application(middlewares=[data_api_middleware], client_max_size=MAX_REQUEST_BYTES,
+    """The org's HTTPS application with every wire module's routes.
+
+    Middlewares, outermost first: the data API's version check and `Sforce-Limit-Info`
+    stamp, then the fault injector (so a fault's error carries the limit header too).
+    """
+    app = web.Application(middlewares=[data_api_middleware, fault_middleware],
+                          client_max_size=MAX_REQUEST_BYTES,
                           handler_args={"max_field_size": 65536})
     app["state"] = state
-    faults.install(app, state)  # C's middleware + /__emulator/faults, bound to the org
     for name in WIRE_MODULES:
         module = importlib.import_module(f"{__package__}.wire.{name}")
         module.register(app, state)

@@ -17,19 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from forcebeam.emulator.app import start_listeners
-from forcebeam.emulator.faults import FaultInjector
-from forcebeam.emulator.records.store import RecordStore
-from forcebeam.emulator.state import EmulatorState, Paths, Urls
-from forcebeam.emulator.state.counters import Counters
-from forcebeam.emulator.state.identity import MTLS_USERNAME, ORG_ID, Identity
-from forcebeam.emulator.state.org import OrgSettings
-from forcebeam.emulator.state.secrets import SecretStore
-from forcebeam.emulator.tls import certificate_fingerprint, ensure_pki
+from forcebeam.emulator.state import EmulatorState
+from forcebeam.emulator.state import build as state_build
+from forcebeam.emulator.state.build import (
+    APP_KEY_SECRET,
+    CLIENT_TLS_KEY_SECRET,
+    SECRET_PROJECT,
+)
+from forcebeam.emulator.state.identity import MTLS_USERNAME, ORG_ID
 
 LOG = logging.getLogger("forcebeam.emulator")
-SECRET_PROJECT = "forcebeam-emulator"  # noqa: S105 (a project id)
-APP_KEY_SECRET = "connected-app-private-key"  # noqa: S105 (a secret id)
-CLIENT_TLS_KEY_SECRET = "client-tls-private-key"  # noqa: S105 (a secret id)
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 
 
@@ -64,24 +61,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def build_state(args: argparse.Namespace) -> EmulatorState:
-    data_dir = args.data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    pki = ensure_pki(data_dir / "pki", MTLS_USERNAME)
-    jwt_pem, client_pem = pki.jwt_cert.read_bytes(), pki.client_cert.read_bytes()
-    identity = Identity.seeded(jwt_pem, certificate_fingerprint(jwt_pem),
-                               client_pem, certificate_fingerprint(client_pem))
-    org = OrgSettings(bulk_job_delay_seconds=float(args.bulk_job_delay or 0.0))
-    secrets = SecretStore()
-    secrets.put(SECRET_PROJECT, APP_KEY_SECRET, pki.jwt_key.read_bytes())
-    secrets.put(SECRET_PROJECT, CLIENT_TLS_KEY_SECRET, pki.client_key.read_bytes())
-    state = EmulatorState(org=org, identity=identity, counters=Counters(),
-                          paths=Paths(data_dir=data_dir, pki=pki), urls=Urls(host=args.host),
-                          secrets=secrets)
-    state.records = RecordStore(data_dir, records=args.records, seed=args.seed)
-    state.faults = FaultInjector.from_cli(faults=args.faults, latency_ms=args.latency_ms,
-                                          bandwidth_mbps=args.bandwidth_mbps,
-                                          bulk_job_delay=args.bulk_job_delay)
-    return state
+    """The org's state from the command line (every backend: `emulator.state.build`)."""
+    return state_build.build_state(state_build.StateConfig(
+        data_dir=args.data_dir, host=args.host, records=args.records, seed=args.seed,
+        faults=args.faults, latency_ms=args.latency_ms, bandwidth_mbps=args.bandwidth_mbps,
+        bulk_job_delay=args.bulk_job_delay))
 
 
 def info(state: EmulatorState, records: int) -> dict[str, Any]:
@@ -161,9 +145,7 @@ async def serve(args: argparse.Namespace) -> None:
         await stop.wait()
     finally:
         await listeners.close()
-        close = getattr(state.records, "close", None)
-        if close is not None:
-            close()
+        state.records.close()
 
 
 def _exit_during_startup(signum: int, _frame: object) -> None:

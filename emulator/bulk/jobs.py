@@ -2,9 +2,9 @@
 
 Query jobs go UploadComplete -> InProgress -> JobComplete | Failed | Aborted; ingest jobs
 start Open (accepting uploads) and then follow the same path. Work runs asynchronously, as on
-a real org: `BulkJobs.start` moves the job to InProgress, runs the blocking work in a thread
-pool (SQLite and CSV work must not stall the event loop serving other clients) and completes
-the job no sooner than the configured delay, so clients exercise their polling loops.
+a real org: `BulkJobs.start` hands the job to the shared runner (`emulator.bulk.runner`:
+InProgress, blocking work on a thread pool, the org's minimum delay), after the query
+processing model's time in the queue and before its chunk timing.
 
 This module knows nothing of HTTP: the wire modules render jobs as JSON and map the
 exceptions below to Salesforce's error bodies.
@@ -13,14 +13,10 @@ exceptions below to Salesforce's error bodies.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import itertools
 import logging
 import shutil
-import threading
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,15 +28,13 @@ from forcebeam.emulator.bulk.processing import (
     run_chunks,
 )
 from forcebeam.emulator.bulk.results import ResultFile
+from forcebeam.emulator.bulk.runner import ABORTED, FAILED, IN_PROGRESS, Tracked, WorkRunner
+from forcebeam.emulator.bulk.runner import OPEN as OPEN
 
 log = logging.getLogger(__name__)
 
-OPEN = "Open"
 UPLOAD_COMPLETE = "UploadComplete"
-IN_PROGRESS = "InProgress"
 JOB_COMPLETE = "JobComplete"
-FAILED = "Failed"
-ABORTED = "Aborted"
 TERMINAL_STATES = frozenset({JOB_COMPLETE, FAILED, ABORTED})
 
 QUERY = "query"
@@ -58,8 +52,8 @@ class InvalidJobStateError(ValueError):
     """A state change or request the job's current state does not allow."""
 
 
-@dataclass
-class BulkJob:
+@dataclass(kw_only=True)
+class BulkJob(Tracked):
     """State shared by query and ingest jobs (field names follow the job-info JSON)."""
 
     id: str
@@ -71,9 +65,6 @@ class BulkJob:
     column_delimiter: str = "COMMA"
     line_ending: str = "LF"
     state: str = UPLOAD_COMPLETE
-    created_date: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
-    system_modstamp: dt.datetime = field(
-        default_factory=lambda: dt.datetime.now(dt.timezone.utc))
     number_records_processed: int = 0
     number_records_failed: int = 0
     retries: int = 0
@@ -82,22 +73,18 @@ class BulkJob:
     work_dir: Path | None = None
     discarded: bool = False        # deleted, or the server is stopping: stop background work
 
-    def set_state(self, state: str) -> None:
-        self.state = state
-        self.system_modstamp = dt.datetime.now(dt.timezone.utc)
-
     @property
     def terminal(self) -> bool:
         return self.state in TERMINAL_STATES
 
 
-@dataclass
+@dataclass(kw_only=True)
 class QueryJob(BulkJob):
     query: str = ""
     result: ResultFile | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class IngestJob(BulkJob):
     external_id_field: str | None = None
     uploads: list[Path] = field(default_factory=list)
@@ -107,7 +94,7 @@ class IngestJob(BulkJob):
     unprocessed_records: Path | None = None
 
 
-class BulkJobs:
+class BulkJobs(WorkRunner):
     """Registry of every Bulk 2.0 job of the org, and the runner that completes them.
 
     `delay_seconds` is read at each job start (a callable) so an admin change to the org's
@@ -117,17 +104,9 @@ class BulkJobs:
     def __init__(self, data_dir: Path, delay_seconds: Callable[[], float] = lambda: 0.0,
                  workers: int = 2,
                  processing: Callable[[], QueryProcessing] = QueryProcessing) -> None:
-        self.root = Path(data_dir) / "bulk"
-        # Jobs live in memory, so files of a previous run are orphans (a 1M-row result file
-        # is hundreds of MB): start from an empty directory.
-        shutil.rmtree(self.root, ignore_errors=True)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._delay_seconds = delay_seconds
+        super().__init__(Path(data_dir) / "bulk", delay_seconds, workers, "bulk")
         self._jobs: dict[str, BulkJob] = {}
-        self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bulk")
-        self._tasks: set[asyncio.Task] = set()
         self._processing = processing
         self._chunk_pool: tuple[int, asyncio.Semaphore] | None = None
 
@@ -135,8 +114,7 @@ class BulkJobs:
         return f"{JOB_ID_PREFIX}{next(self._ids):012d}AAA"
 
     def add(self, job: BulkJob) -> BulkJob:
-        job.work_dir = self.root / job.id
-        job.work_dir.mkdir(parents=True, exist_ok=True)
+        job.work_dir = self.work_dir(job.id)
         with self._lock:
             self._jobs[job.id] = job
         return job
@@ -170,38 +148,31 @@ class BulkJobs:
 
     def start(self, job: BulkJob, work: Callable[[BulkJob], None]) -> None:
         """Run `work(job)` in the pool and finish the job; returns at once."""
-        task = asyncio.get_running_loop().create_task(self._run(job, work))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._run(job, work))
 
     async def _run(self, job: BulkJob, work: Callable[[BulkJob], None]) -> None:
         model = self._processing() if job.kind == QUERY else QueryProcessing()
         if model.queue_seconds:
             await asyncio.sleep(model.queue_seconds)     # queued: still UploadComplete
-        started = time.monotonic()
-        delay = max(0.0, float(self._delay_seconds() or 0.0))
         if job.state == ABORTED:
             return
-        job.set_state(IN_PROGRESS)
-        try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, work, job)
+
+        async def run() -> None:
+            await self._in_pool(work, job)
             if isinstance(job, QueryJob) and model.chunk_rows_per_second:
                 self._chunk_pool = pool_for(model, self._chunk_pool)
                 await run_chunks(model.chunk_seconds(job.number_records_processed,
                                                      chunking_allowed(job.query)),
                                  model, self._chunk_pool[1])
-        except Exception as error:  # noqa: BLE001 - any failure is the job's Failed state
+
+        def failed(error: Exception) -> None:
             if not isinstance(error, QueryTimeoutError):
                 log.exception("bulk job %s failed", job.id)
             if job.state != ABORTED:
                 job.error_message = str(error) or type(error).__name__
                 job.set_state(FAILED)
-            return
-        remaining = delay - (time.monotonic() - started)
-        if remaining > 0:
-            await asyncio.sleep(remaining)
-        job.processing_ms = int((time.monotonic() - started) * 1000)
-        if job.state == IN_PROGRESS:
+
+        if await self._process_unit(job, run, failed) and job.state == IN_PROGRESS:
             job.set_state(JOB_COMPLETE)
 
     def close(self) -> None:
@@ -213,9 +184,7 @@ class BulkJobs:
                 job.discarded = True
         for job in running:
             job.set_state(ABORTED)
-        for task in list(self._tasks):
-            task.cancel()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._stop()
 
 
 def _past(state: str) -> str:

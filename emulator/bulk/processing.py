@@ -1,8 +1,8 @@
 """How long a Bulk 2.0 query job takes on the org's side: queue, chunks, QUERY_TIMEOUT.
 
 A model of what Salesforce documents (Bulk API 2.0 and Bulk API Developer Guide, "Bulk API
-2.0 query" / "Limits"), each number a setting (fault spec key, see `emulator.faults`) whose
-`realistic` value the README lists with its source:
+2.0 query" / "Limits"), each number a setting (fault spec key, see `emulator.state.faults`)
+whose `realistic` value the README lists with its source:
 
 * a job waits in a queue before it turns InProgress (`bulk_queue_seconds`; a peer measured
   ~14 s of fixed overhead per job on real orgs, the realistic profile uses 10 s);

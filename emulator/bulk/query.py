@@ -40,7 +40,8 @@ class BulkQueryRefusedError(ValueError):
 
 
 def check_bulk_query(parsed: Any, columns: list[Any]) -> None:
-    """Raise BulkQueryRefusedError for what Bulk 2.0 refuses; `parsed` is B's ParsedQuery."""
+    """Raise BulkQueryRefusedError for what Bulk 2.0 refuses (`parsed`: the SOQL parser's
+    `ParsedQuery`; `columns`: the compiled query's columns, empty before compiling)."""
     if getattr(parsed, "uses_fields_function", False):
         raise BulkQueryRefusedError(
             "API_ERROR", "FIELDS() is not supported in Bulk Query: list the fields by name")

@@ -6,38 +6,31 @@ Completed | Failed). Closing a job only stops new batches; aborting it leaves it
 batches NotProcessed. A PK-chunked query job turns its batch into one batch per chunk of
 record ids and leaves the original batch NotProcessed.
 
-Processing reuses Bulk 2.0's rules: blocking work runs on a thread pool, a batch finishes no
-sooner than the org's `bulk_job_delay_seconds` (so clients exercise their polling loops),
-and Serial jobs process one batch at a time. This module knows nothing of HTTP.
+Processing is Bulk 2.0's, from the shared runner (`emulator.bulk.runner`): blocking work
+runs on a thread pool and a batch finishes no sooner than the org's
+`bulk_job_delay_seconds` (so clients exercise their polling loops); Serial jobs process one
+batch at a time. This module knows nothing of HTTP.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import itertools
 import logging
-import shutil
-import threading
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from forcebeam.emulator.bulk.jobs import JobNotFoundError
+from forcebeam.emulator.bulk.runner import ABORTED, FAILED, OPEN, Tracked, WorkRunner
 
 log = logging.getLogger(__name__)
 
-# Job states
-OPEN = "Open"
+# Job states: OPEN, ABORTED (shared with Bulk 2.0) and
 CLOSED = "Closed"
-ABORTED = "Aborted"
-# Batch states
+# Batch states: IN_PROGRESS (set by the shared runner), FAILED and
 QUEUED = "Queued"
-IN_PROGRESS = "InProgress"
 COMPLETED = "Completed"
-FAILED = "Failed"
 NOT_PROCESSED = "NotProcessed"
 BATCH_TERMINAL = frozenset({COMPLETED, FAILED, NOT_PROCESSED})
 
@@ -72,15 +65,12 @@ class PkChunking:
     start_row: str | None = None
 
 
-@dataclass
-class V1Batch:
+@dataclass(kw_only=True)
+class V1Batch(Tracked):
     id: str
     job_id: str
     state: str = QUEUED
     state_message: str | None = None
-    created_date: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
-    system_modstamp: dt.datetime = field(
-        default_factory=lambda: dt.datetime.now(dt.timezone.utc))
     number_records_processed: int = 0
     number_records_failed: int = 0
     processing_ms: int = 0
@@ -89,18 +79,17 @@ class V1Batch:
     result_paths: dict[str, Path] = field(default_factory=dict)  # result id -> file
 
     def set_state(self, state: str, message: str | None = None) -> None:
-        self.state = state
         if message is not None:
             self.state_message = message
-        self.system_modstamp = dt.datetime.now(dt.timezone.utc)
+        super().set_state(state)
 
     @property
     def terminal(self) -> bool:
         return self.state in BATCH_TERMINAL
 
 
-@dataclass
-class V1Job:
+@dataclass(kw_only=True)
+class V1Job(Tracked):
     """A Bulk 1.0 job (field names follow jobInfo)."""
 
     id: str
@@ -113,9 +102,6 @@ class V1Job:
     external_id_field: str | None = None
     pk_chunking: PkChunking | None = None
     state: str = OPEN
-    created_date: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
-    system_modstamp: dt.datetime = field(
-        default_factory=lambda: dt.datetime.now(dt.timezone.utc))
     batches: list[V1Batch] = field(default_factory=list)
     work_dir: Path | None = None
     serial_lock: asyncio.Lock | None = None
@@ -123,10 +109,6 @@ class V1Job:
     @property
     def is_query(self) -> bool:
         return self.operation in QUERY_OPERATIONS
-
-    def set_state(self, state: str) -> None:
-        self.state = state
-        self.system_modstamp = dt.datetime.now(dt.timezone.utc)
 
     def count(self, state: str) -> int:
         return sum(1 for batch in self.batches if batch.state == state)
@@ -147,7 +129,7 @@ class V1Job:
 BatchWork = Callable[[V1Job, V1Batch], None]
 
 
-class BulkV1Jobs:
+class BulkV1Jobs(WorkRunner):
     """Registry of the org's Bulk 1.0 jobs and the runner that processes their batches.
 
     `delay_seconds` is read when each batch starts (an admin change applies to the next
@@ -158,18 +140,12 @@ class BulkV1Jobs:
     def __init__(self, data_dir: Path, delay_seconds: Callable[[], float] = lambda: 0.0,
                  on_batch_processed: Callable[[], None] = lambda: None,
                  workers: int = 2) -> None:
-        self.root = Path(data_dir) / "bulk-v1"
-        shutil.rmtree(self.root, ignore_errors=True)  # jobs live in memory only
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._delay_seconds = delay_seconds
+        super().__init__(Path(data_dir) / "bulk-v1", delay_seconds, workers, "bulk-v1")
         self._on_batch_processed = on_batch_processed
         self._jobs: dict[str, V1Job] = {}
-        self._lock = threading.Lock()
         self._job_ids = itertools.count(1)
         self._batch_ids = itertools.count(1)
         self._result_ids = itertools.count(1)
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bulk-v1")
-        self._tasks: set[asyncio.Task] = set()
 
     # Ids keep Salesforce's key prefixes (750 job, 751 batch, 752 result) and a 'V' so they
     # never collide with Bulk 2.0 job ids.
@@ -181,8 +157,7 @@ class BulkV1Jobs:
 
     def create(self, **fields: object) -> V1Job:
         job = V1Job(id=self._job_id(), **fields)  # type: ignore[arg-type]
-        job.work_dir = self.root / job.id
-        job.work_dir.mkdir(parents=True, exist_ok=True)
+        job.work_dir = self.work_dir(job.id)
         with self._lock:
             self._jobs[job.id] = job
         return job
@@ -231,15 +206,10 @@ class BulkV1Jobs:
         raises BatchFailedError fails the original batch instead."""
         self._spawn(self._chunk(job, batch, plan, work))
 
-    def _spawn(self, coroutine: object) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)  # type: ignore[arg-type]
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def _chunk(self, job: V1Job, batch: V1Batch, plan: Callable[[], list[str]],
                      work: BatchWork) -> None:
         try:
-            chunks = await asyncio.get_running_loop().run_in_executor(self._executor, plan)
+            chunks = await self._in_pool(plan)
         except BatchFailedError as error:
             batch.set_state(FAILED, str(error))
             return
@@ -265,27 +235,21 @@ class BulkV1Jobs:
     async def _process(self, job: V1Job, batch: V1Batch, work: BatchWork) -> None:
         if batch.state != QUEUED:  # aborted while queued
             return
-        started = time.monotonic()
-        delay = max(0.0, float(self._delay_seconds() or 0.0))
-        batch.set_state(IN_PROGRESS)
-        self._on_batch_processed()
-        try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, work, job, batch)
-        except BatchFailedError as error:
-            batch.set_state(FAILED, str(error))
-            return
-        except Exception as error:  # noqa: BLE001 - any failure is the batch's Failed state
+
+        async def run() -> None:
+            self._on_batch_processed()
+            await self._in_pool(work, job, batch)
+
+        def failed(error: Exception) -> None:
+            if isinstance(error, BatchFailedError):
+                batch.set_state(FAILED, str(error))
+                return
             log.exception("bulk 1.0 batch %s failed", batch.id)
             batch.set_state(FAILED, f"InvalidBatch : {error or type(error).__name__}")
-            return
-        remaining = delay - (time.monotonic() - started)
-        if remaining > 0:
-            await asyncio.sleep(remaining)
-        batch.processing_ms = int((time.monotonic() - started) * 1000)
-        batch.set_state(COMPLETED)
+
+        if await self._process_unit(batch, run, failed):
+            batch.set_state(COMPLETED)
 
     def shutdown(self) -> None:
         """Stop quickly at server shutdown."""
-        for task in list(self._tasks):
-            task.cancel()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._stop()

@@ -1,19 +1,30 @@
 """The emulated org's state, kept apart from the wire handlers (moto style).
 
-`EmulatorState` is built once by the CLI and stored as `app["state"]`; wire modules read and
-change it but never own it.
+`EmulatorState` holds every backend of the org; `emulator.state.build.build_state` creates
+them all at once (the CLI calls it) and the app stores the result as `app["state"]`. Wire
+modules parse requests, call these backends and serialise the answers; they never create or
+own state.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from forcebeam.emulator.state.counters import Counters
 from forcebeam.emulator.state.identity import Identity
 from forcebeam.emulator.state.org import OrgSettings
 from forcebeam.emulator.tls import PkiPaths
+
+if TYPE_CHECKING:  # the backends import state submodules themselves: no import at runtime
+    from forcebeam.emulator.bulk.jobs import BulkJobs
+    from forcebeam.emulator.bulk.v1_jobs import BulkV1Jobs
+    from forcebeam.emulator.records.store import RecordStore
+    from forcebeam.emulator.state.faults import FaultInjector
+    from forcebeam.emulator.state.limits import DailyUsage
+    from forcebeam.emulator.state.query_cursors import QueryCursors
+    from forcebeam.emulator.state.secrets import SecretStore
 
 
 @dataclass
@@ -59,15 +70,17 @@ class Paths:
 
 @dataclass
 class EmulatorState:
-    """Everything the wire handlers share. `records`/`bulk`/`faults` belong to B and C."""
+    """Everything the wire handlers share, one backend per concern (built by `build_state`)."""
 
-    org: OrgSettings
-    identity: Identity
-    counters: Counters
+    org: OrgSettings            # Setup toggles and the daily API meter
+    identity: Identity          # users, connected apps, sessions, tokens
+    counters: Counters          # what benchmarks read (API calls per kind, logins, jobs)
     paths: Paths
     urls: Urls
-    records: Any = None  # emulator.records.store.RecordStore
-    bulk: Any = None  # C's job registry
-    faults: Any = None  # emulator.faults.FaultInjector
-    secrets: Any = None  # emulator.wire.secret_manager.SecretStore
-    extras: dict[str, Any] = field(default_factory=dict)
+    records: RecordStore        # sObject rows, SOQL, write rules
+    faults: FaultInjector       # fault spec and its seeded decisions
+    secrets: SecretStore        # the Secret Manager endpoint's secrets
+    usage: DailyUsage           # /limits meters beyond the API call count
+    bulk: BulkJobs              # Bulk API 2.0 query and ingest jobs
+    bulk_v1: BulkV1Jobs         # Bulk API 1.0 jobs and batches
+    query_cursors: QueryCursors  # REST query locators (nextRecordsUrl)

@@ -1,7 +1,7 @@
 """Who may log in and how: users, connected apps, approvals, certificates, sessions, tokens.
 
-The ids are deterministic so the records store (engineer B) can seed matching `User` rows by
-importing the constants below instead of agreeing on them out of band.
+The ids are deterministic so the records generator can seed matching `User` rows by importing
+the constants below instead of repeating them.
 """
 
 from __future__ import annotations

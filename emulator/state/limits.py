@@ -23,6 +23,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from forcebeam.emulator.state.org import OrgSettings
+
 BYTES_PER_MB = 1024 * 1024
 #: Records per internal batch of a Bulk 2.0 ingest job (each counts as one batch).
 BULK_V2_INGEST_BATCH_RECORDS = 10_000
@@ -145,15 +147,7 @@ class DailyUsage:
             }
 
 
-def daily_usage(state: Any) -> DailyUsage:
-    """The org's meters (kept in `state.extras`, created on first use)."""
-    usage = state.extras.get("daily_usage")
-    if usage is None:
-        usage = state.extras.setdefault("daily_usage", DailyUsage())
-    return usage
-
-
-def limits_body(api_version: str, org: Any, usage: DailyUsage) -> dict[str, Any]:
+def limits_body(api_version: str, org: OrgSettings, usage: DailyUsage) -> dict[str, Any]:
     """The JSON of `GET /services/data/vXX.X/limits` for one API version."""
     major = int(float(api_version))
     used = usage.used()

@@ -15,7 +15,7 @@ from aiohttp import web
 from cryptography import x509
 
 from forcebeam.emulator.records.schema import FieldDef
-from forcebeam.emulator.records.store import StoreError
+from forcebeam.emulator.records.store import RecordStore, StoreError
 from forcebeam.emulator.records.values import datetime_to_ms
 from forcebeam.emulator.state import EmulatorState
 from forcebeam.emulator.tls import certificate_fingerprint
@@ -194,8 +194,6 @@ async def expire_sessions(request: web.Request) -> web.Response:
 
 async def touch_records(request: web.Request) -> web.Response:
     state = _state(request)
-    if state.records is None:
-        return _bad("no records store in this emulator", 503)
     body = await _json(request)
     if not isinstance(body, dict) or ("ids" not in body and "count" not in body):
         return _bad('body must be {"ids": [...]} or {"count": N}, optional "system_modstamp"')
@@ -210,12 +208,8 @@ async def touch_records(request: web.Request) -> web.Response:
     return web.json_response({"ids": ids})
 
 
-def _store(request: web.Request) -> Any:
-    store = _state(request).records
-    if store is None:
-        raise web.HTTPServiceUnavailable(text=json.dumps({"error": "no records store"}),
-                                         content_type="application/json")
-    return store
+def _store(request: web.Request) -> RecordStore:
+    return _state(request).records
 
 
 async def empty_recycle_bin(request: web.Request) -> web.Response:
@@ -320,4 +314,4 @@ def register(app: web.Application, state: EmulatorState) -> None:
     router.add_delete(f"{PREFIX}/schema/{{sobject}}/fields/{{field}}", remove_field)
     router.add_put(f"{PREFIX}/users/{{username}}/field-access/{{sobject}}/{{field}}",
                    set_field_access)
-    # /__emulator/faults (GET/PUT/DELETE) comes with the fault middleware: emulator.faults.install
+    # /__emulator/faults (GET/PUT/DELETE) is registered by emulator.wire.faults

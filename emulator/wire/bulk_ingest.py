@@ -17,7 +17,6 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from forcebeam.emulator import faults
 from forcebeam.emulator.bulk.ingest import MAX_UPLOAD_BYTES, process_ingest_job
 from forcebeam.emulator.bulk.jobs import (
     ABORTED,
@@ -27,10 +26,10 @@ from forcebeam.emulator.bulk.jobs import (
     IngestJob,
     InvalidJobStateError,
 )
-from forcebeam.emulator.state.limits import daily_usage
+from forcebeam.emulator.records.schema import Schema
+from forcebeam.emulator.state import EmulatorState
 from forcebeam.emulator.wire.bulk_query import (
     bulk_error,
-    bulk_jobs,
     find_job,
     job_format,
     job_info,
@@ -53,9 +52,7 @@ UPLOAD_CHUNK_BYTES = 1024 * 1024
 MULTIPART_MAX_CHARACTERS = 100_000
 
 
-def register(app: web.Application, state: Any) -> None:
-    bulk_jobs(state)
-    faults.install(app, state)
+def register(app: web.Application, state: EmulatorState) -> None:
     app.router.add_post(data_path("jobs/ingest"), create_job)
     app.router.add_get(data_path("jobs/ingest"), list_jobs)
     app.router.add_get(data_path("jobs/ingest/{job_id}"), get_job)
@@ -105,7 +102,7 @@ async def create_job(request: web.Request) -> web.Response:
         raise bulk_error(400, "InvalidJob", f"Invalid operation {operation!r}: use one of "
                          f"{', '.join(INGEST_OPERATIONS)}")
     sobject = body.get("object")
-    schema = getattr(state.records, "schema", None)
+    schema = state.records.schema
     known = _object_name(schema, sobject) if isinstance(sobject, str) else None
     if known is None:
         raise bulk_error(400, "InvalidJob", f"Invalid object {sobject!r}: name an sObject "
@@ -115,14 +112,13 @@ async def create_job(request: web.Request) -> web.Response:
         raise bulk_error(400, "InvalidJob", "externalIdFieldName is required for upsert "
                          "(an External ID field of the object, or Id)")
     if operation == "upsert":
-        key_field = schema.object(known).field(str(external_id)) if schema is not None else None
-        if schema is not None and (key_field is None
-                                   or not (key_field.external_id or key_field.type == "id")):
+        key_field = schema.object(known).field(str(external_id))
+        if key_field is None or not (key_field.external_id or key_field.type == "id"):
             raise bulk_error(400, "InvalidJob", f"InvalidJob : Field name provided, "
                              f"{external_id} does not match an External ID, Salesforce Id, or "
                              f"indexed field for {known}")
     delimiter, line_ending = job_format(body)
-    jobs = bulk_jobs(state)
+    jobs = state.bulk
     job = jobs.add(IngestJob(id=jobs.new_id(), kind=INGEST, operation=operation,
                              object=known, api_version=version,
                              created_by_id=session.user_id, column_delimiter=delimiter,
@@ -162,11 +158,11 @@ async def read_multipart_job(request: web.Request) -> tuple[dict[str, Any], byte
     return job, content
 
 
-def start_processing(state: Any, job: IngestJob) -> None:
+def start_processing(state: EmulatorState, job: IngestJob) -> None:
     """UploadComplete: hand the job to the runner (lock-row faults come with it)."""
     job.set_state(UPLOAD_COMPLETE)
-    fail_row = state.faults.lock_failure_hook() if state.faults is not None else None
-    usage = daily_usage(state)
+    fail_row = state.faults.lock_failure_hook()
+    usage = state.usage
 
     def process(running: IngestJob) -> None:
         try:
@@ -174,13 +170,11 @@ def start_processing(state: Any, job: IngestJob) -> None:
         finally:  # /limits: one DailyBulkApiBatches per 10,000 records processed
             usage.bulk_v2_ingest_processed(running.number_records_processed)
 
-    bulk_jobs(state).start(job, process)
+    state.bulk.start(job, process)
 
 
-def _object_name(schema: Any, name: str) -> str | None:
-    """Canonical object name from B's schema (case-insensitive), None when unknown."""
-    if schema is None:
-        return name
+def _object_name(schema: Schema, name: str) -> str | None:
+    """Canonical object name from the org's schema (case-insensitive), None when unknown."""
     found = schema.object(name)
     return found.name if found is not None else None
 
@@ -222,7 +216,7 @@ async def change_state(request: web.Request) -> web.Response:
     job = ingest_job(request)
     body = await read_json_object(request)
     target = body.get("state")
-    jobs = bulk_jobs(state)
+    jobs = state.bulk
     if target == UPLOAD_COMPLETE:
         if job.state != OPEN:
             raise bulk_error(400, "INVALIDJOBSTATE", f"Closing a job that is {job.state} is not "
@@ -246,7 +240,7 @@ async def get_job(request: web.Request) -> web.Response:
 
 async def list_jobs(request: web.Request) -> web.Response:
     require_session(request, api="bulk", kind="bulk_ingest")
-    jobs = bulk_jobs(state_of(request)).list(INGEST)
+    jobs = state_of(request).bulk.list(INGEST)
     return sf_json(list_body(jobs, lambda job: ingest_info(job, full=False)))
 
 
@@ -255,7 +249,7 @@ async def delete_job(request: web.Request) -> web.Response:
     job = ingest_job(request)
     try:
         await asyncio.get_running_loop().run_in_executor(
-            None, bulk_jobs(state_of(request)).delete, job)
+            None, state_of(request).bulk.delete, job)
     except InvalidJobStateError as error:
         raise bulk_error(400, "INVALIDJOBSTATE", str(error)) from None
     return web.Response(status=204)

@@ -15,18 +15,15 @@ from typing import Any
 
 from aiohttp import web
 
-from forcebeam.emulator import faults
 from forcebeam.emulator.bulk.jobs import (
     ABORTED,
     JOB_COMPLETE,
     QUERY,
     BulkJob,
-    BulkJobs,
     InvalidJobStateError,
     JobNotFoundError,
     QueryJob,
 )
-from forcebeam.emulator.bulk.processing import QueryProcessing
 from forcebeam.emulator.bulk.query import BulkQueryRefusedError, check_bulk_query, render_query_job
 from forcebeam.emulator.bulk.results import (
     COLUMN_DELIMITERS,
@@ -37,10 +34,14 @@ from forcebeam.emulator.bulk.results import (
 )
 from forcebeam.emulator.records.soql import SoqlError
 from forcebeam.emulator.records.soql import parse as soql_parse
-from forcebeam.emulator.state.limits import daily_usage
+from forcebeam.emulator.state import EmulatorState
+from forcebeam.emulator.wire.errors import (
+    BulkJobError,
+    ConcurrentRequestLimitExceededError,
+    NotFoundError,
+)
+from forcebeam.emulator.wire.faults import Pacer, pacer
 from forcebeam.emulator.wire.http import (
-    NOT_FOUND,
-    SalesforceHTTPError,
     api_version_from,
     data_path,
     require_session,
@@ -59,12 +60,9 @@ RESULT_PAGES_PER_CALL = 5
 RENDER_POLL_SECONDS = 0.02
 
 
-def register(app: web.Application, state: Any) -> None:
-    jobs = bulk_jobs(state)
-    faults.install(app, state)
-
+def register(app: web.Application, state: EmulatorState) -> None:
     async def stop_jobs(_app: web.Application) -> None:
-        jobs.close()
+        state.bulk.close()
 
     app.on_shutdown.append(stop_jobs)
     app.router.add_post(data_path("jobs/query"), create_job)
@@ -77,20 +75,9 @@ def register(app: web.Application, state: Any) -> None:
                        get_result_pages)
 
 
-def bulk_jobs(state: Any) -> BulkJobs:
-    """The org's job registry (created on first use; shared by query and ingest)."""
-    if state.bulk is None:
-        state.bulk = BulkJobs(state.paths.data_dir,
-                              delay_seconds=lambda: state.org.bulk_job_delay_seconds,
-                              processing=lambda: (state.faults.spec.query_processing()
-                                                  if state.faults is not None
-                                                  else QueryProcessing()))
-    return state.bulk
-
-
-def bulk_error(status: int, code: str, message: str) -> SalesforceHTTPError:
+def bulk_error(status: int, code: str, message: str) -> BulkJobError:
     """Bulk 2.0 job-level error body `[{"errorCode","message"}]`."""
-    return SalesforceHTTPError(status, [{"errorCode": code, "message": message}])
+    return BulkJobError(message, status=status, code=code)
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:
@@ -140,9 +127,9 @@ def job_info(job: BulkJob, *, full: bool) -> dict[str, Any]:
 
 def find_job(request: web.Request, kind: str) -> BulkJob:
     try:
-        return bulk_jobs(state_of(request)).get(kind, request.match_info["job_id"])
+        return state_of(request).bulk.get(kind, request.match_info["job_id"])
     except JobNotFoundError:
-        raise SalesforceHTTPError(404, NOT_FOUND) from None
+        raise NotFoundError() from None
 
 
 def list_body(jobs: list[BulkJob], render: Any) -> dict[str, Any]:
@@ -164,12 +151,12 @@ async def create_job(request: web.Request) -> web.Response:
     delimiter, line_ending = job_format(body)
     sobject = await asyncio.get_running_loop().run_in_executor(
         None, validate_query, state.records, soql, operation == "queryAll", session.user_id)
-    jobs = bulk_jobs(state)
+    jobs = state.bulk
     job = jobs.add(QueryJob(id=jobs.new_id(), kind=QUERY, operation=operation, object=sobject,
                             api_version=version, created_by_id=session.user_id,
                             column_delimiter=delimiter, line_ending=line_ending, query=soql))
     state.counters.bulk_job("query")
-    usage = daily_usage(state)
+    usage = state.usage
     usage.bulk_v2_query_job_created()
     # /limits: DailyBulkV2QueryFileStorageMB counts the file once it is fully rendered.
     jobs.start(job, lambda running: render_query_job(
@@ -202,7 +189,7 @@ def validate_query(store: Any, soql: str, include_deleted: bool,
 
 async def list_jobs(request: web.Request) -> web.Response:
     require_session(request, api="bulk", kind="bulk_query")
-    jobs = bulk_jobs(state_of(request)).list(QUERY)
+    jobs = state_of(request).bulk.list(QUERY)
     return sf_json(list_body(jobs, lambda job: job_info(job, full=False)))
 
 
@@ -219,7 +206,7 @@ async def abort_job(request: web.Request) -> web.Response:
         raise bulk_error(400, "InvalidJob", "A query job can only be changed to "
                          '{"state": "Aborted"}')
     try:
-        bulk_jobs(state_of(request)).abort(job)
+        state_of(request).bulk.abort(job)
     except InvalidJobStateError as error:
         raise bulk_error(400, "INVALIDJOBSTATE", str(error)) from None
     return sf_json(job_info(job, full=False))
@@ -230,7 +217,7 @@ async def delete_job(request: web.Request) -> web.Response:
     job = find_job(request, QUERY)
     try:
         await asyncio.get_running_loop().run_in_executor(
-            None, bulk_jobs(state_of(request)).delete, job)
+            None, state_of(request).bulk.delete, job)
     except InvalidJobStateError as error:
         raise bulk_error(400, "API_ERROR", str(error)) from None
     return web.Response(status=204)
@@ -277,7 +264,7 @@ async def get_result_pages(request: web.Request) -> web.Response:
     require_session(request, api="bulk", kind="bulk_query")
     job = completed_job(request)
     if float(job.api_version) < 58:
-        raise SalesforceHTTPError(404, NOT_FOUND)
+        raise NotFoundError()
     first_row, max_records = page_request(request, job)
     assert job.result is not None  # noqa: S101 - checked by completed_job
     total = job.result.row_count
@@ -301,11 +288,10 @@ async def get_results(request: web.Request) -> web.StreamResponse:
     require_session(request, api="bulk", kind="bulk_results")
     state = state_of(request)
     job = completed_job(request)
-    limit = state.faults.spec.max_concurrent_long_requests if state.faults else None
+    limit = state.faults.spec.max_concurrent_long_requests
     running = request.app.get(LONG_REQUESTS_KEY, 0)
     if limit is not None and running >= limit:
-        raise SalesforceHTTPError(403, [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message":
-                                         "ConcurrentPerOrgLongTxn Limit exceeded."}])
+        raise ConcurrentRequestLimitExceededError()
     request.app[LONG_REQUESTS_KEY] = running + 1
     try:
         return await _send_results(request, state, job)
@@ -313,7 +299,7 @@ async def get_results(request: web.Request) -> web.StreamResponse:
         request.app[LONG_REQUESTS_KEY] = request.app.get(LONG_REQUESTS_KEY, 1) - 1
 
 
-async def _send_results(request: web.Request, state: Any, job: QueryJob
+async def _send_results(request: web.Request, state: EmulatorState, job: QueryJob
                         ) -> web.StreamResponse:
     first_row, max_records = page_request(request, job)
     assert job.result is not None  # noqa: S101 - checked by completed_job
@@ -334,8 +320,7 @@ async def _send_results(request: web.Request, state: Any, job: QueryJob
     else:
         response.content_length = len(result.header) + end - start
     await response.prepare(request)
-    pacer = state.faults.pacer() if state.faults is not None else faults.Pacer(None)
-    await stream_range(response, pacer, result.header, result.path, start, end, gzip_wanted)
+    await stream_range(response, pacer(state), result.header, result.path, start, end, gzip_wanted)
     await response.write_eof()
     return response
 
@@ -350,7 +335,7 @@ async def rows_rendered(result: Any, end_row: int) -> None:
         await asyncio.sleep(RENDER_POLL_SECONDS)
 
 
-async def stream_range(response: web.StreamResponse, pacer: faults.Pacer, header: bytes,
+async def stream_range(response: web.StreamResponse, paced: Pacer, header: bytes,
                        path: Any, start: int, end: int, gzip_wanted: bool) -> None:
     """Send `header` then bytes [start, end) of `path`, read (and compressed) on a thread."""
     loop = asyncio.get_running_loop()
@@ -372,7 +357,7 @@ async def stream_range(response: web.StreamResponse, pacer: faults.Pacer, header
 
         first = encode(header, final=start == end)
         if first:
-            await pacer.write(response, first)
+            await paced.write(response, first)
         remaining = end - start
         while remaining > 0:
             raw, data = await loop.run_in_executor(None, next_chunk, remaining)
@@ -380,7 +365,7 @@ async def stream_range(response: web.StreamResponse, pacer: faults.Pacer, header
                 break
             remaining -= len(raw)
             if data:
-                await pacer.write(response, data)
+                await paced.write(response, data)
 
 
 async def send_file(request: web.Request, path: Path, content_type: str,
@@ -398,7 +383,6 @@ async def send_file(request: web.Request, path: Path, content_type: str,
     else:
         response.content_length = size
     await response.prepare(request)
-    pacer = state.faults.pacer() if state.faults is not None else faults.Pacer(None)
-    await stream_range(response, pacer, b"", path, 0, size, gzip_wanted)
+    await stream_range(response, pacer(state), b"", path, 0, size, gzip_wanted)
     await response.write_eof()
     return response

@@ -14,12 +14,9 @@ an expired or unknown session is `400 InvalidSessionId`. Query jobs accept PK ch
 from __future__ import annotations
 
 import asyncio
-import json
-from typing import Any
 
 from aiohttp import web
 
-from forcebeam.emulator import faults
 from forcebeam.emulator.bulk.jobs import JobNotFoundError
 from forcebeam.emulator.bulk.v1_data import MAX_BATCH_BYTES
 from forcebeam.emulator.bulk.v1_ingest import run_ingest_batch
@@ -34,13 +31,13 @@ from forcebeam.emulator.bulk.v1_jobs import (
     OPEN,
     QUERY_OPERATIONS,
     BatchNotFoundError,
-    BulkV1Jobs,
     InvalidJobStateError,
     V1Batch,
     V1Job,
 )
 from forcebeam.emulator.bulk.v1_query import parse_pk_chunking, plan_chunks, run_query_batch
-from forcebeam.emulator.state.limits import daily_usage
+from forcebeam.emulator.state import EmulatorState
+from forcebeam.emulator.state.identity import Session
 from forcebeam.emulator.wire.bulk_query import send_file
 from forcebeam.emulator.wire.bulk_v1_formats import (
     JSON_TYPE,
@@ -55,10 +52,10 @@ from forcebeam.emulator.wire.bulk_v1_formats import (
     result_list_response,
     v1_error,
 )
+from forcebeam.emulator.wire.errors import SalesforceError
 from forcebeam.emulator.wire.http import (
     MAX_API_VERSION,
     MIN_API_VERSION,
-    SalesforceHTTPError,
     require_session,
     state_of,
 )
@@ -76,12 +73,9 @@ INGEST_RESULT_TYPES = {"CSV": "text/csv", "JSON": JSON_TYPE, "XML": XML_TYPE}
 _SESSION_ERRORS = frozenset({"INVALID_SESSION_ID", "InvalidSessionId", "INVALID_AUTH_HEADER"})
 
 
-def register(app: web.Application, state: Any) -> None:
-    jobs = bulk_v1_jobs(state)
-    faults.install(app, state)
-
+def register(app: web.Application, state: EmulatorState) -> None:
     async def stop_jobs(_app: web.Application) -> None:
-        jobs.shutdown()
+        state.bulk_v1.shutdown()
 
     app.on_shutdown.append(stop_jobs)
     router = app.router
@@ -97,20 +91,8 @@ def register(app: web.Application, state: Any) -> None:
                    get_result_file)
 
 
-def bulk_v1_jobs(state: Any) -> BulkV1Jobs:
-    """The org's Bulk 1.0 registry (in `state.extras`, created on first use)."""
-    jobs = state.extras.get("bulk_v1")
-    if jobs is None:
-        usage = daily_usage(state)
-        jobs = BulkV1Jobs(state.paths.data_dir,
-                          delay_seconds=lambda: state.org.bulk_job_delay_seconds,
-                          on_batch_processed=usage.bulk_batches_processed)
-        state.extras["bulk_v1"] = jobs
-    return jobs
-
-
 # ----- request checks ------------------------------------------------------------------------
-def authenticate(request: web.Request, fmt: str) -> Any:
+def authenticate(request: web.Request, fmt: str) -> Session:
     """The request's session (X-SFDC-Session), errors re-rendered in Bulk 1.0's shape."""
     version = request.match_info.get("version", "0")
     major = int(float(version))
@@ -124,22 +106,13 @@ def authenticate(request: web.Request, fmt: str) -> Any:
                        f"{oldest}.0 to {MAX_API_VERSION}.0", fmt)
     try:
         return require_session(request, api="bulk_v1", kind="bulk_v1")
-    except SalesforceHTTPError as error:
-        code, message = _first_error(error)
+    except SalesforceError as error:  # the REST-shaped error, re-rendered for Bulk 1.0
+        code, message = error.code, error.message
         if code in _SESSION_ERRORS:
             raise v1_error(400, "InvalidSessionId", "Invalid session id", fmt) from None
         if code == "REQUEST_LIMIT_EXCEEDED":
             raise v1_error(403, "ExceededQuota", message, fmt) from None
         raise v1_error(error.status, code, message, fmt) from None
-
-
-def _first_error(error: SalesforceHTTPError) -> tuple[str, str]:
-    try:
-        body = json.loads(error.text or "[]")
-        first = body[0] if isinstance(body, list) and body else body
-        return str(first.get("errorCode", "UNKNOWN")), str(first.get("message", ""))
-    except (ValueError, AttributeError, TypeError):
-        return "UNKNOWN", error.text or ""
 
 
 def error_format(request: web.Request, job: V1Job | None = None) -> str:
@@ -153,7 +126,7 @@ def error_format(request: web.Request, job: V1Job | None = None) -> str:
 def find_job(request: web.Request, fmt: str) -> V1Job:
     job_id = request.match_info["job_id"]
     try:
-        return bulk_v1_jobs(state_of(request)).get(job_id)
+        return state_of(request).bulk_v1.get(job_id)
     except JobNotFoundError:
         raise v1_error(400, "InvalidJob", f"Invalid job id: {job_id}", fmt) from None
 
@@ -161,7 +134,7 @@ def find_job(request: web.Request, fmt: str) -> V1Job:
 def find_batch(request: web.Request, job: V1Job, fmt: str) -> V1Batch:
     batch_id = request.match_info["batch_id"]
     try:
-        return bulk_v1_jobs(state_of(request)).batch(job, batch_id)
+        return state_of(request).bulk_v1.batch(job, batch_id)
     except BatchNotFoundError:
         raise v1_error(400, "InvalidBatch", f"Invalid batch id: {batch_id}", fmt) from None
 
@@ -181,8 +154,7 @@ async def create_job(request: web.Request) -> web.Response:
         raise v1_error(400, "InvalidJob", f"Invalid operation {operation!r}: use one of "
                        f"{', '.join((*INGEST_OPERATIONS, *QUERY_OPERATIONS))}", fmt)
     sobject = str(fields.get("object") or "")
-    schema = getattr(state.records, "schema", None)
-    found = schema.object(sobject) if schema is not None and sobject else None
+    found = state.records.schema.object(sobject) if sobject else None
     if found is None:
         raise v1_error(400, "InvalidJob", f"Unable to find object: {sobject}", fmt)
     content_type = str(fields.get("contentType") or "XML")
@@ -208,7 +180,7 @@ async def create_job(request: web.Request) -> web.Response:
         pk_chunking = parse_pk_chunking(request.headers.get(PK_CHUNKING_HEADER))
     except ValueError as error:
         raise v1_error(400, "InvalidJob", str(error), fmt) from None
-    job = bulk_v1_jobs(state).create(
+    job = state.bulk_v1.create(
         operation=operation, object=found.name, content_type=content_type,
         api_version=request.match_info["version"], created_by_id=session.user_id,
         concurrency_mode=mode,
@@ -237,7 +209,7 @@ async def update_job(request: web.Request) -> web.Response:
     except ValueError as error:
         raise v1_error(400, "InvalidJob" if fmt == "JSON" else "InvalidXML", str(error),
                        fmt) from None
-    jobs = bulk_v1_jobs(state_of(request))
+    jobs = state_of(request).bulk_v1
     target = fields.get("state")
     try:
         if target == CLOSED:
@@ -266,7 +238,7 @@ async def add_batch(request: web.Request) -> web.Response:
         # a real org's words (the upload is refused; no batch is created)
         raise v1_error(400, "ClientInputError", "Failed to read request. Exceeded max size "
                        f"limit of {MAX_BATCH_BYTES}", fmt)
-    jobs = bulk_v1_jobs(state)
+    jobs = state.bulk_v1
     if job.is_query:
         soql = data.decode("utf-8", errors="replace").strip()
         batch = jobs.add_batch(job, soql=soql)
@@ -285,7 +257,7 @@ async def add_batch(request: web.Request) -> web.Response:
         else:
             jobs.start(job, batch, query_work)
     else:
-        fail_row = state.faults.lock_failure_hook() if state.faults is not None else None
+        fail_row = state.faults.lock_failure_hook()
 
         def ingest_work(running_job: V1Job, running: V1Batch) -> None:
             run_ingest_batch(running_job, running, store, fail_row)

@@ -15,9 +15,14 @@ from forcebeam.emulator.records.soql import SoqlError
 from forcebeam.emulator.records.store import RecordStore, StoreError, WriteResult
 from forcebeam.emulator.state import EmulatorState
 from forcebeam.emulator.state.identity import Session
+from forcebeam.emulator.wire.errors import (
+    CodeFirstError,
+    InvalidFieldError,
+    JsonParserError,
+    NotFoundError,
+    StoreRefusedError,
+)
 from forcebeam.emulator.wire.http import (
-    NOT_FOUND,
-    SalesforceHTTPError,
     api_version_from,
     data_path,
     require_session,
@@ -57,10 +62,8 @@ def _too_many(count: int) -> web.Response | None:
 def _body_records(body: Any) -> tuple[list[dict[str, Any]], bool]:
     if not isinstance(body, dict) or not isinstance(body.get("records"), list) \
             or not all(isinstance(r, dict) for r in body["records"]):
-        raise SalesforceHTTPError(400, [{
-            "errorCode": "JSON_PARSER_ERROR",
-            "message": 'Body must be {"allOrNone": bool, "records": [{"attributes": '
-                       '{"type": "Account"}, ...}]}'}])
+        raise CodeFirstError('Body must be {"allOrNone": bool, "records": [{"attributes": '
+                             '{"type": "Account"}, ...}]}', code=JsonParserError.error_code)
     return body["records"], bool(body.get("allOrNone", False))
 
 
@@ -82,8 +85,7 @@ async def _write(request: web.Request, session: Session, operation: str,
             operation, items, external_id_field=external_id_field, all_or_none=all_or_none,
             fail_row=fail_row, user_id=session.user_id))
     except StoreError as error:
-        raise SalesforceHTTPError(404 if error.code == "NOT_FOUND" else 400,
-                                  [{"errorCode": error.code, "message": error.message}]) from None
+        raise StoreRefusedError.of(error.code, error.message) from None
 
 
 async def _write_body_records(request: web.Request, operation: str) -> web.Response:
@@ -132,7 +134,7 @@ async def upsert(request: web.Request) -> web.Response:
     store = records_store(request)
     obj = store.schema.object(request.match_info["sobject"])
     if obj is None:
-        raise SalesforceHTTPError(404, NOT_FOUND)
+        raise NotFoundError()
     records, all_or_none = _body_records(await read_json(request))
     if (refused := _too_many(len(records))) is not None:
         return refused
@@ -148,15 +150,14 @@ async def _retrieve(request: web.Request, ids: list[str], fields: list[str]) -> 
     store = records_store(request)
     obj = store.schema.object(request.match_info["sobject"])
     if obj is None:
-        raise SalesforceHTTPError(404, NOT_FOUND)
+        raise NotFoundError()
     if not fields or not ids:
         return sf_error(400, "MISSING_ARGUMENT", "ids and fields are both required")
     if (refused := _too_many(len(ids))) is not None:
         return refused
     bad = [name for name in fields if not FIELD_NAME_RE.fullmatch(name)]
     if bad:
-        return sf_error(400, "INVALID_FIELD", f"No such column '{bad[0]}' on entity "
-                        f"'{obj.name}'")
+        return InvalidFieldError(f"No such column '{bad[0]}' on entity '{obj.name}'").response()
     wanted = [i for i in ids if store.object_for_id(i) == obj.name]
 
     def fetch() -> list[dict[str, Any] | None]:
@@ -185,7 +186,7 @@ async def retrieve_get(request: web.Request) -> web.Response:
 async def retrieve_post(request: web.Request) -> web.Response:
     body = await read_json(request)
     if not isinstance(body, dict):
-        return sf_error(400, "JSON_PARSER_ERROR", 'Body must be {"ids": [...], "fields": [...]}')
+        return JsonParserError('Body must be {"ids": [...], "fields": [...]}').response()
     return await _retrieve(request, [str(i) for i in body.get("ids") or []],
                            [str(f) for f in body.get("fields") or []])
 

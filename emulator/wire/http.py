@@ -1,13 +1,13 @@
-"""Shared wire helpers: Salesforce's error shapes, session checks and formats, in one place.
+"""Shared wire helpers: session checks, formats and the data API middleware, in one place.
 
-Every wire module answers errors, authenticates and formats dates through these functions so
-that clients see one consistent org (simple-salesforce indexes `json()[0]['errorCode']` on a
-401; tap-salesforce anchors its regex on `Sforce-Limit-Info`).
+Every wire module authenticates and formats dates through these functions, and answers
+errors with the classes of `emulator.wire.errors`, so that clients see one consistent org
+(simple-salesforce indexes `json()[0]['errorCode']` on a 401; tap-salesforce anchors its
+regex on `Sforce-Limit-Info`).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timezone
@@ -16,6 +16,22 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from forcebeam.emulator.tls import certificate_fingerprint
+from forcebeam.emulator.wire.errors import (
+    JSON_TYPE,
+    ApiDisabledError,
+    BulkInvalidSessionIdError,
+    GoneError,
+    InvalidAuthHeaderError,
+    InvalidSessionIdError,
+    InvalidVersionError,
+    MethodNotAllowedError,
+    MutualAuthenticationFailedError,
+    NotFoundError,
+    RequestLimitExceededError,
+    SalesforceError,
+    SalesforceHTTPError,
+    dumps,
+)
 
 if TYPE_CHECKING:
     from forcebeam.emulator.state import EmulatorState
@@ -25,59 +41,17 @@ MIN_API_VERSION = 31
 MAX_API_VERSION = 66
 DATA_PREFIX = "/services/data/v{version:\\d+\\.\\d+}"
 _DATA_VERSION = re.compile(r"^/services/data/v(\d+)\.(\d+)(/|$)")
-JSON_TYPE = "application/json"
-
-INVALID_SESSION_REST = [{"message": "Session expired or invalid",
-                         "errorCode": "INVALID_SESSION_ID"}]
-INVALID_SESSION_BULK = [{"errorCode": "InvalidSessionId", "message": "Session expired or invalid"}]
-INVALID_AUTH_HEADER = [{"message": "INVALID_HEADER_TYPE", "errorCode": "INVALID_AUTH_HEADER"}]
-LIMIT_EXCEEDED = [{"message": "TotalRequests Limit exceeded.",
-                   "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
-NOT_FOUND = [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
-API_DISABLED = [{"errorCode": "API_DISABLED_FOR_ORG",
-                 "message": "API is not enabled for this user: give the user's profile or a "
-                            "permission set the API Enabled permission."}]
-MUTUAL_TLS_REQUIRED = [{
-    "errorCode": "MUTUAL_AUTHENTICATION_FAILED",
-    "message": "This user has the Enforce SSL/TLS Mutual Authentication permission: call the "
-               "org's mutual TLS port with a client certificate uploaded under Setup > "
-               "Certificate and Key Management > Mutual Authentication Certificates."}]
-
-
-def _dumps(data: Any) -> str:
-    return json.dumps(data, separators=(",", ":"))
-
-
-class SalesforceHTTPError(web.HTTPException):
-    """An HTTP error with a Salesforce-shaped body; raise it from any handler or helper."""
-
-    def __init__(self, status: int, body: Any, *, content_type: str = JSON_TYPE,
-                 headers: dict[str, str] | None = None) -> None:
-        self.status_code = status
-        text = body if isinstance(body, str) else _dumps(body)
-        super().__init__(text=text, content_type=content_type, headers=headers)
-
 
 def sf_error(status: int, code: str, message: str,
              fields: list[str] | None = None) -> web.Response:
-    """A REST error response: a JSON array `[{"message","errorCode","fields"?}]`."""
-    error: dict[str, Any] = {"message": message, "errorCode": code}
-    if fields is not None:
-        error["fields"] = fields
-    return web.Response(status=status, text=_dumps([error]), content_type=JSON_TYPE)
-
-
-def sf_raise(status: int, code: str, message: str, fields: list[str] | None = None) -> None:
-    """Raise `sf_error(...)` as an exception (for helpers deep inside a handler)."""
-    error: dict[str, Any] = {"message": message, "errorCode": code}
-    if fields is not None:
-        error["fields"] = fields
-    raise SalesforceHTTPError(status, [error])
+    """A REST error response `[{"message","errorCode","fields"?}]` for a code known only at
+    run time (known errors are classes in `emulator.wire.errors`)."""
+    return SalesforceError(message, fields, status=status, code=code).response()
 
 
 def sf_json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     """A JSON response. `Sforce-Limit-Info` is added by `data_api_middleware` on the way out."""
-    return web.Response(status=status, text=_dumps(data), content_type=JSON_TYPE,
+    return web.Response(status=status, text=dumps(data), content_type=JSON_TYPE,
                         headers=headers)
 
 
@@ -99,9 +73,9 @@ def api_version_from(request: web.Request) -> str:
     try:
         major = int(float(version))
     except ValueError:
-        raise SalesforceHTTPError(404, NOT_FOUND) from None
+        raise NotFoundError() from None
     if not MIN_API_VERSION <= major <= MAX_API_VERSION:
-        raise SalesforceHTTPError(404, NOT_FOUND)
+        raise NotFoundError()
     return version
 
 
@@ -172,10 +146,10 @@ def session_token(request: web.Request, api: str) -> str | None:
     return bearer_token(request)
 
 
-def _invalid_session(api: str) -> SalesforceHTTPError:
+def _invalid_session(api: str) -> SalesforceError:
     if api in ("bulk", "bulk_v1"):
-        return SalesforceHTTPError(400, INVALID_SESSION_BULK)
-    return SalesforceHTTPError(401, INVALID_SESSION_REST)
+        return BulkInvalidSessionIdError()
+    return InvalidSessionIdError()
 
 
 def _default_kind(api: str) -> str:
@@ -186,33 +160,31 @@ def require_session(request: web.Request, *, api: str, kind: str | None = None) 
     """Authenticate an API request and count it; raise the org's error when it may not run.
 
     `api` is "rest", "bulk" or "bulk_v1" (they report expiry differently: REST 401
-    INVALID_SESSION_ID, Bulk 400 InvalidSessionId; Bulk 1.0 reads `X-SFDC-Session` and its
+    INVALID_SESSION_ID, Bulk 400 InvalidSessionIdError; Bulk 1.0 reads `X-SFDC-Session` and its
     wire module re-renders these errors in its own shape). `kind` is the counters' API call
     kind (default rest_other / bulk_query). Checks, in order: session header, session known
-    and not expired, the fault injector's forced expiry
-    (`state.faults.forces_session_expiry(request, api)`), mutual TLS for users with the
-    enforce permission, then the daily API limit (403).
+    and not expired, the fault injector's forced expiry (`state.faults.session_expired`),
+    mutual TLS for users with the enforce permission, then the daily API limit (403).
     """
     state = state_of(request)
     token = session_token(request, api)
     if token is None:
-        raise SalesforceHTTPError(401, INVALID_AUTH_HEADER)
+        raise InvalidAuthHeaderError()
     session = state.identity.session(token)
     if session is None:
         raise _invalid_session(api)
-    forced = getattr(state.faults, "forces_session_expiry", None)
-    if session.expired or (forced is not None and forced(request, api)):
+    if session.expired or state.faults.session_expired(token):
         state.counters.session_expired()
         raise _invalid_session(api)
     user = state.identity.user(session.user_id)
     if user is None or not user.active:
         raise _invalid_session(api)
     if not user.api_enabled:
-        raise SalesforceHTTPError(403, API_DISABLED)
+        raise ApiDisabledError()
     if user.enforce_mutual_tls and not mutual_tls_satisfied(request):
-        raise SalesforceHTTPError(403, MUTUAL_TLS_REQUIRED)
+        raise MutualAuthenticationFailedError()
     if not state.org.consume_api_call():
-        raise SalesforceHTTPError(403, LIMIT_EXCEEDED)
+        raise RequestLimitExceededError()
     state.counters.api_call(kind or _default_kind(api))
     return session
 
@@ -231,27 +203,25 @@ async def data_api_middleware(request: web.Request, handler: Handler) -> web.Str
             try:
                 return await handler(request)
             except web.HTTPNotFound:
-                raise SalesforceHTTPError(404, NOT_FOUND) from None
+                raise NotFoundError() from None
         return await handler(request)
     limit_header = {"Sforce-Limit-Info": state_of(request).org.limit_info()}
     major = int(match.group(1))
     if major < state_of(request).org.oldest_api_version:
         raise retired_version_error(request.path, major, limit_header)
     if not MIN_API_VERSION <= major <= MAX_API_VERSION:
-        raise SalesforceHTTPError(404, NOT_FOUND, headers=limit_header)
+        raise NotFoundError(headers=limit_header)
     try:
         response = await handler(request)
     except SalesforceHTTPError as error:
         error.headers.setdefault("Sforce-Limit-Info", state_of(request).org.limit_info())
         raise
     except web.HTTPNotFound:
-        raise SalesforceHTTPError(404, NOT_FOUND, headers=limit_header) from None
+        raise NotFoundError(headers=limit_header) from None
     except web.HTTPMethodNotAllowed as error:
         allowed = ",".join(sorted(error.allowed_methods))
-        raise SalesforceHTTPError(405, [{
-            "errorCode": "METHOD_NOT_ALLOWED",
-            "message": f"HTTP Method '{request.method}' not allowed. Allowed are {allowed}"}],
-            headers={**limit_header, "Allow": allowed}) from None
+        raise MethodNotAllowedError(request.method, allowed,
+                               headers={**limit_header, "Allow": allowed}) from None
     except web.HTTPException as error:
         error.headers.setdefault("Sforce-Limit-Info", state_of(request).org.limit_info())
         raise
@@ -261,15 +231,14 @@ async def data_api_middleware(request: web.Request, handler: Handler) -> web.Str
 
 
 def retired_version_error(path: str, major: int,
-                          headers: dict[str, str]) -> SalesforceHTTPError:
+                          headers: dict[str, str]) -> SalesforceError:
     """A retired API version as Salesforce answers it (help 000354473): REST 410 GONE, Bulk
-    2.0 400 InvalidVersion. The body text is ours; clients key on the status and code."""
+    2.0 400 InvalidVersionError. The body text is ours; clients key on the status and code."""
     message = (f"API version {major}.0 has been retired and is no longer available; use a "
                "supported API version")
     if "/jobs/" in path or path.rstrip("/").endswith("/jobs"):
-        return SalesforceHTTPError(400, [{"errorCode": "InvalidVersion", "message": message}],
-                                   headers=headers)
-    return SalesforceHTTPError(410, [{"errorCode": "GONE", "message": message}], headers=headers)
+        return InvalidVersionError(message, headers=headers)
+    return GoneError(message, headers=headers)
 
 
 def limit_headers(request: web.Request) -> dict[str, str]:

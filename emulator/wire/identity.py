@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from forcebeam.emulator.state import EmulatorState
-from forcebeam.emulator.state.limits import daily_usage, limits_body
+from forcebeam.emulator.state.limits import limits_body
 from forcebeam.emulator.wire.http import (
     MAX_API_VERSION,
     MIN_API_VERSION,
@@ -44,7 +44,7 @@ async def versions(request: web.Request) -> web.Response:
 async def limits(request: web.Request) -> web.Response:
     require_session(request, api="rest", kind="limits")
     state = state_of(request)
-    return sf_json(limits_body(api_version_from(request), state.org, daily_usage(state)))
+    return sf_json(limits_body(api_version_from(request), state.org, state.usage))
 
 
 def register(app: web.Application, state: EmulatorState) -> None:

@@ -19,9 +19,8 @@ from aiohttp import web
 
 from forcebeam.emulator.records.store import RecordStore
 from forcebeam.emulator.records.values import datetime_to_ms
+from forcebeam.emulator.wire.errors import CodeFirstError, InvalidFieldError, NotFoundError
 from forcebeam.emulator.wire.http import (
-    NOT_FOUND,
-    SalesforceHTTPError,
     api_version_from,
     require_session,
     sf_datetime,
@@ -42,14 +41,12 @@ _FIELD_DEFINITION_COLUMNS = {"qualifiedapiname": "QualifiedApiName",
 
 def _parse_time(text: str | None, name: str) -> datetime:
     if not text:
-        raise SalesforceHTTPError(400, [{"errorCode": "MISSING_ARGUMENT",
-                                         "message": f"{name} is required"}])
+        raise CodeFirstError(f"{name} is required", code="MISSING_ARGUMENT")
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "+"))
     except ValueError:
-        raise SalesforceHTTPError(400, [{"errorCode": "INVALID_DATE_FORMAT", "message":
-                                         f"{name}: {text} is not an ISO 8601 dateTime"}]
-                                  ) from None
+        raise CodeFirstError(f"{name}: {text} is not an ISO 8601 dateTime",
+                             code="INVALID_DATE_FORMAT") from None
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
@@ -59,12 +56,10 @@ def _ms_datetime(ms: int) -> datetime:
 
 async def get_deleted(request: web.Request) -> web.Response:
     require_session(request, api="rest", kind="rest_other")
-    store: RecordStore | None = state_of(request).records
-    if store is None:
-        return sf_error(503, "SERVER_UNAVAILABLE", "records store not loaded")
+    store = state_of(request).records
     obj = store.schema.object(request.match_info["sobject"])
     if obj is None:
-        raise SalesforceHTTPError(404, NOT_FOUND)
+        raise NotFoundError()
     api_version_from(request)
     if not obj.replicateable:
         return sf_error(400, "INVALID_TYPE", f"sObject type '{obj.name}' is not replicateable")
@@ -96,9 +91,8 @@ def field_definitions(store: RecordStore, soql: str) -> dict[str, Any] | None:
     columns = [c.strip() for c in match.group("select").split(",") if c.strip()]
     unknown = [c for c in columns if c.lower() not in _FIELD_DEFINITION_COLUMNS]
     if unknown:
-        raise SalesforceHTTPError(400, [{"errorCode": "INVALID_FIELD", "message":
-                                         f"No such column '{unknown[0]}' on entity "
-                                         "'FieldDefinition'."}])
+        raise CodeFirstError(f"No such column '{unknown[0]}' on entity 'FieldDefinition'.",
+                             code=InvalidFieldError.error_code)
     records = []
     for f in obj.field_list if obj else []:
         values = {"QualifiedApiName": f.name, "DeveloperName": f.name.removesuffix("__c"),

@@ -1,8 +1,8 @@
 """REST API records resources: resource list, describe, sObject CRUD, query/queryAll paging.
 
-Wire shapes follow salesforce-wire.md §4; state lives in `state.records` (RecordStore).
-Query cursors keep only the SOQL and a position (never the rows): each page re-runs the
-query from a keyset position (no ORDER BY) or an offset, so a 1M-row result costs no memory.
+Wire shapes follow salesforce-wire.md §4; records live in `state.records` (RecordStore), query
+locators in `state.query_cursors` (`emulator.state.query_cursors`): each page re-runs the
+query from the cursor's keyset position or offset, so a 1M-row result costs no memory.
 """
 
 from __future__ import annotations
@@ -10,12 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import secrets
-import threading
-from array import array
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import partial
 from typing import Any
@@ -23,33 +18,41 @@ from typing import Any
 from aiohttp import web
 
 from forcebeam.emulator.records import ids
-from forcebeam.emulator.records.ids import BASE62
 from forcebeam.emulator.records.schema import ObjectDef, Schema
 from forcebeam.emulator.records.soql import SoqlError
 from forcebeam.emulator.records.store import Column, QueryResult, RecordStore, StoreError
 from forcebeam.emulator.records.validation import WriteError
 from forcebeam.emulator.state import EmulatorState
 from forcebeam.emulator.state.identity import Session
+from forcebeam.emulator.state.query_cursors import QueryCursor
 from forcebeam.emulator.wire import replication
+from forcebeam.emulator.wire.errors import (
+    EntityIsDeletedError,
+    InvalidFieldError,
+    InvalidQueryLocatorError,
+    JsonParserError,
+    MalformedIdError,
+    MalformedQueryError,
+    MethodNotAllowedError,
+    NoSuchColumnError,
+    NotFoundError,
+    RecordNotFoundError,
+    SalesforceError,
+    StoreRefusedError,
+)
 from forcebeam.emulator.wire.http import (
     MAX_API_VERSION,
-    NOT_FOUND,
-    SalesforceHTTPError,
     api_version_from,
     data_path,
     require_session,
     sf_date,
     sf_datetime,
-    sf_error,
     sf_json,
     state_of,
 )
 
 DEFAULT_BATCH_SIZE = 2000
 MIN_BATCH_SIZE = 200
-MAX_CURSORS = 500
-MAX_ORDERED_CURSORS = 16  # each holds 8 bytes per result row
-CURSORS_KEY = "rest_query_cursors"
 FIELD_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _BATCH_SIZE_RE = re.compile(r"batchSize\s*=\s*(\d+)", re.I)
 _NOT_FOUND_CODES = {"INVALID_CROSS_REFERENCE_KEY"}
@@ -168,50 +171,7 @@ def column_metadata(schema: Schema, result: QueryResult) -> dict[str, Any]:
             "keyPrefix": obj.key_prefix}
 
 
-# ---------------------------------------------------------------------- query cursors
-@dataclass
-class QueryCursor:
-    """What a nextRecordsUrl stands for: the SOQL and where each page starts."""
-
-    soql: str
-    include_deleted: bool
-    total_size: int
-    batch_size: int
-    version: str
-    keys: dict[int, int | None] = field(default_factory=dict)  # offset -> keyset position
-    ordered: array | None = None  # ORDER BY queries: every row key, sorted once
-
-
-class QueryCursors:
-    """Live query locators (bounded LRU; an evicted one answers INVALID_QUERY_LOCATOR)."""
-
-    def __init__(self) -> None:
-        self._cursors: OrderedDict[str, QueryCursor] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def add(self, cursor: QueryCursor) -> str:
-        locator = "01g" + "".join(secrets.choice(BASE62) for _ in range(15))
-        with self._lock:
-            self._cursors[locator] = cursor
-            while len(self._cursors) > MAX_CURSORS:
-                self._cursors.popitem(last=False)
-            holding = [c for c in self._cursors.values() if c.ordered is not None]
-            for old in holding[:-MAX_ORDERED_CURSORS]:
-                old.ordered = None  # memory bound: older sorted cursors page by OFFSET
-        return locator
-
-    def get(self, locator: str) -> QueryCursor | None:
-        with self._lock:
-            cursor = self._cursors.get(locator)
-            if cursor is not None:
-                self._cursors.move_to_end(locator)
-            return cursor
-
-
-def _cursors(state: EmulatorState) -> QueryCursors:
-    return state.extras.setdefault(CURSORS_KEY, QueryCursors())
-
-
+# ---------------------------------------------------------------------- query paging
 def _batch_size(request: web.Request) -> int:
     match = _BATCH_SIZE_RE.search(request.headers.get("Sforce-Query-Options", ""))
     if not match:
@@ -255,7 +215,7 @@ def _page(store: RecordStore, cursor: QueryCursor, locator: str | None, offset: 
 
 
 def _soql_error(error: SoqlError) -> web.Response:
-    return sf_error(400, error.code, error.message)
+    return SalesforceError(error.message, code=error.code).response()
 
 
 async def run_blocking(func: Callable[[], Any]) -> Any:
@@ -263,11 +223,7 @@ async def run_blocking(func: Callable[[], Any]) -> Any:
 
 
 def records_store(request: web.Request) -> RecordStore:
-    store = state_of(request).records
-    if store is None:
-        raise SalesforceHTTPError(503, [{"errorCode": "SERVER_UNAVAILABLE",
-                                         "message": "records store not loaded"}])
-    return store
+    return state_of(request).records
 
 
 async def query(request: web.Request, include_deleted: bool = False) -> web.Response:
@@ -276,7 +232,7 @@ async def query(request: web.Request, include_deleted: bool = False) -> web.Resp
     store = records_store(request)
     soql = request.query.get("q")
     if not soql or not soql.strip():
-        return sf_error(400, "MALFORMED_QUERY", "SOQL statements cannot be empty or null")
+        return MalformedQueryError("SOQL statements cannot be empty or null").response()
     batch = _batch_size(request)
     wants_columns = request.query.get("columns", "").lower() == "true"
 
@@ -294,7 +250,7 @@ async def query(request: web.Request, include_deleted: bool = False) -> web.Resp
         if not result.is_count and result.total_size > batch:
             if not result.keyset_capable:
                 cursor.ordered = store.ordered_keys(soql, include_deleted=include_deleted)
-            locator = _cursors(state_of(request)).add(cursor)
+            locator = state_of(request).query_cursors.add(cursor)
         return _page(store, cursor, locator, 0, first=result)
 
     try:
@@ -307,9 +263,9 @@ async def query_more(request: web.Request) -> web.Response:
     require_session(request, api="rest", kind="rest_query")
     store = records_store(request)
     locator, _, offset_text = request.match_info["locator"].rpartition("-")
-    cursor = _cursors(state_of(request)).get(locator) if offset_text.isdigit() else None
+    cursor = state_of(request).query_cursors.get(locator) if offset_text.isdigit() else None
     if cursor is None:
-        return sf_error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        return InvalidQueryLocatorError().response()
     offset = int(offset_text)
     try:
         return sf_json(await run_blocking(partial(_page, store, cursor, locator, offset)))
@@ -336,7 +292,7 @@ async def resources(request: web.Request) -> web.Response:
 def _object_or_404(store: RecordStore, name: str) -> ObjectDef:
     obj = store.schema.object(name)
     if obj is None:
-        raise SalesforceHTTPError(404, NOT_FOUND)
+        raise NotFoundError()
     return obj
 
 
@@ -370,16 +326,15 @@ async def read_json(request: web.Request) -> Any:
     try:
         return json.loads(await request.read() or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
-        raise SalesforceHTTPError(400, [{"message": f"Unexpected character: {exc}",
-                                         "errorCode": "JSON_PARSER_ERROR"}]) from None
+        raise JsonParserError(f"Unexpected character: {exc}") from None
 
 
 def _write_error_response(error: WriteError) -> web.Response:
     if error.status_code in _NOT_FOUND_CODES and error.fields in ([], ["Id"]):
-        return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        return RecordNotFoundError().response()
     if error.status_code == "ENTITY_IS_DELETED":
-        return sf_error(404, "ENTITY_IS_DELETED", "entity is deleted", [])
-    return sf_error(400, error.status_code, error.message, error.fields)
+        return EntityIsDeletedError().response()
+    return SalesforceError(error.message, error.fields, code=error.status_code).response()
 
 
 async def _write(request: web.Request, session: Session, sobject: str, operation: str,
@@ -392,23 +347,19 @@ async def _write(request: web.Request, session: Session, sobject: str, operation
                                                          fail_row=fail_row,
                                                          user_id=session.user_id))
     except StoreError as error:
-        raise SalesforceHTTPError(404 if error.code == "NOT_FOUND" else 400,
-                                  [{"errorCode": error.code, "message": error.message}]) from None
+        raise StoreRefusedError.of(error.code, error.message) from None
     return results[0]
 
 
 def lock_failure_hook(request: web.Request) -> Callable[[int], WriteError | None] | None:
     """The fault injector's UNABLE_TO_LOCK_ROW roll for each written row (None if off)."""
-    faults = state_of(request).faults
-    hook = getattr(faults, "lock_failure_hook", None)
-    return hook() if hook is not None else None
+    return state_of(request).faults.lock_failure_hook()
 
 
 def _record_body(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise SalesforceHTTPError(400, [{"message": "The request body must be a JSON object "
-                                         "of field names and values",
-                                         "errorCode": "JSON_PARSER_ERROR"}])
+        raise JsonParserError("The request body must be a JSON object of field names and "
+                              "values")
     return body
 
 
@@ -418,8 +369,8 @@ async def create(request: web.Request) -> web.Response:
     obj = _object_or_404(store, request.match_info["sobject"])
     body = _record_body(await read_json(request))
     if body.get("Id") not in (None, ""):
-        return sf_error(400, "INVALID_FIELD",
-                        "The Id field should not be specified in the sobject data.")
+        return InvalidFieldError(
+            "The Id field should not be specified in the sobject data.").response()
     result = await _write(request, session, obj.name, "insert", body)
     if not result.success:
         return _write_error_response(result.errors[0])
@@ -447,18 +398,15 @@ def _parse_fields(request: web.Request) -> list[str] | None:
     names = [name.strip() for name in raw.split(",") if name.strip()]
     bad = [name for name in names if not FIELD_NAME_RE.fullmatch(name)]
     if bad:
-        raise SalesforceHTTPError(400, [{"errorCode": "INVALID_FIELD",
-                                         "message": f"No such column '{bad[0]}'"}])
+        raise NoSuchColumnError(bad[0])
     return names
 
 
 def _checked_id(obj: ObjectDef, value: str) -> str:
     if not ids.is_well_formed(value):
-        raise SalesforceHTTPError(404, NOT_FOUND)
+        raise NotFoundError()
     if value[:3] != obj.key_prefix:
-        raise SalesforceHTTPError(400, [{"errorCode": "MALFORMED_ID", "fields": ["Id"],
-                                         "message": f"{obj.label} ID: id value of incorrect "
-                                                    f"type: {value}"}])
+        raise MalformedIdError(f"{obj.label} ID: id value of incorrect type: {value}")
     return ids.normalize(value)
 
 
@@ -470,9 +418,9 @@ async def get_record(request: web.Request) -> web.Response:
     version = api_version_from(request)
     state = await run_blocking(lambda: store.record_state(obj.name, record_id))
     if state is None:
-        return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        return RecordNotFoundError().response()
     if state == "deleted":
-        return sf_error(404, "ENTITY_IS_DELETED", "entity is deleted", [])
+        return EntityIsDeletedError().response()
     return await _record_response(request, store, obj, record_id, version, session.user_id)
 
 
@@ -484,7 +432,7 @@ async def _record_response(request: web.Request, store: RecordStore, obj: Object
         record = await run_blocking(lambda: _retrieve(store, obj, record_id, fields, version,
                                                       user_id))
     except SoqlError as error:
-        return sf_error(400, error.code, error.message)
+        return _soql_error(error)
     return sf_json(record)
 
 
@@ -517,9 +465,7 @@ async def post_record(request: web.Request) -> web.Response:
         return await update_record(request)
     if request.query.get("_HttpMethod", "").upper() == "DELETE":
         return await delete_record(request)
-    raise SalesforceHTTPError(405, [{"errorCode": "METHOD_NOT_ALLOWED",
-                                     "message": "HTTP Method 'POST' not allowed. Allowed are "
-                                                "GET,PATCH,DELETE"}])
+    raise MethodNotAllowedError("POST", "GET,PATCH,DELETE")
 
 
 def _multiple_choices(version: str, obj: ObjectDef, matches: list[str]) -> web.Response:
@@ -533,8 +479,7 @@ async def _external_matches(request: web.Request, store: RecordStore, obj: Objec
     try:
         matches = await run_blocking(lambda: store.find_ids(obj.name, field_name, value))
     except StoreError as error:
-        raise SalesforceHTTPError(404, [{"errorCode": "NOT_FOUND",
-                                         "message": error.message}]) from None
+        raise NotFoundError(error.message) from None
     return field_name, value, matches
 
 
@@ -545,7 +490,7 @@ async def get_by_external_id(request: web.Request) -> web.Response:
     version = api_version_from(request)
     _, _, matches = await _external_matches(request, store, obj)
     if not matches:
-        return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        return RecordNotFoundError().response()
     if len(matches) > 1:
         return _multiple_choices(version, obj, matches)
     return await _record_response(request, store, obj, matches[0], version, session.user_id)
@@ -561,7 +506,7 @@ async def upsert_by_external_id(request: web.Request) -> web.Response:
     if len(matches) > 1:
         return _multiple_choices(version, obj, matches)
     if not matches and request.query.get("updateOnly", "").lower() == "true":
-        return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        return RecordNotFoundError().response()
     record = {k: v for k, v in body.items() if k.lower() != field_name.lower()}
     record[field_name] = value
     if field_name.lower() == "id" and not matches:

@@ -35,51 +35,35 @@ calls (`/services/data/vXX.X/`, and Bulk 1.0's `X-SFDC-Session` sessions), the r
 to `/services/data/vXX.X/` only (a token call has no session). Never to the admin API
 (`/__emulator/`) or the Secret Manager endpoint (a separate listener without this middleware).
 
-Exact bodies (wire reference §0): REST expiry 401
-`[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]`, Bulk 2.0 expiry
-400 `[{"errorCode":"InvalidSessionId","message":"Session expired or invalid"}]`, limit 403
-`[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]`.
+This module is the fault *model*: the spec, its parsing and the seeded decisions. It knows
+nothing of HTTP; `emulator.wire.faults` is the aiohttp middleware that asks it what to do
+per request and renders the errors (bodies: wire reference §0), and `require_session` asks it
+whether a session expires.
 
-Session expiry is decided here, on the access token as the middleware sees it: a token is
+Session expiry is decided here, on the access token as the request carries it: a token is
 "issued" (for this purpose) when first seen, and an expiry event invalidates every token seen
 before it, permanently — a client must log in again, exactly as after a real expiry.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from forcebeam.emulator.bulk.processing import QueryProcessing
-from forcebeam.emulator.wire.http import bearer_token, session_token, sf_json
+from forcebeam.emulator.records.validation import WriteError
+from forcebeam.emulator.state.org import OrgSettings
 
-REST_SESSION_EXPIRED = [{"message": "Session expired or invalid",
-                         "errorCode": "INVALID_SESSION_ID"}]
-BULK_SESSION_EXPIRED = [{"errorCode": "InvalidSessionId",
-                         "message": "Session expired or invalid"}]
-REQUEST_LIMIT_EXCEEDED = [{"message": "TotalRequests Limit exceeded.",
-                           "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
-SERVER_UNAVAILABLE = [{"message": "Server temporarily unavailable, please retry.",
-                       "errorCode": "SERVER_UNAVAILABLE"}]
 LOCK_ROW_CODE = "UNABLE_TO_LOCK_ROW"
 LOCK_ROW_MESSAGE = "unable to obtain exclusive access to this record or 1 records"
-
-#: Pieces a shaped body is cut into: small enough that the pacing is smooth.
-SHAPING_CHUNK_BYTES = 16 * 1024
-
-_FAULT_PATH_PREFIX = "/services/"
-_API_PATH_PREFIX = "/services/data/v"
-_APP_KEY = "forcebeam.faults.installed"
 
 
 class FaultSpecError(ValueError):
@@ -169,28 +153,29 @@ def _parse_text(text: str) -> dict[str, Any]:
 class FaultInjector:
     """Decides, per request, which fault (if any) to inject; holds the seeded streams.
 
-    One instance per emulator (`state.faults`). Thread-safe: the write hook runs on the store's
-    executor threads while the middleware runs on the event loop.
+    One instance per emulator (`state.faults`), bound to the org whose settings
+    (`daily_api_limit`, `bulk_job_delay_seconds`) the spec may override. Thread-safe: the
+    write hook runs on the store's executor threads while the middleware runs on the event
+    loop.
     """
 
-    def __init__(self, spec: FaultSpec | None = None) -> None:
+    def __init__(self, spec: FaultSpec | None = None, org: OrgSettings | None = None) -> None:
         self._lock = threading.Lock()
-        self._org: Any = None
-        self._counters: Any = None
+        self._org = org
         self._saved_org_values: dict[str, Any] = {}
         self.configure(spec or FaultSpec())
 
     @classmethod
     def from_cli(cls, faults: str | None = None, latency_ms: float | None = None,
-                 bandwidth_mbps: float | None = None,
-                 bulk_job_delay: float | None = None) -> FaultInjector:
+                 bandwidth_mbps: float | None = None, bulk_job_delay: float | None = None,
+                 org: OrgSettings | None = None) -> FaultInjector:
         """Build from the CLI flags; the shaping flags override the same keys of `--faults`."""
         spec = FaultSpec.parse(faults).model_dump()
         for key, value in (("latency_ms", latency_ms), ("bandwidth_mbps", bandwidth_mbps),
                            ("bulk_job_delay_seconds", bulk_job_delay)):
             if value is not None:
                 spec[key] = value
-        return cls(FaultSpec.parse(spec))
+        return cls(FaultSpec.parse(spec), org=org)
 
     # -- configuration -----------------------------------------------------------------
 
@@ -215,12 +200,6 @@ class FaultInjector:
 
     def clear(self) -> FaultSpec:
         return self.configure(FaultSpec())
-
-    def bind(self, org: Any, counters: Any = None) -> None:
-        """Attach the org settings (daily limit, bulk delay) and counters; applies the spec."""
-        self._org = org
-        self._counters = counters
-        self._apply_org_settings()
 
     def _apply_org_settings(self) -> None:
         """Push org-level keys into the org; a key the spec no longer sets gets the org's
@@ -288,11 +267,6 @@ class FaultInjector:
                 return True
             return False
 
-    def forces_session_expiry(self, request: web.Request, api: str) -> bool:
-        """Hook called by `require_session` for every authenticated API call."""
-        token = session_token(request, api)
-        return bool(token) and self.session_expired(token)
-
     def request_limit_exceeded(self) -> bool:
         """True once more than `request_limit_after_calls` API calls were made."""
         limit = self.spec.request_limit_after_calls
@@ -305,138 +279,17 @@ class FaultInjector:
                 self.injected["request_limit"] += 1
         return exceeded
 
-    def lock_failure_hook(self) -> Callable[[int], Any] | None:
+    def lock_failure_hook(self) -> Callable[[int], WriteError | None] | None:
         """A `fail_row` callable for `RecordStore.write` (None when the rate is 0).
 
         Returns a WriteError(UNABLE_TO_LOCK_ROW) for the rows the seeded stream picks.
         """
         if self.spec.unable_to_lock_row_rate <= 0:
             return None
-        from forcebeam.emulator.records.store import WriteError
 
-        def fail_row(_index: int) -> Any:
+        def fail_row(_index: int) -> WriteError | None:
             if self._roll("lock_row", self.spec.unable_to_lock_row_rate):
                 return WriteError(LOCK_ROW_CODE, LOCK_ROW_MESSAGE, [])
             return None
 
         return fail_row
-
-    # -- shaping -----------------------------------------------------------------------
-
-    def pacer(self) -> Pacer:
-        """A per-response bandwidth pacer (a no-op when no cap is set)."""
-        return Pacer(self.spec.bandwidth_mbps)
-
-    # -- aiohttp -----------------------------------------------------------------------
-
-    @web.middleware
-    async def middleware(self, request: web.Request,
-                         handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                         ) -> web.StreamResponse:
-        path = request.path
-        if not path.startswith(_FAULT_PATH_PREFIX):
-            return await handler(request)
-        spec = self.spec
-        if spec.latency_ms:
-            await asyncio.sleep(spec.latency_ms / 1000.0)
-        if self.should_drop_connection():
-            return await _drop_connection(request)
-        if self.should_fail_503():
-            return self._json(SERVER_UNAVAILABLE, 503)
-        if path.startswith(_API_PATH_PREFIX) and bearer_token(request):
-            if self.request_limit_exceeded():
-                return self._json(REQUEST_LIMIT_EXCEEDED, 403)
-        response = await handler(request)
-        if spec.bandwidth_mbps and isinstance(response, web.Response) and not response.prepared:
-            return await self._shaped(request, response)
-        return response
-
-    @staticmethod
-    def _json(body: Any, status: int) -> web.Response:
-        """A fault's JSON error (the data API middleware adds `Sforce-Limit-Info`)."""
-        return sf_json(body, status=status)
-
-    async def _shaped(self, request: web.Request, response: web.Response) -> web.StreamResponse:
-        """Re-send a buffered response body at the configured bandwidth."""
-        body = response.body
-        if not isinstance(body, bytes | bytearray) or not body:
-            return response
-        shaped = web.StreamResponse(status=response.status, reason=response.reason,
-                                    headers=response.headers)
-        if self._org is not None and request.path.startswith(_API_PATH_PREFIX):
-            shaped.headers.setdefault("Sforce-Limit-Info", self._org.limit_info())
-        shaped.content_length = len(body)
-        await shaped.prepare(request)
-        pacer = self.pacer()
-        view = memoryview(body)
-        for start in range(0, len(body), SHAPING_CHUNK_BYTES):
-            await pacer.write(shaped, view[start:start + SHAPING_CHUNK_BYTES])
-        await shaped.write_eof()
-        return shaped
-
-
-class Pacer:
-    """Writes chunks no faster than a bandwidth cap (megabits per second)."""
-
-    def __init__(self, bandwidth_mbps: float | None) -> None:
-        self._bytes_per_second = bandwidth_mbps * 125_000 if bandwidth_mbps else None
-        self._started = time.monotonic()
-        self._sent = 0
-
-    async def write(self, response: web.StreamResponse, chunk: bytes | memoryview) -> None:
-        await response.write(chunk)
-        if self._bytes_per_second is None:
-            return
-        self._sent += len(chunk)
-        ahead = self._sent / self._bytes_per_second - (time.monotonic() - self._started)
-        if ahead > 0:
-            await asyncio.sleep(ahead)
-
-
-async def _drop_connection(request: web.Request) -> web.StreamResponse:
-    """Close the socket without writing a status line (the client sees a reset)."""
-    transport = request.transport
-    if transport is not None:
-        transport.abort()
-    raise asyncio.CancelledError
-
-
-def install(app: web.Application, state: Any) -> FaultInjector:
-    """Put the fault middleware on an org listener's app (once) and bind it to the org."""
-    injector = getattr(state, "faults", None)
-    if not isinstance(injector, FaultInjector):
-        injector = FaultInjector()
-        state.faults = injector
-    injector.bind(getattr(state, "org", None), getattr(state, "counters", None))
-    if not app.get(_APP_KEY):
-        app[_APP_KEY] = True
-        if injector.middleware not in app.middlewares:
-            app.middlewares.append(injector.middleware)
-        _add_admin_routes(app, injector)
-    return injector
-
-
-def _add_admin_routes(app: web.Application, injector: FaultInjector) -> None:
-    """`GET/PUT/DELETE /__emulator/faults` (no auth, like the rest of the admin API)."""
-
-    async def get_faults(_request: web.Request) -> web.Response:
-        return web.json_response(injector.describe())
-
-    async def put_faults(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-            injector.configure(body)
-        except (json.JSONDecodeError, FaultSpecError) as error:
-            return web.json_response({"error": str(error)}, status=400)
-        return web.json_response(injector.describe())
-
-    async def delete_faults(_request: web.Request) -> web.Response:
-        injector.clear()
-        return web.json_response(injector.describe())
-
-    taken = {(route.method, route.resource.canonical) for route in app.router.routes()
-             if route.resource is not None}
-    for method, handler in (("GET", get_faults), ("PUT", put_faults),
-                            ("DELETE", delete_faults)):
-        if (method, "/__emulator/faults") not in taken:
-            app.router.add_route(method, "/__emulator/faults", handler)

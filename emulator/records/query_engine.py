@@ -1,0 +1,201 @@
+"""SOQL execution over the org's database: compile, count, page and stream rows, decoded
+to Python values, with each user's field-level security applied.
+
+Thread-safe: every query opens its own read connection, so a result can be streamed from
+any executor thread while others write.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from forcebeam.emulator.records.database import Database, StoreError
+from forcebeam.emulator.records.schema import FieldDef
+from forcebeam.emulator.records.soql import parse
+from forcebeam.emulator.records.soql.compiler import Column, CompiledQuery, compile_query
+from forcebeam.emulator.records.values import decoder
+
+
+@dataclass
+class QueryResult:
+    """Rows stream from SQLite; `last_key` is the keyset position after the last row read."""
+
+    sobject: str
+    columns: list[Column]
+    is_count: bool
+    total_size: int
+    rows: Iterator[tuple[Any, ...]]
+    keyset_capable: bool = False  # no ORDER BY: pages can resume with `after_key`
+    last_key: int | None = None
+
+
+class QueryEngine:
+    """Runs SOQL against one `Database`; holds the field-level security settings it applies."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        # Field-level security: user id -> {(object, field)} (lower-cased) it cannot read.
+        self.hidden_fields: dict[str, set[tuple[str, str]]] = {}
+
+    def compile(self, soql: str, user_id: str | None = None) -> CompiledQuery:
+        return compile_query(parse(soql), self.db.schema, soql, self.db.now().date(),
+                             hidden=self.hidden_for(user_id))
+
+    def hidden_for(self, user_id: str | None) -> frozenset[tuple[str, str]]:
+        """(object, field) pairs field-level security hides from `user_id`."""
+        return frozenset(self.hidden_fields.get(user_id or "", ()))
+
+    def set_field_access(self, user_id: str, sobject: str, field_name: str,
+                         readable: bool) -> None:
+        obj = self.db.object(sobject)
+        f = obj.field(field_name)
+        if f is None:
+            raise StoreError("INVALID_FIELD", f"No such column '{field_name}' on {obj.name}")
+        hidden = self.hidden_fields.setdefault(user_id, set())
+        key = (obj.name.lower(), f.name.lower())
+        if readable:
+            hidden.discard(key)
+        else:
+            hidden.add(key)
+
+    def execute(self, soql: str, *, include_deleted: bool = False, start: int = 0,
+                max_rows: int | None = None, after_key: int | None = None,
+                keys: Sequence[int] | None = None, count_total: bool = True,
+                user_id: str | None = None) -> QueryResult:
+        """Run SOQL; raises SoqlError like Salesforce.
+
+        Paging helpers (REST query-more): `start`/`max_rows` window the result; `after_key`
+        resumes a keyset scan (only when `keyset_capable`, i.e. no ORDER BY); `keys` (from
+        `ordered_keys`) fetches exactly those rows, in that order, without re-sorting.
+        `user_id` applies that user's field-level security (hidden fields are INVALID_FIELD).
+        """
+        compiled = self.compile(soql, user_id)
+        where, params = self._where(compiled, include_deleted)
+        total = 0
+        if count_total or compiled.is_count:
+            conn = self.db.reader()
+            try:
+                count = conn.execute(f"SELECT COUNT(*) {compiled.from_sql}{where}",  # noqa: S608
+                                     params).fetchone()[0]
+            finally:
+                conn.close()
+            total = max(0, count - (compiled.offset or 0))
+            if compiled.limit is not None:
+                total = min(total, compiled.limit)
+        keyset = not compiled.order_sql
+        result = QueryResult(compiled.sobject.name, compiled.columns, compiled.is_count, total,
+                             iter(()), keyset_capable=keyset)
+        if compiled.is_count:
+            return result
+        if keys is not None:
+            marks = ", ".join("?" for _ in keys)
+            where = (where + " AND " if where else " WHERE ") + f"t0._row IN ({marks})"
+            sql = (f"SELECT {', '.join(compiled.select_exprs)}, t0._row "  # noqa: S608
+                   f"{compiled.from_sql}{where}")
+            result.rows = self._in_key_order(result, self._stream(result, sql,
+                                                                  [*params, *keys]), keys)
+            return result
+        remaining = None if compiled.limit is None else max(0, compiled.limit - start)
+        if after_key is not None and keyset:
+            where = (where + " AND " if where else " WHERE ") + "t0._row > ?"
+            params.append(after_key)
+            offset = 0
+        else:
+            offset = (compiled.offset or 0) + start
+        limits = [n for n in (remaining, max_rows) if n is not None]
+        limit = min(limits) if limits else -1
+        order = ", ".join([*compiled.order_sql, "t0._row"])
+        sql = (f"SELECT {', '.join(compiled.select_exprs)}, t0._row "  # noqa: S608
+               f"{compiled.from_sql}{where} ORDER BY {order} LIMIT ? OFFSET ?")
+        result.rows = self._stream(result, sql, [*params, limit, offset])
+        return result
+
+    def ordered_keys(self, soql: str, *, include_deleted: bool = False) -> array:
+        """Row keys of the whole result in ORDER BY order (8 bytes a row, no values): lets
+        REST page through a sorted result by sorting once instead of once per page."""
+        compiled = self.compile(soql)
+        where, params = self._where(compiled, include_deleted)
+        order = ", ".join([*compiled.order_sql, "t0._row"])
+        limit = -1 if compiled.limit is None else compiled.limit
+        keys = array("q")
+        conn = self.db.reader()
+        try:
+            cursor = conn.execute(f"SELECT t0._row {compiled.from_sql}{where} "  # noqa: S608
+                                  f"ORDER BY {order} LIMIT ? OFFSET ?",
+                                  [*params, limit, compiled.offset or 0])
+            while batch := cursor.fetchmany(10_000):
+                keys.extend(row[0] for row in batch)
+        finally:
+            conn.close()
+        return keys
+
+    @staticmethod
+    def _where(compiled: CompiledQuery, include_deleted: bool) -> tuple[str, list[Any]]:
+        conditions: list[str] = []
+        if compiled.has_is_deleted and not include_deleted:
+            conditions.append('t0."IsDeleted" = 0')
+        if compiled.where_sql:
+            conditions.append(compiled.where_sql)
+        where = (" WHERE " + " AND ".join(conditions)) if conditions else ""
+        return where, list(compiled.params)
+
+    @staticmethod
+    def _in_key_order(result: QueryResult, rows: Iterator[tuple[Any, ...]],
+                      keys: Sequence[int]) -> Iterator[tuple[Any, ...]]:
+        by_key = {}
+        for row in rows:
+            by_key[result.last_key] = row
+        for key in keys:
+            if key in by_key:
+                result.last_key = key
+                yield by_key[key]
+
+    def _stream(self, result: QueryResult, sql: str, params: list[Any]
+                ) -> Iterator[tuple[Any, ...]]:
+        plan: list[tuple[int, Any, FieldDef]] = []
+        position = 0
+        for column in result.columns:
+            width = len(column.field.components) if column.field.is_compound else 1
+            plan.append((position, width, column.field))
+            position += width
+        simple = all(width == 1 for _, width, _ in plan)
+        decoders = [decoder(f.type) for _, _, f in plan]
+        conn = self.db.reader()
+        try:
+            cursor = conn.execute(sql, params)
+            while True:
+                batch = cursor.fetchmany(1000)
+                if not batch:
+                    break
+                for raw in batch:
+                    result.last_key = raw[-1]
+                    if simple:
+                        yield tuple(None if v is None else d(v)
+                                    for v, d in zip(raw, decoders, strict=False))
+                    else:
+                        yield tuple(self._decode_compound(raw, plan, decoders))
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _decode_compound(raw: tuple[Any, ...], plan: list[tuple[int, Any, FieldDef]],
+                         decoders: list[Callable[[Any], Any]]) -> Iterator[Any]:
+        for (position, width, f), decode in zip(plan, decoders, strict=True):
+            if width == 1 and not f.is_compound:
+                value = raw[position]
+                yield None if value is None else decode(value)
+                continue
+            parts = {key: raw[position + i] for i, (key, _) in enumerate(f.components)}
+            if all(v is None for v in parts.values()):
+                yield None
+            elif f.type == "address":
+                yield {"city": parts["city"], "country": parts["country"],
+                       "geocodeAccuracy": None, "latitude": None, "longitude": None,
+                       "postalCode": parts["postalCode"], "state": parts["state"],
+                       "street": parts["street"]}
+            else:   # location: numbers, as Salesforce's REST API answers them
+                yield {key: None if value is None else float(value)
+                       for key, value in parts.items()}
