@@ -289,9 +289,14 @@ def _claimed_calls(connection: Any) -> int:
 
 def _commit(facts: list[tuple[str, str, Any]], plan: RunPlan, connection: Any) -> str:
     """Publish the run; calls this process made since the last claim count for the run."""
+    try:
+        calls = _claimed_calls(connection)
+    except Exception as error:  # noqa: BLE001 - a count never stops a run from publishing
+        LOG.warning("replication run %s: this worker's last API calls are not in the "
+                    "manifest's api_calls (%s)", plan.run_id, type(error).__name__)
+        calls = 0
     return replicate_manifest.commit_run(
-        [*facts, (replicate_manifest.RUN_FACTS, "api_calls", _claimed_calls(connection))],
-        plan)
+        [*facts, (replicate_manifest.RUN_FACTS, "api_calls", calls)], plan)
 
 
 class _SplitChanges(beam.DoFn):

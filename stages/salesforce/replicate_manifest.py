@@ -25,8 +25,9 @@ the pipeline's (counts, Bulk jobs created, polled, read and deleted, REST pages,
 getDeleted), claimed by the pipeline's steps as facts (``api_calls``; see
 ``metrics.StatsLedger``). An object's ``api_calls`` is the part claimed for it: its
 launcher calls plus the calls claimed after its read (with several objects read at once on
-one worker, a claim may include another object's calls; the run's total is exact). Calls
-made through the same connection by other stages of the pipeline count too.
+one worker, a claim may include another object's calls). The run's total is exact on one
+worker process; on several, calls a worker makes after its last claiming step are missing.
+Calls made through the same connection by other stages of the pipeline count too.
 """
 
 from __future__ import annotations
