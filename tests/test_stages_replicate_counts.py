@@ -19,6 +19,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from forcebeam.stages.salesforce.replicate import ReplicateSalesforce
+from tests.support.pipelines import JWT_CONNECTION
 from tests.test_stages_replicate import Rest
 from tests.test_stages_support import FNAPI, connection_mapping
 
@@ -75,16 +76,7 @@ def test_run_summary_shows_the_rows_the_replication_read_and_wrote(org_factory, 
     org = org_factory(records=RECORDS)
     lake = tmp_path / "lake"
     path = tmp_path / "lake.yaml"
-    path.write_text(textwrap.dedent(f"""\
-        connections:
-          prod:
-            login_url: ${{FORCEBEAM_LOGIN_URL}}
-            ca_bundle: ${{FORCEBEAM_CA_CERT}}
-            auth:
-              type: jwt_bearer
-              username: ${{FORCEBEAM_USERNAME}}
-              consumer_key: ${{FORCEBEAM_CONSUMER_KEY}}
-              private_key: ${{FORCEBEAM_PRIVATE_KEY_SECRET}}
+    path.write_text("connections:\n  prod:\n" + JWT_CONNECTION + textwrap.dedent(f"""\
         pipeline:
           transforms:
             - type: ReplicateSalesforce
