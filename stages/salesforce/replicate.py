@@ -187,7 +187,7 @@ class ReplicateSalesforce(beam.PTransform):
                      self._connection, name))
                  .with_output_types(rows.element_type)
                  .with_outputs(_SOFT, _OBSERVED, _CALLS, main="live"))
-        facts = _written(split.live, plan, name, "rows")
+        facts = _written(split.live, plan, name, "rows", self._connection)
         facts.append(split[_CALLS])
         facts.append(split[_OBSERVED]
                      | f"{name}/Watermark" >> beam.CombineGlobally(incremental.WatermarkFn(0))
@@ -198,7 +198,7 @@ class ReplicateSalesforce(beam.PTransform):
             formulas = pbegin | f"{name}/Formulas" >> ReadFromSalesforce(
                 self._connection, sobject=name, fields=["Id", *fields.formula_fields],
                 mode=cfg.mode)
-            facts += _written(formulas, plan, name, "formula_rows")
+            facts += _written(formulas, plan, name, "formula_rows", self._connection)
         return facts
 
     @property
@@ -230,7 +230,8 @@ class ReplicateSalesforce(beam.PTransform):
                   | f"{name}/ById" >> beam.GroupByKey()
                   | f"{name}/Pick" >> beam.Map(tombstones.pick_tombstone)
                   | f"{name}/New" >> beam.Filter(lambda t, seen=already: t["Id"] not in seen))
-        facts += _written(merged, plan, name, "tombstones", lake_files.TOMBSTONE_COLUMNS)
+        facts += _written(merged, plan, name, "tombstones", self._connection,
+                          lake_files.TOMBSTONE_COLUMNS)
         # Only deletions near this run can come back (window edges, a delete racing the
         # read): remembering those keeps the state small on a first run's full Recycle Bin.
         floor = format_datetime(parse_datetime(plan.started_at) - RECENT_TOMBSTONES)
@@ -282,21 +283,22 @@ PIPELINE_CALLS = StatsLedger()
 
 
 def _claimed_calls(connection: Any) -> int:
+    """The API calls this process made since the last claim (0 if it cannot tell)."""
     from forcebeam.auth import get_client
 
-    return PIPELINE_CALLS.claim(get_client(connection))
+    try:
+        return PIPELINE_CALLS.claim(get_client(connection))
+    except Exception as error:  # noqa: BLE001 - a count never stops a run from publishing
+        LOG.warning("this worker's API calls are not in the manifest's api_calls (%s)",
+                    type(error).__name__)
+        return 0
 
 
 def _commit(facts: list[tuple[str, str, Any]], plan: RunPlan, connection: Any) -> str:
     """Publish the run; calls this process made since the last claim count for the run."""
-    try:
-        calls = _claimed_calls(connection)
-    except Exception as error:  # noqa: BLE001 - a count never stops a run from publishing
-        LOG.warning("replication run %s: this worker's last API calls are not in the "
-                    "manifest's api_calls (%s)", plan.run_id, type(error).__name__)
-        calls = 0
     return replicate_manifest.commit_run(
-        [*facts, (replicate_manifest.RUN_FACTS, "api_calls", calls)], plan)
+        [*facts, (replicate_manifest.RUN_FACTS, "api_calls", _claimed_calls(connection))],
+        plan)
 
 
 class _SplitChanges(beam.DoFn):
@@ -339,7 +341,7 @@ class _SplitChanges(beam.DoFn):
         yield row
 
 
-def _written(rows: beam.PCollection, plan: RunPlan, name: str, kind: str,
+def _written(rows: beam.PCollection, plan: RunPlan, name: str, kind: str, connection: Any,
              columns: Sequence[str] | None = None) -> list[beam.PCollection]:
     """Write ``rows`` to the staging folder; the facts the commit needs (files, count)."""
     files_key = replicate_manifest.FOLDER_SUFFIXES[kind][1]
@@ -349,14 +351,19 @@ def _written(rows: beam.PCollection, plan: RunPlan, name: str, kind: str,
     return [files | f"{label}/FilesFact" >> beam.Map(lambda f, n=name, k=files_key: (n, k, f)),
             rows
             | f"{label}/Count" >> beam.combiners.Count.Globally()
-            | f"{label}/CountFact" >> beam.Map(_count_fact, name, kind)]
+            | f"{label}/CountFact" >> beam.FlatMap(_count_facts, name, kind, connection)]
 
 
-def _count_fact(count: int, name: str, kind: str) -> tuple[str, str, int]:
+def _count_facts(count: int, name: str, kind: str, connection: Any
+                 ) -> Iterator[tuple[str, str, int]]:
     """The count of one kind of file rows, for the manifest and for the stage's
-    ``records_written`` metric (the run summary): both from the same number."""
+    ``records_written`` metric (the run summary): both from the same number. A late step
+    on its worker, it also claims the API calls made there since the last claim."""
     Metrics.counter(NAMESPACE, "records_written").inc(count)
-    return name, kind, count
+    yield name, kind, count
+    calls = _claimed_calls(connection)
+    if calls:
+        yield name, "api_calls", calls
 
 
 def _formula_due(cfg: ReplicateConfig, fields: drift.FieldPlan, state: dict[str, Any],
