@@ -47,8 +47,13 @@ def test_forcebeam_demo_end_to_end(tmp_path):
 
     rejected = [json.loads(line) for path in glob.glob(str(out / "rejected_invoices*"))
                 for line in Path(path).read_text().splitlines()]
-    assert [row["External_Id__c"] for row in rejected] == ["INV-DEMO-0004"]
+    assert [row["element"]["External_Id__c"] for row in rejected] == ["INV-DEMO-0004"]
     assert rejected[0]["status_code"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+    # The rejected row as the CSV has it: every column, names and values.
+    assert rejected[0]["element"] == {"External_Id__c": "INV-DEMO-0004",
+                                      "Name": "Demo invoice 4 (bad status)",
+                                      "Status__c": "Lost", "Amount__c": 10.0}
+    assert rejected[0]["fields"] == ["Status__c"] and "Lost" in rejected[0]["msg"]
 
     # The demo's emulator is gone (its data dir was a forcebeam-demo-* temp dir).
     leftovers = [proc for proc in psutil.process_iter(["cmdline"])

@@ -17,11 +17,9 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from bench.org import login
 from forcebeam.stages.salesforce.replicate import ReplicateSalesforce
-from tests.support.bulk import wait_until_terminal
 from tests.support.stages import FNAPI, connection_mapping
-from tests.support.truth import rest_records
+from tests.support.truth import Rest, rest_records
 
 RECORDS = 200
 
@@ -29,41 +27,6 @@ RECORDS = 200
 @pytest.fixture(autouse=True)
 def _private_describe_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("FORCEBEAM_CACHE_DIR", str(tmp_path / "cache"))
-
-
-class Rest:
-    """Plain REST/Bulk calls as the integration user's org admin would make them."""
-
-    def __init__(self, org):
-        self.org = org
-        self.session = org.session()
-        self.auth = login(org, self.session)
-
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.session.request(method, self.auth.data_url(path),
-                                        headers=self.auth.headers(), timeout=60, **kwargs)
-        response.raise_for_status()
-        return response.json() if response.content else None
-
-    def count(self, sobject: str) -> int:
-        soql = f"SELECT COUNT() FROM {sobject}"  # noqa: S608 - a describe name
-        return self.call("GET", "query", params={"q": soql})["totalSize"]
-
-    def ids(self, soql: str, include_deleted: bool = False) -> list[str]:
-        return [r["Id"] for r in rest_records(self.org, soql, include_deleted=include_deleted)]
-
-    def hard_delete(self, sobject: str, ids: list[str]) -> None:
-        job = self.call("POST", "jobs/ingest", json={"object": sobject,
-                                                      "operation": "hardDelete"})
-        response = self.session.put(self.auth.data_url(f"jobs/ingest/{job['id']}/batches"),
-                                    data="Id\n" + "\n".join(ids) + "\n",
-                                    headers={**self.auth.headers(), "Content-Type": "text/csv"},
-                                    timeout=60)
-        response.raise_for_status()
-        self.call("PATCH", f"jobs/ingest/{job['id']}", json={"state": "UploadComplete"})
-        done = wait_until_terminal(lambda: self.call("GET", f"jobs/ingest/{job['id']}"),
-                                   job["id"])
-        assert done["state"] == "JobComplete" and done["numberRecordsProcessed"] == len(ids)
 
 
 def _replicate(org, lake: Path, **config: Any) -> dict[str, Any]:

@@ -16,15 +16,12 @@ from typing import Any
 
 from apache_beam.metrics import Metrics
 
-__all__ = ["NAMESPACE", "StageCounters", "ProgressLog"]
+__all__ = ["NAMESPACE", "StageCounters", "StatsLedger", "ProgressLog"]
 
 NAMESPACE = "forcebeam"
 LOG = logging.getLogger("forcebeam.progress")
 PROGRESS_EVERY_SECONDS = 5.0
 
-_STATS_LOCK = threading.Lock()
-# Per client object (weakly held: a closed client's successor never inherits its totals).
-_STATS_SEEN: weakref.WeakKeyDictionary[Any, dict[str, float]] = weakref.WeakKeyDictionary()
 _STAT_COUNTERS = {"api_calls": "api_calls", "logins": "logins",
                   "throttled_seconds": "cumulativeThrottlingSeconds"}
 
@@ -42,16 +39,38 @@ class StageCounters:
 
     def sync_client(self, client: Any) -> None:
         """Add the client's API calls / logins / throttled seconds since the last sync."""
+        for stat, counter in self._from_stats.items():
+            # also 0: every counter shows up in the results
+            counter.inc(_SYNCED.claim(client, stat))
+
+
+class StatsLedger:
+    """The growth of a client's ``stats`` since the last claim made in this process.
+
+    One ledger per purpose (Beam metrics, a replication's manifest): each claim takes what
+    no earlier claim on the same ledger took, so the claims of every DoFn of every process
+    add up to each call once.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # Per client object (weakly held: a closed client's successor never inherits its
+        # totals).
+        self._seen: weakref.WeakKeyDictionary[Any, dict[str, float]] = \
+            weakref.WeakKeyDictionary()
+
+    def claim(self, client: Any, stat: str = "api_calls") -> int:
         stats = getattr(client, "stats", None)
         if stats is None:
-            return
-        with _STATS_LOCK:
-            seen = _STATS_SEEN.setdefault(client, {})
-            for stat, counter in self._from_stats.items():
-                value = _stat_value(stats, stat)
-                delta = max(int(value - seen.get(stat, 0)), 0)
-                counter.inc(delta)      # also 0: every counter shows up in the results
-                seen[stat] = seen.get(stat, 0) + delta
+            return 0
+        with self._lock:
+            seen = self._seen.setdefault(client, {})
+            delta = max(int(_stat_value(stats, stat) - seen.get(stat, 0)), 0)
+            seen[stat] = seen.get(stat, 0) + delta
+            return delta
+
+
+_SYNCED = StatsLedger()
 
 
 def _stat_value(stats: Any, name: str) -> float:

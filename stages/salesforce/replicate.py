@@ -29,6 +29,10 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 from forcebeam.stages.salesforce import (
     drift,
@@ -40,6 +44,7 @@ from forcebeam.stages.salesforce import (
     tombstones,
 )
 from forcebeam.stages.salesforce.config import as_connection
+from forcebeam.stages.salesforce.metrics import NAMESPACE, StatsLedger
 from forcebeam.stages.salesforce.read import ReadFromSalesforce
 from forcebeam.stages.salesforce.replicate_config import ReplicateConfig
 from forcebeam.stages.salesforce.replicate_manifest import ObjectPlan, RunPlan
@@ -99,6 +104,7 @@ class ReplicateSalesforce(beam.PTransform):
         cfg = self._config
         started = dt.datetime.now(dt.timezone.utc)
         client = get_client(self._connection)
+        run_calls_before = _api_calls(client)
         selection = replicate_objects.select_objects(
             client.request("GET", "sobjects").json(), cfg.objects, cfg.exclude)
         skipped = dict(selection.skipped)
@@ -139,10 +145,13 @@ class ReplicateSalesforce(beam.PTransform):
                                               else started),
                 reconcile=reconcile, formula_due=_formula_due(cfg, fields, state, started),
                 launcher_api_calls=_api_calls(client) - calls_before))
+        # What the pipeline's claims count starts here: the launcher's calls are counted
+        # above (and anything this process did before the run is not the run's).
+        PIPELINE_CALLS.claim(client)
         return RunPlan(run_id=replicate_state.new_run_id(started),
                        started_at=format_datetime(started), path=cfg.path,
                        state_path=cfg.state_path, format=cfg.format, objects=tuple(plans),
-                       skipped=skipped)
+                       skipped=skipped, launcher_api_calls=_api_calls(client) - run_calls_before)
 
     # ----------------------------------------------------------------- pipeline
 
@@ -157,7 +166,7 @@ class ReplicateSalesforce(beam.PTransform):
         return (facts
                 | "AllFacts" >> beam.Flatten()
                 | "Gather" >> beam.combiners.ToList()
-                | "Commit" >> beam.Map(replicate_manifest.commit_run, plan)
+                | "Commit" >> beam.Map(_commit, plan, self._connection)
                 | "Result" >> beam.Map(lambda manifest, run_id=plan.run_id:
                                        beam.Row(run_id=run_id, manifest=manifest)))
 
@@ -174,10 +183,12 @@ class ReplicateSalesforce(beam.PTransform):
         split = (rows
                  | f"{name}/Split" >> beam.ParDo(_SplitChanges(
                      fields.watermark_field, obj.deletes,
-                     dict(obj.state_before.get("seen") or {}) if watermark else {}))
+                     dict(obj.state_before.get("seen") or {}) if watermark else {},
+                     self._connection, name))
                  .with_output_types(rows.element_type)
-                 .with_outputs(_SOFT, _OBSERVED, main="live"))
-        facts = _written(split.live, plan, name, "rows")
+                 .with_outputs(_SOFT, _OBSERVED, _CALLS, main="live"))
+        facts = _written(split.live, plan, name, "rows", self._connection)
+        facts.append(split[_CALLS])
         facts.append(split[_OBSERVED]
                      | f"{name}/Watermark" >> beam.CombineGlobally(incremental.WatermarkFn(0))
                      | f"{name}/WatermarkFact" >> beam.Map(lambda v, n=name: (n, "observed", v)))
@@ -187,7 +198,7 @@ class ReplicateSalesforce(beam.PTransform):
             formulas = pbegin | f"{name}/Formulas" >> ReadFromSalesforce(
                 self._connection, sobject=name, fields=["Id", *fields.formula_fields],
                 mode=cfg.mode)
-            facts += _written(formulas, plan, name, "formula_rows")
+            facts += _written(formulas, plan, name, "formula_rows", self._connection)
         return facts
 
     @property
@@ -211,10 +222,6 @@ class ReplicateSalesforce(beam.PTransform):
             parts.append(hard.hard)
             facts.append(hard[tombstones.COVERED]
                          | f"{name}/CoveredFact" >> beam.Map(lambda v, n=name: (n, "covered", v)))
-            windows = len(tombstones.deleted_windows(parse_datetime(obj.deleted_since),
-                                                     parse_datetime(obj.deleted_until)))
-            facts.append(pbegin | f"{name}/DeletedCalls" >> beam.Create(
-                [(name, "api_calls", windows)]))
         if obj.reconcile:
             parts.append(self._reconciled(pbegin, plan, obj))
         already = frozenset(obj.state_before.get("tombstoned") or ())
@@ -223,7 +230,8 @@ class ReplicateSalesforce(beam.PTransform):
                   | f"{name}/ById" >> beam.GroupByKey()
                   | f"{name}/Pick" >> beam.Map(tombstones.pick_tombstone)
                   | f"{name}/New" >> beam.Filter(lambda t, seen=already: t["Id"] not in seen))
-        facts += _written(merged, plan, name, "tombstones", lake_files.TOMBSTONE_COLUMNS)
+        facts += _written(merged, plan, name, "tombstones", self._connection,
+                          lake_files.TOMBSTONE_COLUMNS)
         # Only deletions near this run can come back (window edges, a delete racing the
         # read): remembering those keeps the state small on a first run's full Recycle Bin.
         floor = format_datetime(parse_datetime(plan.started_at) - RECENT_TOMBSTONES)
@@ -268,6 +276,29 @@ def _missing(element: tuple[str, Any], at: str) -> Iterator[tuple[str, tuple[str
 
 _SOFT = "soft"
 _OBSERVED = "observed"
+_CALLS = "api_calls"
+# API calls made by the pipeline's steps (reads, getDeleted), claimed as manifest facts: the
+# client is shared per process, so each claim takes the growth since the last one.
+PIPELINE_CALLS = StatsLedger()
+
+
+def _claimed_calls(connection: Any) -> int:
+    """The API calls this process made since the last claim (0 if it cannot tell)."""
+    from forcebeam.auth import get_client
+
+    try:
+        return PIPELINE_CALLS.claim(get_client(connection))
+    except Exception as error:  # noqa: BLE001 - a count never stops a run from publishing
+        LOG.warning("this worker's API calls are not in the manifest's api_calls (%s)",
+                    type(error).__name__)
+        return 0
+
+
+def _commit(facts: list[tuple[str, str, Any]], plan: RunPlan, connection: Any) -> str:
+    """Publish the run; calls this process made since the last claim count for the run."""
+    return replicate_manifest.commit_run(
+        [*facts, (replicate_manifest.RUN_FACTS, "api_calls", _claimed_calls(connection))],
+        plan)
 
 
 class _SplitChanges(beam.DoFn):
@@ -278,10 +309,22 @@ class _SplitChanges(beam.DoFn):
     """
 
     def __init__(self, watermark_field: str | None, deletes: bool,
-                 seen: dict[str, str]) -> None:
+                 seen: dict[str, str], connection: Any = None, sobject: str = "") -> None:
         self._field = watermark_field
         self._deletes = deletes
         self._seen = seen
+        self._connection = connection
+        self._sobject = sobject
+
+    def finish_bundle(self) -> Iterator[Any]:
+        """The calls of the read (fused before this step) and whatever ran before it in this
+        process since the last claim: a manifest fact (``api_calls``)."""
+        if self._connection is None:
+            return
+        calls = _claimed_calls(self._connection)
+        if calls:
+            yield beam.pvalue.TaggedOutput(_CALLS, WindowedValue(
+                (self._sobject, "api_calls", calls), MIN_TIMESTAMP, [GlobalWindow()]))
 
     def process(self, row: Any) -> Iterator[Any]:
         record_id = row.Id
@@ -298,7 +341,7 @@ class _SplitChanges(beam.DoFn):
         yield row
 
 
-def _written(rows: beam.PCollection, plan: RunPlan, name: str, kind: str,
+def _written(rows: beam.PCollection, plan: RunPlan, name: str, kind: str, connection: Any,
              columns: Sequence[str] | None = None) -> list[beam.PCollection]:
     """Write ``rows`` to the staging folder; the facts the commit needs (files, count)."""
     files_key = replicate_manifest.FOLDER_SUFFIXES[kind][1]
@@ -308,7 +351,19 @@ def _written(rows: beam.PCollection, plan: RunPlan, name: str, kind: str,
     return [files | f"{label}/FilesFact" >> beam.Map(lambda f, n=name, k=files_key: (n, k, f)),
             rows
             | f"{label}/Count" >> beam.combiners.Count.Globally()
-            | f"{label}/CountFact" >> beam.Map(lambda c, n=name, k=kind: (n, k, c))]
+            | f"{label}/CountFact" >> beam.FlatMap(_count_facts, name, kind, connection)]
+
+
+def _count_facts(count: int, name: str, kind: str, connection: Any
+                 ) -> Iterator[tuple[str, str, int]]:
+    """The count of one kind of file rows, for the manifest and for the stage's
+    ``records_written`` metric (the run summary): both from the same number. A late step
+    on its worker, it also claims the API calls made there since the last claim."""
+    Metrics.counter(NAMESPACE, "records_written").inc(count)
+    yield name, kind, count
+    calls = _claimed_calls(connection)
+    if calls:
+        yield name, "api_calls", calls
 
 
 def _formula_due(cfg: ReplicateConfig, fields: drift.FieldPlan, state: dict[str, Any],

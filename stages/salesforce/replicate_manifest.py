@@ -17,7 +17,17 @@ Manifest (a contract; file paths relative to ``path``)::
       "files": [...], "tombstone_files": [...], "formula_files": [...],
       "watermark_before": ..., "watermark_after": ..., "fields": [...],
       "dropped_fields": {"F": "why"}, "hidden_fields": [...], "api_calls": N}, ...},
-     "skipped": {"X": "why"}}
+     "skipped": {"X": "why"}, "api_calls": N}
+
+The run's ``api_calls`` is every API call the replication made, as the org counts them:
+the launcher's (describeGlobal, describes, field definitions, the deletion log's range) and
+the pipeline's (counts, Bulk jobs created, polled, read and deleted, REST pages,
+getDeleted), claimed by the pipeline's steps as facts (``api_calls``; see
+``metrics.StatsLedger``). An object's ``api_calls`` is the part claimed for it: its
+launcher calls plus the calls claimed after its read (with several objects read at once on
+one worker, a claim may include another object's calls). The run's total is exact on one
+worker process; on several, calls a worker makes after its last claiming step are missing.
+Calls made through the same connection by other stages of the pipeline count too.
 """
 
 from __future__ import annotations
@@ -35,12 +45,14 @@ from forcebeam.stages.salesforce import replicate_state
 from forcebeam.stages.salesforce.drift import FieldPlan
 from forcebeam.stages.salesforce.timestamps import format_datetime, parse_datetime
 
-__all__ = ["ObjectPlan", "RunPlan", "commit_run", "manifest_path", "FOLDER_SUFFIXES"]
+__all__ = ["ObjectPlan", "RunPlan", "commit_run", "manifest_path", "FOLDER_SUFFIXES",
+           "RUN_FACTS"]
 
 LOG = logging.getLogger(__name__)
 # kind of files -> (folder suffix, manifest key of the list, manifest key of the count)
 FOLDER_SUFFIXES = {"rows": ("", "files"), "tombstones": ("__deleted", "tombstone_files"),
                    "formula_rows": ("__formulas", "formula_files")}
+RUN_FACTS = ""      # the "object" of facts about the whole run (api_calls claimed at commit)
 
 
 @dataclass(frozen=True)
@@ -71,6 +83,7 @@ class RunPlan:
     format: str
     objects: tuple[ObjectPlan, ...]
     skipped: Mapping[str, str] = field(default_factory=dict)
+    launcher_api_calls: int = 0        # every call of the launcher (objects, describes, ...)
 
     @property
     def staging(self) -> str:
@@ -167,7 +180,10 @@ def commit_run(facts: Iterable[tuple[str, str, Any]], plan: RunPlan) -> str:
             "rows", "tombstones", "formula_rows", "files", "tombstone_files", "formula_files",
             "watermark_before", "watermark_after", "fields", "dropped_fields",
             "hidden_fields", "api_calls")}
-    manifest = {"run_id": plan.run_id, "objects": entries, "skipped": dict(plan.skipped)}
+    api_calls = plan.launcher_api_calls + int(sum(
+        value for calls in by_object.values() for value in calls.get("api_calls", [])))
+    manifest = {"run_id": plan.run_id, "objects": entries, "skipped": dict(plan.skipped),
+                "api_calls": api_calls}
     target = manifest_path(plan.path, plan.run_id)
     manifest_dir = posixpath.dirname(target)
     if not FileSystems.exists(manifest_dir):

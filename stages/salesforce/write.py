@@ -35,6 +35,7 @@ from forcebeam.auth import responses
 from forcebeam.auth.retry import DEFAULT_RETRY, RetryPolicy
 from forcebeam.stages.salesforce.client_dofn import ClientDoFn
 from forcebeam.stages.salesforce.config import WriteConfig, as_connection
+from forcebeam.stages.salesforce.dead_letters import as_rejected_record, record_type
 from forcebeam.stages.salesforce.write_apis import (
     RecordRejection,
     RecordResult,
@@ -146,13 +147,25 @@ class WriteToSalesforce(beam.PTransform):
                 RowTypeConstraint.from_fields([("id", typing.Optional[str]),  # noqa: UP045
                                                ("created", typing.Optional[bool]),  # noqa: UP045
                                                ("element", row_type)]))
-            failed = failed | "FailedRows" >> beam.Map(lambda r: r).with_output_types(
-                RowTypeConstraint.from_fields([("element", row_type), ("msg", str),
-                                               ("status_code", str),
-                                               ("fields", typing.Sequence[str])]))
+            # The rejected record as the user wrote it, field names kept by every sink
+            # (Beam's WriteToJson wrote a nested row as a JSON array): see dead_letters.
+            record = record_type(row_type._fields)
+            failed = failed | "FailedRows" >> beam.Map(
+                _dead_letter, record).with_output_types(
+                RowTypeConstraint.from_fields([
+                    ("element", RowTypeConstraint.from_user_type(record) if record
+                     else row_type), ("msg", str), ("status_code", str),
+                    ("fields", typing.Sequence[str])]))
         if cfg.error_handling:
             return {"written": written, cfg.error_handling["output"]: failed}
         return {"written": written, "failed": failed}
+
+
+def _dead_letter(failed: Any, record: type | None) -> Any:
+    if record is None:
+        return failed
+    return beam.Row(element=as_rejected_record(failed.element, record), msg=failed.msg,
+                    status_code=failed.status_code, fields=failed.fields)
 
 
 def _as_record(element: Any) -> dict[str, Any]:

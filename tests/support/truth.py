@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from bench.org import login
+from tests.support.bulk import wait_until_terminal
 from tests.support.org import EmulatedOrg
 
 
@@ -54,3 +55,38 @@ def org_query(org: EmulatedOrg, soql: str) -> list[dict[str, Any]]:
                     version=org.info["api_version"])
     return [{k: v for k, v in row.items() if k != "attributes"}
             for row in sf.query_all(soql)["records"]]
+
+
+class Rest:
+    """Plain REST/Bulk calls as the integration user's org admin would make them."""
+
+    def __init__(self, org):
+        self.org = org
+        self.session = org.session()
+        self.auth = login(org, self.session)
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.session.request(method, self.auth.data_url(path),
+                                        headers=self.auth.headers(), timeout=60, **kwargs)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def count(self, sobject: str) -> int:
+        soql = f"SELECT COUNT() FROM {sobject}"  # noqa: S608 - a describe name
+        return self.call("GET", "query", params={"q": soql})["totalSize"]
+
+    def ids(self, soql: str, include_deleted: bool = False) -> list[str]:
+        return [r["Id"] for r in rest_records(self.org, soql, include_deleted=include_deleted)]
+
+    def hard_delete(self, sobject: str, ids: list[str]) -> None:
+        job = self.call("POST", "jobs/ingest", json={"object": sobject,
+                                                      "operation": "hardDelete"})
+        response = self.session.put(self.auth.data_url(f"jobs/ingest/{job['id']}/batches"),
+                                    data="Id\n" + "\n".join(ids) + "\n",
+                                    headers={**self.auth.headers(), "Content-Type": "text/csv"},
+                                    timeout=60)
+        response.raise_for_status()
+        self.call("PATCH", f"jobs/ingest/{job['id']}", json={"state": "UploadComplete"})
+        done = wait_until_terminal(lambda: self.call("GET", f"jobs/ingest/{job['id']}"),
+                                   job["id"])
+        assert done["state"] == "JobComplete" and done["numberRecordsProcessed"] == len(ids)

@@ -1,0 +1,99 @@
+"""Dead letters written straight to Beam YAML's file sinks keep the record as it was written.
+
+A user of `error_handling: {output: rejected}` writes `Write.rejected` to WriteToJson,
+WriteToCsv or WriteToParquet and expects each rejected record with its field names and
+values, beside Salesforce's code and message (not a JSON array of bare values).
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from forcebeam.pipelines.emulator_env import use_org
+from forcebeam.pipelines.run import run_file
+from tests.support.pipelines import (  # the fixture is autouse
+    JWT_CONNECTION,
+    forget_org_afterwards,  # noqa: F401
+)
+
+PIPELINE = """\
+connections:
+  emulated:
+""" + JWT_CONNECTION + """pipeline:
+  transforms:
+    - type: ReadFromCsv
+      name: ReadInvoices
+      config:
+        path: ${FORCEBEAM_OUT}/invoices.csv
+    - type: WriteToSalesforce
+      name: Write
+      input: ReadInvoices
+      config:
+        connection: emulated
+        sobject: Invoice__c
+        operation: upsert
+        external_id_field: External_Id__c
+        error_handling:
+          output: rejected
+    - type: WriteToJson
+      input: Write.rejected
+      config:
+        path: ${FORCEBEAM_OUT}/rejected_json
+    - type: WriteToCsv
+      input: Write.rejected
+      config:
+        path: ${FORCEBEAM_OUT}/rejected_csv
+    - type: WriteToParquet
+      input: Write.rejected
+      config:
+        path: ${FORCEBEAM_OUT}/rejected_parquet
+"""
+
+BAD = {"External_Id__c": "DL-2", "Name": "Bad status", "Status__c": "Lost", "Amount__c": 12.5}
+CODE = "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+
+
+def _files(out: Path, prefix: str) -> list[str]:
+    return sorted(glob.glob(str(out / f"{prefix}-*")))
+
+
+def test_rejected_records_keep_their_field_names_in_json_csv_and_parquet(
+        org_factory, tmp_path, monkeypatch):
+    org = org_factory(records=50)
+    for name, value in use_org(org.info, environ={}).items():
+        monkeypatch.setenv(name, value)
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.setenv("FORCEBEAM_OUT", str(out))
+    monkeypatch.setenv("FORCEBEAM_CACHE_DIR", str(tmp_path / "cache"))
+    (out / "invoices.csv").write_text(
+        "External_Id__c,Name,Status__c,Amount__c\n"
+        "DL-1,Good one,Draft,10.5\n"
+        f"{BAD['External_Id__c']},{BAD['Name']},{BAD['Status__c']},{BAD['Amount__c']}\n")
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(PIPELINE)
+    stream = io.StringIO()
+    assert run_file(str(path), [], stream=stream) == 0, stream.getvalue()
+
+    # JSON: the element is an object with the user's keys and values, unchanged.
+    (line,) = [json.loads(text) for f in _files(out, "rejected_json")
+               for text in Path(f).read_text().splitlines() if text]
+    assert line["element"] == BAD
+    assert line["status_code"] == CODE
+    assert "Lost" in line["msg"] and line["fields"] == ["Status__c"]
+
+    # CSV cannot nest: the element is one cell holding the record as JSON text.
+    (row,) = [r for f in _files(out, "rejected_csv") for r in csv.DictReader(open(f))]
+    assert json.loads(row["element"]) == BAD
+    assert row["status_code"] == CODE
+
+    # Parquet: the element is a struct column with the record's fields.
+    (record,) = [r for f in _files(out, "rejected_parquet") for r in pq.read_table(f).to_pylist()]
+    assert record["element"] == BAD
+    assert record["status_code"] == CODE
