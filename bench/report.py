@@ -14,12 +14,18 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from bench.extract import FORCEBEAM, FORCEBEAM_2PROC, RAW, SS_BULK2
+from bench.extract import FORCEBEAM, RAW, SS_BULK2
 from bench.measure import Measurement
 from bench.profiles import PROFILES
+from bench.write import WRITE_METHODS
 
-TARGET_LOOPBACK_VS_RAW = 0.5
-TARGET_REALISTIC_VS_BULK2 = 3.0
+#: Issue 11's targets (ratios in one run; pipeline-only figures are rows/s on one worker).
+TARGET_PIPELINE_ONLY = {"pipeline only -> parquet": 200_000, "pipeline only -> jsonl": 120_000,
+                        "pipeline only -> csvfiles": 120_000}
+TARGET_REALISTIC_VS_RAW = 0.8
+TARGET_REALISTIC_VS_BULK2 = 1.2
+TARGET_LOOPBACK_VS_BULK2 = 1.0
+TARGET_EXTRA_API_CALLS_PER_1M = 3
 TARGET_RSS_GROWTH = 1.3
 
 
@@ -42,35 +48,58 @@ def ratio(results: list[Measurement], method: str, baseline: str, profile: str,
 
 
 def targets(results: list[Measurement]) -> list[dict[str, Any]]:
-    """The three targets from the task, each with the measured figure and met/MISSED."""
+    """Issue 11's targets, each with the measured figure and met/MISSED."""
     checks: list[dict[str, Any]] = []
-    for method in (FORCEBEAM, FORCEBEAM_2PROC):
-        sizes = sorted({r.size for r in results if r.method == method})
-        for size in sizes:
-            if _find(results, RAW, "loopback", size):
-                checks.append(_check(f"loopback {size:,}: {method} / raw transfer",
-                                     ratio(results, method, RAW, "loopback", size),
-                                     TARGET_LOOPBACK_VS_RAW))
-        for size in sizes:
-            if size >= 1_000_000 and _find(results, SS_BULK2, "realistic", size):
-                checks.append(_check(f"realistic {size:,}: {method} / simple-salesforce "
-                                     "bulk2+csv",
-                                     ratio(results, method, SS_BULK2, "realistic", size),
-                                     TARGET_REALISTIC_VS_BULK2))
-        if len(sizes) >= 2:
-            small, large = sizes[0], sizes[-1]
-            for profile in PROFILES:
-                low, high = (_find(results, method, profile, small),
-                             _find(results, method, profile, large))
-                if low and high and low.peak_rss_bytes and high.peak_rss_bytes:
-                    checks.append(_check(f"{profile}: {method} peak RSS {large:,} / {small:,}",
-                                         high.peak_rss_bytes / low.peak_rss_bytes,
-                                         TARGET_RSS_GROWTH, higher_is_better=False))
+    for method, floor in TARGET_PIPELINE_ONLY.items():
+        for result in results:
+            if result.method == method:
+                checks.append(_check(f"{method} (1 worker, rows/s)",
+                                     result.rows_per_second if result.error is None else None,
+                                     floor, unit=""))
+    sizes = sorted({r.size for r in results if r.method == FORCEBEAM})
+    for size in (s for s in sizes if s >= 1_000_000):
+        if _find(results, RAW, "realistic", size):
+            checks.append(_check(f"realistic {size:,}: {FORCEBEAM} / raw transfer",
+                                 ratio(results, FORCEBEAM, RAW, "realistic", size),
+                                 TARGET_REALISTIC_VS_RAW))
+        if _find(results, SS_BULK2, "realistic", size):
+            checks.append(_check(f"realistic {size:,}: {FORCEBEAM} / simple-salesforce "
+                                 "bulk2+csv", ratio(results, FORCEBEAM, SS_BULK2,
+                                                    "realistic", size),
+                                 TARGET_REALISTIC_VS_BULK2))
+        if _find(results, SS_BULK2, "loopback", size):
+            checks.append(_check(f"loopback {size:,}: {FORCEBEAM} / simple-salesforce "
+                                 "bulk2+csv", ratio(results, FORCEBEAM, SS_BULK2,
+                                                    "loopback", size),
+                                 TARGET_LOOPBACK_VS_BULK2))
+        for profile in PROFILES:
+            ours, theirs = (_find(results, FORCEBEAM, profile, size),
+                            _find(results, SS_BULK2, profile, size))
+            if ours and theirs and ours.api_calls is not None and theirs.api_calls is not None:
+                allowed = theirs.api_calls + TARGET_EXTRA_API_CALLS_PER_1M * size / 1_000_000
+                checks.append(_check(f"{profile} {size:,}: {FORCEBEAM} API calls "
+                                     f"(simple-salesforce: {theirs.api_calls})",
+                                     ours.api_calls, allowed, higher_is_better=False,
+                                     unit=""))
+    jobs = [r.bulk_query_jobs for r in results if r.method == FORCEBEAM and r.error is None
+            and r.bulk_query_jobs is not None]
+    if jobs:
+        checks.append(_check(f"{FORCEBEAM}: most Bulk query jobs of one read", max(jobs), 1,
+                             higher_is_better=False, unit=""))
+    if len(sizes) >= 2:
+        small, large = sizes[0], sizes[-1]
+        for profile in PROFILES:
+            low, high = (_find(results, FORCEBEAM, profile, small),
+                         _find(results, FORCEBEAM, profile, large))
+            if low and high and low.peak_rss_bytes and high.peak_rss_bytes:
+                checks.append(_check(f"{profile}: {FORCEBEAM} peak RSS {large:,} / {small:,}",
+                                     high.peak_rss_bytes / low.peak_rss_bytes,
+                                     TARGET_RSS_GROWTH, higher_is_better=False))
     return checks
 
 
-def _check(name: str, value: float | None, target: float,
-           higher_is_better: bool = True) -> dict[str, Any]:
+def _check(name: str, value: float | None, target: float, higher_is_better: bool = True,
+           unit: str = "x") -> dict[str, Any]:
     if value is None:
         status = "not measured"
     elif higher_is_better:
@@ -78,7 +107,8 @@ def _check(name: str, value: float | None, target: float,
     else:
         status = "met" if value <= target else "MISSED"
     op = ">=" if higher_is_better else "<="
-    return {"name": name, "value": value, "target": f"{op} {target:g}x", "status": status}
+    return {"name": name, "value": value, "target": f"{op} {target:,g}{unit}",
+            "status": status, "unit": unit}
 
 
 def _fmt_int(value: float | None) -> str:
@@ -97,8 +127,8 @@ def render_table(results: list[Measurement]) -> str:
               "Bulk jobs", "peak RSS MB", "x raw", "x bulk2")
     lines: list[tuple[str, ...]] = []
     for result in results:
-        is_write = result.method.startswith("forcebeam write")
-        unit = 10_000 if is_write else 100_000
+        is_write = result.method in WRITE_METHODS
+        unit = 100_000
         rss = ("-" if not result.peak_rss_bytes
                else f"{result.peak_rss_bytes / 2**20:,.0f}")
         vs_raw = vs_bulk2 = "-"
@@ -127,7 +157,8 @@ def render_table(results: list[Measurement]) -> str:
         out.append("")
         out.append("targets:")
         for check in checks:
-            value = "-" if check["value"] is None else f"{check['value']:.2f}x"
+            value = ("-" if check["value"] is None else f"{check['value']:.2f}x"
+                     if check["unit"] == "x" else f"{check['value']:,.0f}")
             out.append(f"  {check['name']}: {value} (target {check['target']}) "
                        f"{check['status']}")
     failures = [r for r in results if r.error]

@@ -54,7 +54,9 @@ __all__ = ["WriteToSalesforce"]
 LOG = logging.getLogger(__name__)
 BULK_MIN_RECORDS = 1000
 DEFAULT_REST_BATCH = 200
-DEFAULT_BULK_BATCH = 10_000
+#: Records per Bulk ingest job: one job per 100k records (a job's CSV is split further past
+#: 100 MB). Each job costs ~6 API calls and a slot of the org's daily Bulk batches.
+DEFAULT_BULK_BATCH = 100_000
 FAILED_TAG = "failed"
 
 
@@ -67,7 +69,7 @@ class WriteToSalesforce(beam.PTransform):
       operation: insert, update, upsert, delete or hard_delete.
       external_id_field: Field upsert matches on (required for upsert).
       mode: auto (Collections for small batches, Bulk 2.0 for large), rest or bulk.
-      batch_size: Records per API batch (default 200 for rest, 10,000 otherwise).
+      batch_size: Records per API batch (default 200 for rest, 100,000 per Bulk job).
       error_handling: Beam YAML's ``{output: NAME}``: failed rows become output NAME.
       max_retries: Retries of records failing with transient errors (UNABLE_TO_LOCK_ROW).
       nulls: ``ignore`` (default): a null value (empty cell) leaves the field unchanged;

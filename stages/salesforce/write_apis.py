@@ -38,6 +38,9 @@ COLLECTION_LIMIT = 200
 BULK_NULL = "#N/A"
 BULK_UNCHANGED = ""
 NULLS = ("ignore", "set")
+#: Bulk API 2.0 takes up to 150 MB of CSV per ingest job; a batch whose CSV is larger than
+#: Salesforce's recommended 100 MB is sent as several jobs (halves, recursively).
+MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 BULK_OPERATIONS = {"insert": "insert", "update": "update", "upsert": "upsert",
                    "delete": "delete", "hard_delete": "hardDelete"}
 
@@ -178,6 +181,13 @@ def write_bulk(client: ApiClient, sobject: str, operation: str,
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
     writer.writerows(rows)
+    payload = buffer.getvalue().encode()
+    if len(payload) > MAX_UPLOAD_BYTES and len(records) > 1:
+        half = len(records) // 2
+        return [result for part in (records[:half], records[half:])
+                for result in write_bulk(client, sobject, operation, part,
+                                         external_id_field=external_id_field,
+                                         timeout_seconds=timeout_seconds, nulls=nulls)]
     job_body: dict[str, Any] = {"object": sobject, "operation": BULK_OPERATIONS[operation],
                                 "contentType": "CSV", "columnDelimiter": "COMMA",
                                 "lineEnding": "LF"}
@@ -185,7 +195,7 @@ def write_bulk(client: ApiClient, sobject: str, operation: str,
         job_body["externalIdFieldName"] = external_id_field
     job = client.request("POST", "jobs/ingest", json=job_body).json()
     job_id = job["id"]
-    client.request("PUT", f"jobs/ingest/{job_id}/batches", data=buffer.getvalue().encode(),
+    client.request("PUT", f"jobs/ingest/{job_id}/batches", data=payload,
                    headers={"Content-Type": "text/csv; charset=UTF-8"})
     job = client.request("PATCH", f"jobs/ingest/{job_id}",
                          json={"state": "UploadComplete"}).json()
