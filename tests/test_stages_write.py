@@ -220,3 +220,31 @@ def test_rows_read_in_portable_types_write_back_unchanged(org_factory, tmp_path,
         assert new["AnnualRevenue"] == old["AnnualRevenue"]          # exact round trip
         assert new["NumberOfEmployees"] == (old["NumberOfEmployees"] or 0) + 1
         assert new["Description"] == old["Description"]              # absent = unchanged
+
+
+def test_bulk_writes_one_job_per_batch_and_split_a_batch_past_the_upload_limit(
+        org_factory, tmp_path, monkeypatch):
+    """A Bulk write sends one ingest job per batch (100k records by default); a batch whose
+    CSV is larger than the upload limit (100 MB on a real org) is sent as several jobs, and
+    every record still arrives exactly once."""
+    from forcebeam.stages.salesforce import write_apis
+
+    org = org_factory(records=10)
+    conn = connection_mapping(org)
+    records = [{"Name": f"BIG {i:04d}", "Description": "x" * 200,
+                "External_Id__c": f"BIG-{i}"} for i in range(300)]
+    org.reset_counters()
+    written, failed = run_write(tmp_path, conn, records[:100], sobject="Account", mode="bulk")
+    assert (len(written), failed) == (100, [])
+    assert org.counters()["bulk_jobs"].get("ingest") == 1
+
+    monkeypatch.setattr(write_apis, "MAX_UPLOAD_BYTES", 20_000)   # ~85 of these records
+    org.reset_counters()
+    written, failed = run_write(tmp_path, conn, records[100:], sobject="Account",
+                                mode="bulk", operation="upsert",
+                                external_id_field="External_Id__c")
+    assert (len(written), failed) == (200, [])
+    assert org.counters()["bulk_jobs"].get("ingest") == 4     # 200 -> 100 + 100 -> 4 x 50
+    in_org = _tagged(org, "BIG")
+    assert sorted(r["External_Id__c"] for r in in_org.values()) == \
+        sorted(r["External_Id__c"] for r in records)

@@ -124,6 +124,7 @@ async def create_job(request: web.Request) -> web.Response:
                              created_by_id=session.user_id, column_delimiter=delimiter,
                              line_ending=line_ending, state=OPEN,
                              external_id_field=external_id if operation == "upsert" else None))
+    state.counters.bulk_job("ingest")
     if content is not None:
         assert job.work_dir is not None  # noqa: S101 - set by BulkJobs.add
         path = job.work_dir / "upload-1.csv"
