@@ -9,23 +9,19 @@ from __future__ import annotations
 
 import csv
 import glob
-import io
 import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from forcebeam.pipelines.emulator_env import use_org
-from forcebeam.pipelines.run import run_file
 from tests.support.pipelines import (  # the fixture is autouse
-    JWT_CONNECTION,
     forget_org_afterwards,  # noqa: F401
+    jwt_connections,
+    point_env_at,
+    run_ok,
 )
 
-PIPELINE = """\
-connections:
-  emulated:
-""" + JWT_CONNECTION + """pipeline:
+PIPELINE = jwt_connections() + """pipeline:
   transforms:
     - type: ReadFromCsv
       name: ReadInvoices
@@ -65,21 +61,14 @@ def _files(out: Path, prefix: str) -> list[str]:
 
 def test_rejected_records_keep_their_field_names_in_json_csv_and_parquet(
         org_factory, tmp_path, monkeypatch):
-    org = org_factory(records=50)
-    for name, value in use_org(org.info, environ={}).items():
-        monkeypatch.setenv(name, value)
-    out = tmp_path / "out"
-    out.mkdir()
-    monkeypatch.setenv("FORCEBEAM_OUT", str(out))
-    monkeypatch.setenv("FORCEBEAM_CACHE_DIR", str(tmp_path / "cache"))
+    out = point_env_at(org_factory(records=50), tmp_path, monkeypatch)
     (out / "invoices.csv").write_text(
         "External_Id__c,Name,Status__c,Amount__c\n"
         "DL-1,Good one,Draft,10.5\n"
         f"{BAD['External_Id__c']},{BAD['Name']},{BAD['Status__c']},{BAD['Amount__c']}\n")
     path = tmp_path / "pipeline.yaml"
     path.write_text(PIPELINE)
-    stream = io.StringIO()
-    assert run_file(str(path), [], stream=stream) == 0, stream.getvalue()
+    run_ok(path)
 
     # JSON: the element is an object with the user's keys and values, unchanged.
     (line,) = [json.loads(text) for f in _files(out, "rejected_json")

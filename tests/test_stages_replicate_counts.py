@@ -19,7 +19,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from forcebeam.stages.salesforce.replicate import ReplicateSalesforce
-from tests.support.pipelines import JWT_CONNECTION
+from tests.support.pipelines import jwt_connections
 from tests.support.stages import FNAPI, connection_mapping
 from tests.support.truth import Rest
 
@@ -76,7 +76,7 @@ def test_run_summary_shows_the_rows_the_replication_read_and_wrote(org_factory, 
     org = org_factory(records=RECORDS)
     lake = tmp_path / "lake"
     path = tmp_path / "lake.yaml"
-    path.write_text("connections:\n  prod:\n" + JWT_CONNECTION + textwrap.dedent(f"""\
+    path.write_text(jwt_connections("prod") + textwrap.dedent(f"""\
         pipeline:
           transforms:
             - type: ReplicateSalesforce
