@@ -13,9 +13,10 @@ import pytest
 from apache_beam.utils.timestamp import Timestamp
 
 from forcebeam.stages.salesforce import planner
+from forcebeam.stages.salesforce.ingest_csv import cell_text
 from forcebeam.stages.salesforce.schema import schema_from_describe
 from forcebeam.stages.salesforce.soql import parse_custom_soql
-from forcebeam.stages.salesforce.write_apis import csv_text, parse_bulk_error
+from forcebeam.stages.salesforce.write_apis import parse_bulk_error
 
 DESCRIBE = {"name": "Account", "fields": [
     {"name": "Id", "type": "id"},
@@ -117,7 +118,7 @@ def test_bulk_error_text_and_null_cells():
         "REQUIRED_FIELD_MISSING", "Required fields are missing: [Name]", ("Name",))
     assert parse_bulk_error("INVALID_CROSS_REFERENCE_KEY:invalid cross reference id:--"
                             ).fields == ()
-    assert csv_text(None) == "#N/A" and csv_text(True) == "true"
+    assert cell_text(None) == "#N/A" and cell_text(True) == "true"
 
 
 def test_a_geolocation_has_numeric_latitude_and_longitude_whatever_the_source_sent():

@@ -3,8 +3,9 @@
 * sObject Collections (``composite/sobjects``): <= 200 records per call, results in input
   order - cheap for small batches.
 * Bulk API 2.0 ingest: one job per batch (create, upload CSV, close, poll, read results) -
-  ~6 calls whatever the size, so it wins for volume. Result files echo the uploaded
-  columns, so each result is matched back to its input by the exact cell texts we uploaded.
+  a handful of calls whatever the size, so it wins for volume. The upload is built and the
+  result files are matched back to their inputs column by column (``ingest_csv``); a result
+  file the job info says is empty is not downloaded.
 
 Null values (``None``; an empty CSV cell read by Beam) follow ``nulls``, the same way on both
 paths, like Salesforce's own tools (Data Loader's "insert null values" is off by default):
@@ -18,15 +19,15 @@ Both return ``list[RecordResult]`` aligned with the input list.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import decimal
-import io
-from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+
+from forcebeam.stages.salesforce import ingest_csv
 from forcebeam.stages.salesforce.bulk_query import BulkJobFailedError, wait_for_job
 from forcebeam.stages.salesforce.rest_query import ApiClient
 from forcebeam.stages.salesforce.timestamps import format_datetime
@@ -35,8 +36,6 @@ __all__ = ["RecordRejection", "RecordResult", "write_collections", "write_bulk",
            "COLLECTION_LIMIT", "BULK_OPERATIONS"]
 
 COLLECTION_LIMIT = 200
-BULK_NULL = "#N/A"
-BULK_UNCHANGED = ""
 NULLS = ("ignore", "set")
 #: Bulk API 2.0 takes up to 150 MB of CSV per ingest job; a batch whose CSV is larger than
 #: Salesforce's recommended 100 MB is sent as several jobs (halves, recursively).
@@ -76,16 +75,6 @@ def json_value(value: Any) -> Any:
     if hasattr(value, "to_utc_datetime"):           # apache_beam Timestamp
         return json_value(value.to_utc_datetime(has_tz=True))
     return value
-
-
-def csv_text(value: Any, nulls: str = "set") -> str:
-    """A record value as a Bulk CSV cell (``None``: ``#N/A`` = clear, or empty = unchanged)."""
-    if value is None:
-        return BULK_NULL if nulls == "set" else BULK_UNCHANGED
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    converted = json_value(value)
-    return converted if isinstance(converted, str) else str(converted)
 
 
 # ------------------------------------------------------------------ sObject Collections
@@ -175,13 +164,8 @@ def write_bulk(client: ApiClient, sobject: str, operation: str,
                timeout_seconds: float = 3600.0, nulls: str = "ignore") -> list[RecordResult]:
     _check_nulls(nulls)
     columns = _columns(operation, records)
-    rows = [[csv_text(record[c], nulls) if c in record else BULK_UNCHANGED for c in columns]
-            for record in records]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows(rows)
-    payload = buffer.getvalue().encode()
+    cells = ingest_csv.upload_columns(records, columns, nulls)
+    payload = ingest_csv.upload_csv(cells)
     if len(payload) > MAX_UPLOAD_BYTES and len(records) > 1:
         half = len(records) // 2
         return [result for part in (records[:half], records[half:])
@@ -201,58 +185,54 @@ def write_bulk(client: ApiClient, sobject: str, operation: str,
                          json={"state": "UploadComplete"}).json()
     state_error: str | None = None
     try:
-        wait_for_job(client, f"jobs/ingest/{job_id}", job, timeout_seconds)
+        job = wait_for_job(client, f"jobs/ingest/{job_id}", job, timeout_seconds,
+                           expected_records=len(records))
     except BulkJobFailedError as error:   # processed rows stay processed: collect what we can
         state_error = str(error)
-    pending: dict[tuple[str, ...], deque[int]] = defaultdict(deque)
-    for index, row in enumerate(rows):
-        pending[tuple(row)].append(index)
+        job = {}
+    failed_count = _count(job, "numberRecordsFailed")
+    ok_count = _count(job, "numberRecordsProcessed")
+    if ok_count is not None and failed_count is not None:
+        ok_count -= failed_count
+    # A result file the job info says is empty is not downloaded (one API call less).
+    succeeded = _results(client, job_id, "successfulResults", ok_count)
+    failed = _results(client, job_id, "failedResults", failed_count)
+    found_ok, found_failed = ingest_csv.match_results(cells, [succeeded, failed])
     results: list[RecordResult | None] = [None] * len(records)
-
-    def claim(cells: Sequence[str]) -> int | None:
-        queue = pending.get(tuple(cells))
-        return queue.popleft() if queue else None
-
-    for header, row in _result_rows(client, f"jobs/ingest/{job_id}/successfulResults/"):
-        index = claim(_original(header, row, columns))
-        if index is not None:
-            created = _field(header, row, "sf__Created")
-            results[index] = RecordResult(success=True, id=_field(header, row, "sf__Id") or None,
-                                          created=(created.lower() == "true") if created else None)
-    for header, row in _result_rows(client, f"jobs/ingest/{job_id}/failedResults/"):
-        index = claim(_original(header, row, columns))
-        if index is not None:
-            results[index] = RecordResult(success=False,
-                                          id=_field(header, row, "sf__Id") or None,
-                                          errors=[parse_bulk_error(
-                                              _field(header, row, "sf__Error"))])
+    if succeeded.num_rows:
+        ids = succeeded.column("sf__Id").to_pylist()
+        created = succeeded.column("sf__Created").to_pylist()
+        for row, index in enumerate(found_ok.tolist()):
+            if index >= 0 and results[index] is None:
+                results[index] = RecordResult(success=True, id=ids[row] or None,
+                                              created=(created[row].lower() == "true")
+                                              if created[row] else None)
+    if failed.num_rows:
+        ids = failed.column("sf__Id").to_pylist()
+        errors = failed.column("sf__Error").to_pylist()
+        for row, index in enumerate(found_failed.tolist()):
+            if index >= 0 and results[index] is None:
+                results[index] = RecordResult(success=False, id=ids[row] or None,
+                                              errors=[parse_bulk_error(errors[row])])
     why = state_error or f"Bulk ingest job {job_id} did not process this record"
     return [r if r is not None else RecordResult(success=False, errors=[
         RecordRejection("UNPROCESSED_RECORD", why)]) for r in results]
 
 
-def _result_rows(client: ApiClient, path: str):
-    response = client.request("GET", path, headers={"Accept": "text/csv"})
-    reader = csv.reader(io.StringIO(response.content.decode("utf-8")))
-    header = next(reader, None)
-    if header is None:
-        return
-    for row in reader:
-        if row:
-            yield header, row
-
-
-def _field(header: Sequence[str], row: Sequence[str], name: str) -> str:
+def _count(job: Mapping[str, Any], key: str) -> int | None:
     try:
-        return row[header.index(name)]
-    except (ValueError, IndexError):
-        return ""
+        return int(job[key])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
-def _original(header: Sequence[str], row: Sequence[str], columns: Sequence[str]) -> list[str]:
-    position = {name: i for i, name in enumerate(header)}
-    return [row[position[c]] if c in position and position[c] < len(row) else ""
-            for c in columns]
+def _results(client: ApiClient, job_id: str, kind: str, expected: int | None) -> pa.Table:
+    """One result file as a table of strings (not downloaded when the job says it's empty)."""
+    if expected == 0:
+        return pa.table({})
+    response = client.request("GET", f"jobs/ingest/{job_id}/{kind}/",
+                              headers={"Accept": "text/csv"})
+    return ingest_csv.parse_results(response.content)
 
 
 def parse_bulk_error(text: str) -> RecordRejection:
