@@ -1,8 +1,10 @@
-"""Dead letters written straight to Beam YAML's file sinks keep the record as it was written.
+"""Both outputs of a write, saved straight to Beam YAML's file sinks, keep the record as
+it was written.
 
 A user of `error_handling: {output: rejected}` writes `Write.rejected` to WriteToJson,
 WriteToCsv or WriteToParquet and expects each rejected record with its field names and
-values, beside Salesforce's code and message (not a JSON array of bare values).
+values, beside Salesforce's code and message (not a JSON array of bare values); the
+`written` output's record keeps its field names the same way, beside its new Id.
 """
 
 from __future__ import annotations
@@ -49,8 +51,13 @@ PIPELINE = jwt_connections() + """pipeline:
       input: Write.rejected
       config:
         path: ${FORCEBEAM_OUT}/rejected_parquet
+    - type: WriteToJson
+      input: Write.written
+      config:
+        path: ${FORCEBEAM_OUT}/written_json
 """
 
+GOOD = {"External_Id__c": "DL-1", "Name": "Good one", "Status__c": "Draft", "Amount__c": 10.5}
 BAD = {"External_Id__c": "DL-2", "Name": "Bad status", "Status__c": "Lost", "Amount__c": 12.5}
 CODE = "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
 
@@ -64,7 +71,7 @@ def test_rejected_records_keep_their_field_names_in_json_csv_and_parquet(
     out = point_env_at(org_factory(records=50), tmp_path, monkeypatch)
     (out / "invoices.csv").write_text(
         "External_Id__c,Name,Status__c,Amount__c\n"
-        "DL-1,Good one,Draft,10.5\n"
+        f"{GOOD['External_Id__c']},{GOOD['Name']},{GOOD['Status__c']},{GOOD['Amount__c']}\n"
         f"{BAD['External_Id__c']},{BAD['Name']},{BAD['Status__c']},{BAD['Amount__c']}\n")
     path = tmp_path / "pipeline.yaml"
     path.write_text(PIPELINE)
@@ -86,3 +93,9 @@ def test_rejected_records_keep_their_field_names_in_json_csv_and_parquet(
     (record,) = [r for f in _files(out, "rejected_parquet") for r in pq.read_table(f).to_pylist()]
     assert record["element"] == BAD
     assert record["status_code"] == CODE
+
+    # The written output: the record with its field names, beside the new Id.
+    (done,) = [json.loads(text) for f in _files(out, "written_json")
+               for text in Path(f).read_text().splitlines() if text]
+    assert done["element"] == GOOD
+    assert done["id"].startswith("a") and done["created"] is True

@@ -35,7 +35,7 @@ from forcebeam.auth import responses
 from forcebeam.auth.retry import DEFAULT_RETRY, RetryPolicy
 from forcebeam.stages.salesforce.client_dofn import ClientDoFn
 from forcebeam.stages.salesforce.config import WriteConfig, as_connection
-from forcebeam.stages.salesforce.dead_letters import as_rejected_record, record_type
+from forcebeam.stages.salesforce.output_records import as_output_record, record_type
 from forcebeam.stages.salesforce.write_apis import (
     RecordRejection,
     RecordResult,
@@ -145,29 +145,32 @@ class WriteToSalesforce(beam.PTransform):
         if row_type is not None:
             # Both outputs keep a schema whatever the input (a ReadFromSalesforce's rows,
             # a CSV's): Beam YAML transforms downstream (MapToFields, WriteToJson) need one.
-            written = written | "WrittenRows" >> beam.Map(lambda r: r).with_output_types(
+            # Their element is the record as the user wrote it, field names kept by every
+            # sink (Beam's WriteToJson wrote a nested row as a JSON array): output_records.
+            record = record_type(row_type._fields)
+            element_type = RowTypeConstraint.from_user_type(record) if record else row_type
+            written = written | "WrittenRows" >> beam.Map(
+                _with_record, record).with_output_types(
                 RowTypeConstraint.from_fields([("id", typing.Optional[str]),  # noqa: UP045
                                                ("created", typing.Optional[bool]),  # noqa: UP045
-                                               ("element", row_type)]))
-            # The rejected record as the user wrote it, field names kept by every sink
-            # (Beam's WriteToJson wrote a nested row as a JSON array): see dead_letters.
-            record = record_type(row_type._fields)
+                                               ("element", element_type)]))
             failed = failed | "FailedRows" >> beam.Map(
-                _dead_letter, record).with_output_types(
+                _with_record, record).with_output_types(
                 RowTypeConstraint.from_fields([
-                    ("element", RowTypeConstraint.from_user_type(record) if record
-                     else row_type), ("msg", str), ("status_code", str),
+                    ("element", element_type), ("msg", str), ("status_code", str),
                     ("fields", typing.Sequence[str])]))
         if cfg.error_handling:
             return {"written": written, cfg.error_handling["output"]: failed}
         return {"written": written, "failed": failed}
 
 
-def _dead_letter(failed: Any, record: type | None) -> Any:
+def _with_record(row: Any, record: type | None) -> Any:
+    """An output row whose ``element`` is the user's record (see ``output_records``)."""
     if record is None:
-        return failed
-    return beam.Row(element=as_rejected_record(failed.element, record), msg=failed.msg,
-                    status_code=failed.status_code, fields=failed.fields)
+        return row
+    fields = row.as_dict()
+    fields["element"] = as_output_record(row.element, record)
+    return beam.Row(**fields)
 
 
 def _as_record(element: Any) -> dict[str, Any]:

@@ -1,10 +1,11 @@
-"""The rejected record inside a dead letter: the user's record, keys and values unchanged.
+"""The user's record inside an output row: keys and values as the user wrote them.
 
-Why a type of its own: a dead letter's ``element`` is a row with the input's columns, and
-Beam's file sinks write a nested row by what it is in Python. Beam's ``WriteToJson`` and
-``WriteToCsv`` go through pandas, which writes a tuple (every generated Beam row type is a
-``NamedTuple``) as a JSON array and a CSV cell as its ``repr``: the field names were lost.
-``RejectedRecord`` is a dataclass *and* a dict holding the same fields, so
+Why a type of its own: both outputs of ``WriteToSalesforce`` carry the input record as
+``element`` (``written``: with the new Id; ``failed``: with Salesforce's code and message),
+and Beam's file sinks write a nested row by what it is in Python. Beam's ``WriteToJson``
+and ``WriteToCsv`` go through pandas, which writes a tuple (every generated Beam row type is
+a ``NamedTuple``) as a JSON array and a CSV cell as its ``repr``: the field names were lost.
+``Record`` is a dataclass *and* a dict holding the same fields, so
 
 * ``WriteToJson`` writes ``"element": {"Name": ..., "Amount__c": ...}`` (a dict);
 * ``WriteToCsv`` writes the element as JSON text in one cell (``str()``);
@@ -24,7 +25,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["record_type", "as_rejected_record"]
+__all__ = ["record_type", "as_output_record"]
 
 Columns = Sequence[tuple[str, Any]]
 
@@ -37,8 +38,8 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-class _RejectedRecordBase(dict):
-    """What every per-schema ``RejectedRecord`` class shares (see the module docstring)."""
+class _RecordBase(dict):
+    """What every per-schema ``Record`` class shares (see the module docstring)."""
 
     _columns: tuple[tuple[str, Any], ...] = ()
 
@@ -49,14 +50,14 @@ class _RejectedRecordBase(dict):
         return json.dumps(dict(self), default=_json_default, ensure_ascii=False)
 
     def __repr__(self) -> str:
-        return f"RejectedRecord({dict(self)!r})"
+        return f"Record({dict(self)!r})"
 
     def __reduce__(self) -> Any:
         return _rebuild, (self._columns, tuple(dict(self).values()))
 
 
 def record_type(columns: Columns) -> type | None:
-    """The ``RejectedRecord`` dataclass for rows with these (name, Beam type) columns.
+    """The ``Record`` dataclass for rows with these (name, Beam type) columns.
 
     None when a column name cannot be a Python attribute distinct from dict's own (e.g. a
     CSV header ``Amount (USD)`` or ``items``): the element then stays a plain Beam row.
@@ -71,13 +72,13 @@ def record_type(columns: Columns) -> type | None:
         made = _TYPES.get(key)
         if made is None:
             made = dataclasses.make_dataclass(
-                "RejectedRecord", list(columns), bases=(_RejectedRecordBase,), eq=False,
+                "Record", list(columns), bases=(_RecordBase,), eq=False,
                 namespace={"_columns": columns, "__module__": __name__})
             _TYPES[key] = made
     return made
 
 
-def as_rejected_record(element: Any, kind: type) -> Any:
+def as_output_record(element: Any, kind: type) -> Any:
     """``element`` (a Beam row or a dict) as an instance of ``kind`` (from ``record_type``)."""
     names = [name for name, _ in kind._columns]  # type: ignore[attr-defined]
     if isinstance(element, Mapping):
