@@ -107,16 +107,22 @@ def test_a_result_row_no_input_sent_is_not_matched():
 
 
 def test_polls_aim_at_the_completion_the_progress_predicts():
-    schedule = PollSchedule(expected_records=100_000)
+    schedule = PollSchedule(expected_records=100_000, started=0.0)
     assert [schedule.next_delay() for _ in range(3)] == [0.25, 0.375, 0.5625]
-    schedule.observe({"numberRecordsProcessed": 10_000}, now=10.0)
-    schedule.observe({"numberRecordsProcessed": 30_000}, now=12.0)  # 10k rows/s
-    assert schedule.next_delay() == pytest.approx(7.0)
-    schedule.observe({"numberRecordsProcessed": 100_000}, now=19.0)  # done, not yet complete
+    schedule.observe({"numberRecordsProcessed": 10_000}, now=14.0)
+    schedule.observe({"numberRecordsProcessed": 30_000}, now=16.0)  # 10k rows/s
+    assert schedule.next_delay() == pytest.approx(7.0)              # when it should be done
+    schedule.observe({"numberRecordsProcessed": 100_000}, now=23.0)  # done, not yet complete
     assert schedule.next_delay() <= PollSchedule.BACKOFF_LIMIT
-    slow = PollSchedule(expected_records=10_000_000)
-    slow.observe({"numberRecordsProcessed": 1}, now=0.0)
-    slow.observe({"numberRecordsProcessed": 2}, now=1.0)
+    early = PollSchedule(expected_records=100_000, started=0.0)
+    early.observe({"numberRecordsProcessed": 1_000}, now=1.0)
+    early.observe({"numberRecordsProcessed": 2_000}, now=2.0)       # slow start: 98 s left?
+    assert early.next_delay() == PollSchedule.BACKOFF_LIMIT          # no more than 2 s yet
+    early.observe({"numberRecordsProcessed": 3_000}, now=20.0)
+    assert early.next_delay() == pytest.approx(10.0)                 # half the 20 s waited
+    slow = PollSchedule(expected_records=10_000_000, started=0.0)
+    slow.observe({"numberRecordsProcessed": 1}, now=100.0)
+    slow.observe({"numberRecordsProcessed": 2}, now=101.0)
     assert slow.next_delay() == PollSchedule.PREDICTED_LIMIT
     query = PollSchedule()                                # no progress to go by
     query.observe({"numberRecordsProcessed": 5}, now=1.0)

@@ -132,11 +132,12 @@ def wait_for_job(client: ApiClient, path: str, job: dict[str, Any],
     Each poll is an API call of the org's daily budget. Jobs complete after a delay, so the
     poll backs off from 0.25 s to 2 s between calls; an ingest job of ``expected_records``
     reports its progress (``numberRecordsProcessed``), so once two polls have seen it move
-    the next one waits until the job should be done (up to 30 s): a 30-minute job costs
-    a few dozen polls instead of ~900.
+    the next one waits until the job should be done, but never longer than half the time
+    waited so far (nor 30 s): a 30-minute job costs a few dozen polls instead of ~900, and
+    a wrong guess costs at most a third of the job's time.
     """
     deadline = time.monotonic() + timeout_seconds
-    schedule = PollSchedule(expected_records)
+    schedule = PollSchedule(expected_records, started=time.monotonic())
     while True:
         state = job.get("state")
         if state == "JobComplete":
@@ -159,8 +160,9 @@ class PollSchedule:
     BACKOFF_LIMIT = 2.0
     PREDICTED_LIMIT = 30.0
 
-    def __init__(self, expected_records: int | None = None) -> None:
+    def __init__(self, expected_records: int | None = None, started: float = 0.0) -> None:
         self._expected = expected_records or 0
+        self._started = started
         self._delay = self.FIRST
         self._predicted: float | None = None
         self._progress: tuple[float, int] | None = None   # (when, processed) first seen
@@ -189,7 +191,8 @@ class PollSchedule:
             return
         rate = (processed - first) / (now - since)
         remaining = (self._expected - processed) / rate
-        self._predicted = min(max(remaining, self.FIRST), self.PREDICTED_LIMIT)
+        patience = max(self.BACKOFF_LIMIT, (now - self._started) / 2)
+        self._predicted = min(max(remaining, self.FIRST), patience, self.PREDICTED_LIMIT)
 
 
 def delete_query_job(client: ApiClient, job_id: str) -> None:
