@@ -200,16 +200,14 @@ def write_bulk(client: ApiClient, sobject: str, operation: str,
     found_ok, found_failed = ingest_csv.match_results(cells, [succeeded, failed])
     results: list[RecordResult | None] = [None] * len(records)
     if succeeded.num_rows:
-        ids = succeeded.column("sf__Id").to_pylist()
-        created = succeeded.column("sf__Created").to_pylist()
+        ids, created = _cells(succeeded, "sf__Id"), _cells(succeeded, "sf__Created")
         for row, index in enumerate(found_ok.tolist()):
             if index >= 0 and results[index] is None:
                 results[index] = RecordResult(success=True, id=ids[row] or None,
                                               created=(created[row].lower() == "true")
                                               if created[row] else None)
     if failed.num_rows:
-        ids = failed.column("sf__Id").to_pylist()
-        errors = failed.column("sf__Error").to_pylist()
+        ids, errors = _cells(failed, "sf__Id"), _cells(failed, "sf__Error")
         for row, index in enumerate(found_failed.tolist()):
             if index >= 0 and results[index] is None:
                 results[index] = RecordResult(success=False, id=ids[row] or None,
@@ -217,6 +215,13 @@ def write_bulk(client: ApiClient, sobject: str, operation: str,
     why = state_error or f"Bulk ingest job {job_id} did not process this record"
     return [r if r is not None else RecordResult(success=False, errors=[
         RecordRejection("UNPROCESSED_RECORD", why)]) for r in results]
+
+
+def _cells(table: pa.Table, name: str) -> list[str]:
+    """One column of a result file (empty cells when the file has no such column)."""
+    if name in table.column_names:
+        return table.column(name).to_pylist()
+    return [""] * table.num_rows
 
 
 def _count(job: Mapping[str, Any], key: str) -> int | None:
