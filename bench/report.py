@@ -17,7 +17,7 @@ from typing import Any
 from bench.extract import FORCEBEAM, RAW, SS_BULK2
 from bench.measure import Measurement
 from bench.profiles import PROFILES
-from bench.write import WRITE_METHODS
+from bench.write import SS_UPSERT, WRITE_METHODS
 
 #: Issue 11's targets (ratios in one run; pipeline-only figures are rows/s on one worker).
 TARGET_PIPELINE_ONLY = {"pipeline only -> parquet": 200_000, "pipeline only -> jsonl": 120_000,
@@ -27,6 +27,10 @@ TARGET_REALISTIC_VS_BULK2 = 1.2
 TARGET_LOOPBACK_VS_BULK2 = 1.0
 TARGET_EXTRA_API_CALLS_PER_1M = 3
 TARGET_RSS_GROWTH = 1.3
+TARGET_RSS_MB = 800
+TARGET_WRITE_VS_SS = 1.2
+#: The forcebeam write compared with simple-salesforce's upsert of the same rows.
+FB_UPSERT = "forcebeam write: Bulk upsert"
 
 
 def _find(results: Iterable[Measurement], method: str, profile: str,
@@ -95,6 +99,25 @@ def targets(results: list[Measurement]) -> list[dict[str, Any]]:
                 checks.append(_check(f"{profile}: {FORCEBEAM} peak RSS {large:,} / {small:,}",
                                      high.peak_rss_bytes / low.peak_rss_bytes,
                                      TARGET_RSS_GROWTH, higher_is_better=False))
+                checks.append(_check(f"{profile}: {FORCEBEAM} peak RSS at {large:,} (MB)",
+                                     high.peak_rss_bytes / 2**20, TARGET_RSS_MB,
+                                     higher_is_better=False, unit=""))
+    for profile in PROFILES:
+        write_sizes = sorted({r.size for r in results if r.method == FB_UPSERT
+                              and r.profile == profile})
+        for size in write_sizes:
+            ours, theirs = (_find(results, FB_UPSERT, profile, size),
+                            _find(results, SS_UPSERT, profile, size))
+            if not theirs:
+                continue
+            checks.append(_check(f"{profile} {size:,}: {FB_UPSERT} / {SS_UPSERT}",
+                                 ratio(results, FB_UPSERT, SS_UPSERT, profile, size),
+                                 TARGET_WRITE_VS_SS))
+            if ours and ours.api_calls is not None and theirs.api_calls is not None:
+                checks.append(_check(f"{profile} {size:,}: {FB_UPSERT} API calls "
+                                     f"(simple-salesforce: {theirs.api_calls})",
+                                     ours.api_calls, theirs.api_calls,
+                                     higher_is_better=False, unit=""))
     return checks
 
 
@@ -137,6 +160,9 @@ def render_table(results: list[Measurement]) -> str:
                 value = ratio(results, result.method, baseline, result.profile, result.size)
                 text = "-" if value is None or result.method == baseline else f"{value:.2f}"
                 vs_raw, vs_bulk2 = (text, vs_bulk2) if cell == 0 else (vs_raw, text)
+        elif result.method != SS_UPSERT:   # writes: against the script's upsert (x bulk2)
+            value = ratio(results, result.method, SS_UPSERT, result.profile, result.size)
+            vs_bulk2 = "-" if value is None else f"{value:.2f}"
         rate = "FAILED" if result.error else _fmt_int(result.rows_per_second)
         lines.append((result.profile, f"{result.size:,}", result.method, rate,
                       f"{result.seconds:.1f}", f"{_per(result, unit)}/{unit // 1000}k",

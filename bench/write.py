@@ -27,12 +27,13 @@ from bench.pipeline_files import save, write_pipeline
 from bench.profiles import NetworkProfile
 from tests.support.org import EmulatedOrg
 
+SS_UPSERT = "simple-salesforce bulk2 upsert"
 #: label -> (forcebeam mode, operation); None: the simple-salesforce bulk2 upsert baseline.
 WRITE_METHODS: dict[str, tuple[str, str] | None] = {
     "forcebeam write: collections": ("rest", "insert"),
     "forcebeam write: Bulk ingest": ("bulk", "insert"),
     "forcebeam write: Bulk upsert": ("bulk", "upsert"),
-    "simple-salesforce bulk2 upsert": None,
+    SS_UPSERT: None,
 }
 EXTERNAL_ID = "External_Id__c"
 
