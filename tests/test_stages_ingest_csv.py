@@ -114,6 +114,9 @@ def test_polls_aim_at_the_completion_the_progress_predicts():
     assert schedule.next_delay() == pytest.approx(7.0)              # when it should be done
     schedule.observe({"numberRecordsProcessed": 100_000}, now=23.0)  # done, not yet complete
     assert schedule.next_delay() <= PollSchedule.BACKOFF_LIMIT
+    fresh = PollSchedule(expected_records=100_000, started=0.0)
+    fresh.observe({"numberRecordsProcessed": 50_000}, now=1.0)     # half done in 1 s
+    assert fresh.next_delay() == pytest.approx(1.0)
     early = PollSchedule(expected_records=100_000, started=0.0)
     early.observe({"numberRecordsProcessed": 1_000}, now=1.0)
     early.observe({"numberRecordsProcessed": 2_000}, now=2.0)       # slow start: 98 s left?

@@ -131,8 +131,8 @@ def wait_for_job(client: ApiClient, path: str, job: dict[str, Any],
 
     Each poll is an API call of the org's daily budget. Jobs complete after a delay, so the
     poll backs off from 0.25 s to 2 s between calls; an ingest job of ``expected_records``
-    reports its progress (``numberRecordsProcessed``), so once two polls have seen it move
-    the next one waits until the job should be done, but never longer than half the time
+    reports its progress (``numberRecordsProcessed``), so once a poll has seen it move the
+    next one waits until the job should be done, but never longer than half the time
     waited so far (nor 30 s): a 30-minute job costs a few dozen polls instead of ~900, and
     a wrong guess costs at most a third of the job's time.
     """
@@ -175,7 +175,11 @@ class PollSchedule:
         return delay
 
     def observe(self, job: dict[str, Any], now: float) -> None:
-        """Take a poll's answer: with progress seen twice, predict the remaining time."""
+        """Take a poll's answer: with progress seen, predict the remaining time.
+
+        The first progress is measured from the start (queue time included, so the guess is
+        late rather than early); later ones from the first progress seen.
+        """
         self._predicted = None
         try:
             processed = int(job.get("numberRecordsProcessed") or 0)
@@ -185,11 +189,12 @@ class PollSchedule:
             return
         if self._progress is None:
             self._progress = (now, processed)
+            since, done = self._started, 0
+        else:
+            since, done = self._progress
+        if processed <= done or now <= since:
             return
-        since, first = self._progress
-        if processed <= first or now <= since:
-            return
-        rate = (processed - first) / (now - since)
+        rate = (processed - done) / (now - since)
         remaining = (self._expected - processed) / rate
         patience = max(self.BACKOFF_LIMIT, (now - self._started) / 2)
         self._predicted = min(max(remaining, self.FIRST), patience, self.PREDICTED_LIMIT)
