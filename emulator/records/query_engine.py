@@ -15,7 +15,7 @@ from typing import Any
 from forcebeam.emulator.records.database import Database, StoreError
 from forcebeam.emulator.records.schema import FieldDef
 from forcebeam.emulator.records.soql import parse
-from forcebeam.emulator.records.soql.compiler import Column, CompiledQuery, compile_query
+from forcebeam.emulator.records.soql.compiler import CompiledQuery, compile_query
 from forcebeam.emulator.records.values import decoder
 
 
