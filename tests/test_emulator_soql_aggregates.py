@@ -196,3 +196,18 @@ def test_common_mistakes_fail_as_on_a_real_org(sf: Salesforce) -> None:
         error = caught.value.content[0]
         assert error["errorCode"] == code, soql
         assert text in error["message"], (soql, error["message"])
+
+
+def test_more_groups_than_one_batch_are_refused_unless_limited(org_factory) -> None:
+    org = org_factory(records=2100)
+    session = session_for(org)
+    token = login(org, session)
+    sf = Salesforce(instance_url=token.instance_url, session_id=token.access_token,
+                    session=session, version=token.api_version)
+    accounts = sf.query("SELECT COUNT() FROM Account")["totalSize"]
+    assert accounts > 2000
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.query("SELECT Id, COUNT(Name) FROM Account GROUP BY Id")
+    assert "Aggregate query does not support queryMore()" in caught.value.content[0]["message"]
+    limited = aggregate(sf, "SELECT Id, COUNT(Name) FROM Account GROUP BY Id LIMIT 2000")
+    assert limited["totalSize"] == 2000 and all(r["expr0"] == 1 for r in limited["records"])

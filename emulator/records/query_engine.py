@@ -14,9 +14,13 @@ from typing import Any
 
 from forcebeam.emulator.records.database import Database, StoreError
 from forcebeam.emulator.records.schema import FieldDef
-from forcebeam.emulator.records.soql import parse
+from forcebeam.emulator.records.soql import SoqlError, parse
 from forcebeam.emulator.records.soql.compiler import CompiledQuery, compile_query
 from forcebeam.emulator.records.values import decoder
+
+#: Groups one aggregate answer may hold: it is one batch, there is no queryMore for it (a real
+#: org refuses more with the message below; its error code is the emulator's choice).
+MAX_AGGREGATE_ROWS = 2000
 
 
 @dataclass
@@ -148,7 +152,9 @@ class QueryEngine:
         if plan.order_sql:
             sql += f" ORDER BY {', '.join(plan.order_sql)}"
         sql += " LIMIT ? OFFSET ?"
-        limit = -1 if compiled.limit is None else compiled.limit
+        # One row past the batch tells "too many groups" apart without reading them all.
+        limit = MAX_AGGREGATE_ROWS + 1 if compiled.limit is None \
+            else min(compiled.limit, MAX_AGGREGATE_ROWS + 1)
         all_params = [*plan.select_params, *params, *plan.having_params, *plan.order_params,
                       limit, compiled.offset or 0]
         decoders = [column.decode for column in plan.columns]
@@ -159,6 +165,9 @@ class QueryEngine:
                     for raw in conn.execute(sql, all_params)]
         finally:
             conn.close()
+        if len(rows) > MAX_AGGREGATE_ROWS:
+            raise SoqlError("MALFORMED_QUERY", "Aggregate query does not support queryMore(), "
+                            "use LIMIT to restrict the results to a single batch")
         return QueryResult(compiled.sobject.name, plan.columns, False, len(rows), iter(rows),
                            is_aggregate=True)
 
