@@ -114,6 +114,8 @@ def test_group_by_gives_a_null_group_and_typed_keys(sf: Salesforce) -> None:
     assert {k: r["total"] for k, r in got.items()} == dict(counts)
     for industry, record in got.items():
         assert (record["expr0"] or 0) == pytest.approx(sums[industry])
+    aliased = aggregate(sf, "SELECT Industry sector, COUNT(Id) FROM Account GROUP BY Industry")
+    assert {r["sector"]: r["expr0"] for r in aliased["records"]} == dict(counts)
     pairs = Counter((r["Industry"], r["Rating"]) for r in accounts)
     two = aggregate(sf, "SELECT Industry, Rating, COUNT(Id) FROM Account "
                         "GROUP BY Industry, Rating")
@@ -121,7 +123,8 @@ def test_group_by_gives_a_null_group_and_typed_keys(sf: Salesforce) -> None:
 
 
 def test_having_order_by_and_limit_on_groups(sf: Salesforce) -> None:
-    counts = Counter(r["Industry"] for r in rows(sf))
+    accounts = rows(sf)
+    counts = Counter(r["Industry"] for r in accounts)
     threshold = sorted(counts.values())[len(counts) // 2]
     kept = [(k, n) for k, n in counts.items() if n > threshold and k is not None]
     expected = sorted(kept, key=lambda kn: (-kn[1], kn[0]))[:3]
@@ -130,6 +133,17 @@ def test_having_order_by_and_limit_on_groups(sf: Salesforce) -> None:
             "ORDER BY COUNT(Id) DESC, Industry LIMIT 3")
     result = aggregate(sf, soql)
     assert [(r["Industry"], r["n"]) for r in result["records"]] == expected
+    # HAVING on a dateTime aggregate compares dateTime literals.
+    latest: dict[str, str] = {}
+    for r in accounts:
+        if r["Rating"] is not None:
+            latest[r["Rating"]] = max(latest.get(r["Rating"], ""), r["CreatedDate"])
+    cutoff = sorted(latest.values())[len(latest) // 2]
+    soql = ("SELECT Rating, MAX(CreatedDate) FROM Account WHERE Rating != null "  # noqa: S608 - SOQL under test
+            f"GROUP BY Rating HAVING MAX(CreatedDate) >= {cutoff[:19]}Z")
+    recent = aggregate(sf, soql)
+    assert {r["Rating"]: r["expr0"] for r in recent["records"]} == {
+        k: v for k, v in latest.items() if v[:19] >= cutoff[:19]}
     # ORDER BY a grouped field: null group first (Salesforce's default), then descending.
     ordered = aggregate(sf, "SELECT Industry, COUNT(Id) FROM Account GROUP BY Industry "
                             "ORDER BY Industry DESC NULLS FIRST")
