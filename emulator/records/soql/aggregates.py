@@ -95,6 +95,7 @@ class AggregateCompiler:
         self.parsed = parsed
         self.obj = obj
         self.grouped: dict[str, tuple[str, FieldDef]] = {}  # canonical path lower -> sql, f
+        self.group_sql: list[str] = []
 
     def error(self, code: str, line: int, column: int, detail: str) -> SoqlError:
         return self.base.error(code, line, column, detail)
@@ -104,9 +105,10 @@ class AggregateCompiler:
         alias, f, canonical = self.base.resolve(path)
         return self.base.column_sql(alias, f), f, canonical
 
-    def aggregate_sql(self, call: AggregateCall, params: list[Any], *, for_select: bool = False
+    def aggregate_sql(self, call: AggregateCall, params: list[Any], *, sort_key: bool = False
                       ) -> tuple[str, str, FieldDef | None, Callable[[Any], Any]]:
-        """-> (SQL, value type, field, decoder) of one aggregate function call."""
+        """-> (SQL, value type, field, decoder) of one aggregate function call; `sort_key`:
+        the SQL to sort by (a picklist's MIN/MAX sorts by picklist order)."""
         if call.path is None:  # COUNT() in HAVING / ORDER BY
             return "COUNT(*)", "int", None, int
         column, f, canonical = self.field_of(call.path)
@@ -127,16 +129,17 @@ class AggregateCompiler:
             return f"AVG({column})", "double", f, float
         if function == "SUM":
             return f"SUM({column})", f.type, f, decoder(f.type)
-        if f.type == "picklist" and f.picklist and for_select:
-            # Salesforce orders picklists by their value order, not alphabetically.
+        if f.type == "picklist" and f.picklist:
+            # Salesforce takes a picklist's MIN/MAX in the picklist's value order: compare
+            # "<rank><value>" strings (values off the list rank last), then drop the rank.
             whens = " ".join("WHEN ? THEN ?" for _ in f.picklist)
             for rank, value in enumerate(f.picklist):
                 params.extend([value, rank])
-            ranked = (f"CASE WHEN {column} IS NULL THEN NULL ELSE printf('%0"
+            ranked = (f"{function}(CASE WHEN {column} IS NULL THEN NULL ELSE printf('%0"
                       f"{_PICKLIST_RANK_WIDTH}d', CASE {column}{collate} {whens} "
-                      f"ELSE {len(f.picklist)} END) || {column} END")
-            return (f"{function}({ranked})", f.type, f,
-                    lambda raw: raw[_PICKLIST_RANK_WIDTH:])
+                      f"ELSE {len(f.picklist)} END) || {column} END)")
+            sql = ranked if sort_key else f"substr({ranked}, {_PICKLIST_RANK_WIDTH + 1})"
+            return sql, f.type, f, decoder(f.type)
         return f"{function}({column}{collate})", f.type, f, decoder(f.type)
 
     # ------------------------------------------------------------------ clauses
@@ -176,7 +179,7 @@ class AggregateCompiler:
                                  f"Field must be grouped or aggregated: {first}")
             alias = item.alias if isinstance(item, (SelectedField, AggregateCall)) else None
             if isinstance(item, AggregateCall):
-                sql, kind, f, decode = self.aggregate_sql(item, params, for_select=True)
+                sql, kind, f, decode = self.aggregate_sql(item, params)
                 name = alias.name if alias else f"expr{unnamed}"
                 unnamed += 0 if alias else 1
                 column = AggregateColumn(name, item.text, kind, True, f, decode)
@@ -203,6 +206,8 @@ class AggregateCompiler:
             else ""
 
     def _having(self, expr: Any, params: list[Any]) -> str:
+        """A HAVING condition tests an aggregate (typed as its value) or a grouped field,
+        with WHERE's operators and literal rules."""
         if isinstance(expr, BoolExpr):
             if expr.op == "NOT":
                 return f"NOT ({self._having(expr.children[0], params)})"
@@ -228,7 +233,7 @@ class AggregateCompiler:
         clauses = []
         for item in self.parsed.order_by:
             if isinstance(item.path, AggregateCall):
-                sql, _, f, _ = self.aggregate_sql(item.path, params, for_select=True)
+                sql, _, f, _ = self.aggregate_sql(item.path, params, sort_key=True)
                 collate = ""
             else:
                 sql, f, canonical = self.field_of(item.path)
