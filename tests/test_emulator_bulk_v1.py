@@ -507,6 +507,15 @@ def test_query_of_another_object_than_the_jobs_fails_with_salesforces_message(
         "Job (Account).")
 
 
+def test_aggregate_query_batch_fails_as_bulk_refuses_aggregates(v1_org: EmulatedOrg) -> None:
+    """REST answers GROUP BY / aggregate functions; Bulk API refuses them (wire §5)."""
+    sf = client(v1_org)
+    for soql in ("SELECT Industry, COUNT(Id) FROM Account GROUP BY Industry",
+                 "SELECT MAX(SystemModstamp) FROM Account"):
+        with pytest.raises(SalesforceGeneralError, match="Aggregate queries are not supported"):
+            sf.bulk.Account.query(soql, wait=0)
+
+
 def test_csv_query_with_no_rows_says_records_not_found(v1_org: EmulatedOrg) -> None:
     """A real org's CSV result file for a query that matches nothing is the text
     `Records not found for this query` (salesforcer issue 21 shows it), not a header row."""

@@ -295,3 +295,16 @@ def test_concurrent_readers_and_writer(tmp_path_factory: pytest.TempPathFactory)
     assert errors == []
     assert counts == [1000] * 15
     assert shared.execute("SELECT COUNT() FROM Lead WHERE Company = 'Threads'").total_size == 500
+
+
+def test_aggregate_queries_are_told_apart_for_bulk_and_names_like_functions_stay_fields() -> None:
+    """Bulk refuses what `is_aggregate`/`is_count` flag; a field named like a function is a
+    field unless a "(" follows."""
+    assert parse("SELECT COUNT() FROM Account").is_count
+    for soql in ("SELECT COUNT(Id) FROM Account", "SELECT Industry FROM Account GROUP BY Industry",
+                 "SELECT Industry, MAX(CreatedDate) FROM Account GROUP BY Industry "
+                 "HAVING COUNT(Id) > 1 ORDER BY COUNT(Id) DESC"):
+        assert parse(soql).is_aggregate, soql
+    plain = parse("SELECT Count__c, Max, Country FROM Account ORDER BY Sum")
+    assert not plain.is_aggregate and not plain.is_count
+    assert [item.text for item in plain.items] == ["Count__c", "Max", "Country"]

@@ -14,9 +14,13 @@ from typing import Any
 
 from forcebeam.emulator.records.database import Database, StoreError
 from forcebeam.emulator.records.schema import FieldDef
-from forcebeam.emulator.records.soql import parse
-from forcebeam.emulator.records.soql.compiler import Column, CompiledQuery, compile_query
+from forcebeam.emulator.records.soql import SoqlError, parse
+from forcebeam.emulator.records.soql.compiler import CompiledQuery, compile_query
 from forcebeam.emulator.records.values import decoder
+
+#: Groups one aggregate answer may hold: it is one batch, there is no queryMore for it (a real
+#: org refuses more with the message below; its error code is the emulator's choice).
+MAX_AGGREGATE_ROWS = 2000
 
 
 @dataclass
@@ -24,12 +28,13 @@ class QueryResult:
     """Rows stream from SQLite; `last_key` is the keyset position after the last row read."""
 
     sobject: str
-    columns: list[Column]
+    columns: list[Any]  # Column; AggregateColumn when `is_aggregate`
     is_count: bool
     total_size: int
     rows: Iterator[tuple[Any, ...]]
     keyset_capable: bool = False  # no ORDER BY: pages can resume with `after_key`
     last_key: int | None = None
+    is_aggregate: bool = False  # rows are AggregateResult values, `columns` AggregateColumns
 
 
 class QueryEngine:
@@ -74,6 +79,8 @@ class QueryEngine:
         """
         compiled = self.compile(soql, user_id)
         where, params = self._where(compiled, include_deleted)
+        if compiled.aggregate is not None:
+            return self._aggregate(compiled, where, params)
         total = 0
         if count_total or compiled.is_count:
             conn = self.db.reader()
@@ -131,6 +138,38 @@ class QueryEngine:
         finally:
             conn.close()
         return keys
+
+    def _aggregate(self, compiled: CompiledQuery, where: str, params: list[Any]
+                   ) -> QueryResult:
+        """All groups at once (aggregate queries have no queryMore): totalSize = groups."""
+        plan = compiled.aggregate
+        assert plan is not None
+        sql = f"SELECT {', '.join(plan.select_sql)} {compiled.from_sql}{where}"  # noqa: S608
+        if plan.group_sql:
+            sql += f" GROUP BY {', '.join(plan.group_sql)}"
+        if plan.having_sql:
+            sql += f" HAVING {plan.having_sql}"
+        if plan.order_sql:
+            sql += f" ORDER BY {', '.join(plan.order_sql)}"
+        sql += " LIMIT ? OFFSET ?"
+        # One row past the batch tells "too many groups" apart without reading them all.
+        limit = MAX_AGGREGATE_ROWS + 1 if compiled.limit is None \
+            else min(compiled.limit, MAX_AGGREGATE_ROWS + 1)
+        all_params = [*plan.select_params, *params, *plan.having_params, *plan.order_params,
+                      limit, compiled.offset or 0]
+        decoders = [column.decode for column in plan.columns]
+        conn = self.db.reader()
+        try:
+            rows = [tuple(None if value is None else decode(value)
+                          for value, decode in zip(raw, decoders, strict=True))
+                    for raw in conn.execute(sql, all_params)]
+        finally:
+            conn.close()
+        if len(rows) > MAX_AGGREGATE_ROWS:
+            raise SoqlError("MALFORMED_QUERY", "Aggregate query does not support queryMore(), "
+                            "use LIMIT to restrict the results to a single batch")
+        return QueryResult(compiled.sobject.name, plan.columns, False, len(rows), iter(rows),
+                           is_aggregate=True)
 
     @staticmethod
     def _where(compiled: CompiledQuery, include_deleted: bool) -> tuple[str, list[Any]]:

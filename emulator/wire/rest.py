@@ -138,6 +138,14 @@ class RecordShaper:
         return has_value
 
 
+def aggregate_records(result: QueryResult) -> list[dict[str, Any]]:
+    """AggregateResult records: no url, one key per select item, values typed as JSON."""
+    names = [column.name for column in result.columns]
+    return [{"attributes": {"type": "AggregateResult"},
+             **{name: json_value(value) for name, value in zip(names, row, strict=True)}}
+            for row in result.rows]
+
+
 def column_metadata(schema: Schema, result: QueryResult) -> dict[str, Any]:
     """`?columns=true` answer (what `sf data query` asks to lay out its table)."""
     obj = schema.object(result.sobject)
@@ -154,6 +162,24 @@ def column_metadata(schema: Schema, result: QueryResult) -> dict[str, Any]:
                 "textType": kind in ("string", "textarea", "picklist", "email", "phone", "url",
                                      "id", "reference"),
                 "updatable": bool(f and f.updateable)}
+
+    if result.is_aggregate:
+        columns = []
+        for column in result.columns:
+            entry = meta(column.name, column.display, column.field, [])
+            if column.aggregate:  # typed by the value, not the field: COUNT is an Integer
+                entry.update(aggregate=True, apexType=_APEX_TYPES.get(column.type, "String"),
+                             booleanType=False, custom=False, insertable=False,
+                             updatable=False,
+                             numberType=column.type in ("int", "double", "currency",
+                                                        "percent"),
+                             textType=column.type in ("string", "textarea", "picklist",
+                                                      "email", "phone", "url", "id",
+                                                      "reference"))
+            columns.append(entry)
+        return {"columnMetadata": columns, "entityName": "AggregateResult",
+                "groupBy": any(not c.aggregate for c in result.columns), "idSelected": False,
+                "keyPrefix": None}
 
     top: list[dict[str, Any]] = []
     for column in result.columns:
@@ -195,6 +221,9 @@ def _page(store: RecordStore, cursor: QueryCursor, locator: str | None, offset: 
                                after_key=cursor.keys.get(offset), count_total=False)
     if result.is_count:
         return {"totalSize": cursor.total_size, "done": True, "records": []}
+    if result.is_aggregate:  # every group in one page: aggregate queries have no queryMore
+        return {"totalSize": result.total_size, "done": True,
+                "records": aggregate_records(result)}
     obj = store.schema.object(result.sobject)
     assert obj is not None
     shaper = RecordShaper(store.schema, obj, result.columns, cursor.version)
@@ -247,7 +276,7 @@ async def query(request: web.Request, include_deleted: bool = False) -> web.Resp
             return column_metadata(store.schema, result)
         cursor = QueryCursor(soql, include_deleted, result.total_size, batch, version)
         locator = None
-        if not result.is_count and result.total_size > batch:
+        if not (result.is_count or result.is_aggregate) and result.total_size > batch:
             if not result.keyset_capable:
                 cursor.ordered = store.ordered_keys(soql, include_deleted=include_deleted)
             locator = state_of(request).query_cursors.add(cursor)

@@ -12,6 +12,11 @@ from typing import Any
 
 from forcebeam.emulator.records import ids
 from forcebeam.emulator.records.schema import TEXT_TYPES, FieldDef, ObjectDef, Schema
+from forcebeam.emulator.records.soql.aggregates import (
+    AggregateCompiler,
+    AggregatePlan,
+    reject_aggregate_in_where,
+)
 from forcebeam.emulator.records.soql.dates import relative_range
 from forcebeam.emulator.records.soql.errors import (
     SoqlError,
@@ -28,6 +33,7 @@ from forcebeam.emulator.records.soql.parser import (
     FieldsCall,
     Literal,
     ParsedQuery,
+    SelectedField,
 )
 from forcebeam.emulator.records.values import datetime_to_ms
 
@@ -65,6 +71,7 @@ class CompiledQuery:
     offset: int | None
     is_count: bool
     has_is_deleted: bool = field(default=False)
+    aggregate: AggregatePlan | None = None  # GROUP BY / aggregate functions: AggregateResult
 
 
 def _quote(name: str) -> str:
@@ -150,8 +157,12 @@ class _Compiler:
     def condition(self, cond: Condition) -> str:
         """SOQL logic is two-valued (a null field simply doesn't match), so comparisons that
         SQL would make NULL are made FALSE — otherwise `NOT x = 'a'` would drop null rows."""
+        assert isinstance(cond.path, FieldPath)
         alias, f, _ = self.resolve(cond.path)
-        column = self.column_sql(alias, f)
+        return self.compare_sql(cond, f, self.column_sql(alias, f))
+
+    def compare_sql(self, cond: Condition, f: FieldDef, column: str) -> str:
+        """`column` (a field's or an aggregate's SQL, typed as `f`) tested as `cond` says."""
         sql = self._condition(cond, f, column)
         if sql.startswith("(") or " IS " in sql:
             return sql  # IS [NOT] NULL, IS NOT ?, NOT IN and ranges are null-safe already
@@ -262,6 +273,10 @@ class _Compiler:
             if isinstance(item, ParsedQuery):
                 raise self.error("MALFORMED_QUERY", item.sobject_line, item.sobject_column,
                                  "parent-to-child subqueries are not supported by the emulator")
+            if isinstance(item, SelectedField):
+                assert item.alias is not None
+                raise self.error("MALFORMED_QUERY", item.alias.line, item.alias.column,
+                                 f"unexpected token: '{item.alias.name}'")
             if isinstance(item, FieldsCall):
                 targets = [f for f in obj.field_list
                            if (item.kind == "ALL" or (item.kind == "CUSTOM") == f.custom)
@@ -283,6 +298,7 @@ class _Compiler:
     def order(self, parsed: ParsedQuery) -> list[str]:
         clauses = []
         for item in parsed.order_by:
+            assert isinstance(item.path, FieldPath)
             alias, f, _ = self.resolve(item.path)
             if f.is_compound or (f.type == "textarea" and f.length > 255):
                 raise self.error("INVALID_FIELD", item.path.line, item.path.column,
@@ -316,6 +332,10 @@ def compile_query(parsed: ParsedQuery, schema: Schema, soql: str,
                 "COUNT() must be the only element in the SELECT list."))
         if parsed.order_by:
             raise SoqlError("MALFORMED_QUERY", "ORDER BY cannot be used with COUNT()")
+        if parsed.group_by or parsed.having is not None:
+            raise SoqlError("MALFORMED_QUERY", located(
+                soql, parsed.sobject_line, 1,
+                "COUNT() cannot be used with GROUP BY or HAVING: use COUNT(fieldName)"))
     if parsed.uses_fields_function:
         unbounded = any(isinstance(i, FieldsCall) and i.kind != "STANDARD" for i in parsed.items)
         if unbounded and (parsed.limit is None or parsed.limit > FIELDS_FUNCTION_MAX_LIMIT):
@@ -324,6 +344,10 @@ def compile_query(parsed: ParsedQuery, schema: Schema, soql: str,
     if parsed.offset is not None and parsed.offset > MAX_OFFSET:
         raise SoqlError("NUMBER_OUTSIDE_VALID_RANGE",
                         f"Maximum SOQL offset allowed is {MAX_OFFSET}")
+    if parsed.where is not None:
+        reject_aggregate_in_where(compiler, parsed.where)
+    if parsed.is_aggregate and not parsed.is_count:
+        return _compile_aggregate(compiler, parsed, obj)
     columns, exprs = compiler.select(parsed, obj)
     where_sql = compiler.where(parsed.where) if parsed.where is not None else ""
     order_sql = compiler.order(parsed)
@@ -331,3 +355,17 @@ def compile_query(parsed: ParsedQuery, schema: Schema, soql: str,
     return CompiledQuery(obj, columns, exprs, from_sql, where_sql, compiler.params, order_sql,
                          parsed.limit, parsed.offset, parsed.is_count,
                          has_is_deleted=obj.has_is_deleted)
+
+
+def _compile_aggregate(compiler: _Compiler, parsed: ParsedQuery, obj: ObjectDef
+                       ) -> CompiledQuery:
+    """SELECT and GROUP BY, then WHERE, then HAVING and ORDER BY: each clause's params are
+    collected in the order its SQL appears."""
+    aggregates = AggregateCompiler(compiler, parsed, obj)
+    plan = aggregates.compile()
+    where_sql = compiler.where(parsed.where) if parsed.where is not None else ""
+    aggregates.compile_after_where(plan)
+    from_sql = " ".join([f"FROM {_quote(obj.table)} t0", *compiler.joins])
+    return CompiledQuery(obj, [], plan.select_sql, from_sql, where_sql, compiler.params,
+                         plan.order_sql, parsed.limit, parsed.offset, False,
+                         has_is_deleted=obj.has_is_deleted, aggregate=plan)

@@ -31,6 +31,40 @@ class FieldPath:
 
 
 @dataclass(frozen=True)
+class Alias:
+    """A select item's alias (`COUNT(Id) total`, `Industry ind`): allowed in aggregate
+    queries only, where it names the AggregateResult key."""
+
+    name: str
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
+class SelectedField:
+    """A plain field of the SELECT list, with its alias if one was written."""
+
+    path: FieldPath
+    alias: Alias | None = None
+
+
+@dataclass(frozen=True)
+class AggregateCall:
+    """`COUNT(field)`, `COUNT_DISTINCT(field)`, `SUM`, `AVG`, `MIN`, `MAX` (path None: the
+    bare `COUNT()` inside HAVING/ORDER BY)."""
+
+    function: str  # upper-cased
+    path: FieldPath | None
+    line: int
+    column: int
+    alias: Alias | None = None
+
+    @property
+    def text(self) -> str:
+        return f"{self.function}({self.path.text if self.path else ''})"
+
+
+@dataclass(frozen=True)
 class FieldsCall:
     kind: str  # ALL | STANDARD | CUSTOM
     line: int
@@ -55,7 +89,7 @@ class Literal:
 
 @dataclass(frozen=True)
 class Condition:
-    path: FieldPath
+    path: FieldPath | AggregateCall  # an aggregate only in HAVING
     op: str  # = != < <= > >= LIKE IN NOT IN INCLUDES EXCLUDES
     value: Literal | tuple[Literal, ...]
 
@@ -68,7 +102,7 @@ class BoolExpr:
 
 @dataclass(frozen=True)
 class OrderItem:
-    path: FieldPath
+    path: FieldPath | AggregateCall  # an aggregate only in aggregate queries
     descending: bool
     nulls_first: bool | None  # None = Salesforce default (nulls first)
 
@@ -78,8 +112,12 @@ class ParsedQuery:
     sobject: str
     sobject_line: int
     sobject_column: int
-    items: list[Any]  # FieldPath | FieldsCall | CountCall | ParsedQuery (subquery)
+    # FieldPath | SelectedField (aliased) | FieldsCall | CountCall | AggregateCall |
+    # ParsedQuery (subquery)
+    items: list[Any]
     where: Any = None  # Condition | BoolExpr | None
+    group_by: list[FieldPath] = field(default_factory=list)
+    having: Any = None  # Condition | BoolExpr | None
     order_by: list[OrderItem] = field(default_factory=list)
     limit: int | None = None
     offset: int | None = None
@@ -91,6 +129,14 @@ class ParsedQuery:
     @property
     def is_count(self) -> bool:
         return any(isinstance(item, CountCall) for item in self.items)
+
+    @property
+    def is_aggregate(self) -> bool:
+        """GROUP BY, HAVING or an aggregate function anywhere: the answer is AggregateResult
+        rows (COUNT() alone is `is_count`, answered by totalSize only)."""
+        return bool(self.group_by or self.having is not None
+                    or any(isinstance(item, AggregateCall) for item in self.items)
+                    or any(isinstance(item.path, AggregateCall) for item in self.order_by))
 
     @property
     def has_subquery(self) -> bool:
@@ -143,8 +189,25 @@ class _ToTree(Transformer):
     def select_items(self, *items: Any) -> list[Any]:
         return list(items)
 
-    def count_call(self) -> CountCall:
-        return CountCall()
+    def aggregate_call(self, name: Token, path: FieldPath | None = None) -> AggregateCall:
+        return AggregateCall(str(name).upper(), path, name.line, name.column)
+
+    def aggregate_item(self, call: AggregateCall, alias: Token | None = None) -> Any:
+        if call.path is None:
+            if call.function != "COUNT":
+                raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{call.function}()'")
+            if alias is not None:
+                raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{alias}'")
+            return CountCall()
+        if alias is None:
+            return call
+        return AggregateCall(call.function, call.path, call.line, call.column,
+                             Alias(str(alias), alias.line, alias.column))
+
+    def selected_field(self, path: FieldPath, alias: Token | None = None) -> Any:
+        if alias is None:
+            return path
+        return SelectedField(path, Alias(str(alias), alias.line, alias.column))
 
     def fields_call(self, name: Token) -> FieldsCall:
         kind = str(name).upper()
@@ -160,6 +223,12 @@ class _ToTree(Transformer):
 
     def where_clause(self, expr: Any) -> tuple[str, Any]:
         return ("where", expr)
+
+    def group_clause(self, *paths: FieldPath) -> tuple[str, list[FieldPath]]:
+        return ("group_by", list(paths))
+
+    def having_clause(self, expr: Any) -> tuple[str, Any]:
+        return ("having", expr)
 
     def or_(self, left: Any, right: Any) -> BoolExpr:
         return BoolExpr("OR", (left, right))
