@@ -225,3 +225,21 @@ def test_more_groups_than_one_batch_are_refused_unless_limited(org_factory) -> N
     assert "Aggregate query does not support queryMore()" in caught.value.content[0]["message"]
     limited = aggregate(sf, "SELECT Id, COUNT(Name) FROM Account GROUP BY Id LIMIT 2000")
     assert limited["totalSize"] == 2000 and all(r["expr0"] == 1 for r in limited["records"])
+
+
+def test_describe_says_which_fields_group_by_and_count_accept(sf: Salesforce):
+    """A user (or a tool) choosing GROUP BY fields from describe gets no refusals."""
+    fields = sf.Account.describe()["fields"]
+    assert any(f["groupable"] for f in fields) and not all(f["groupable"] for f in fields)
+    for f in fields:
+        name = f["name"]
+        for soql, allowed in ((f"SELECT {name} FROM Account GROUP BY {name} LIMIT 1",  # noqa: S608
+                               f["groupable"]),
+                              (f"SELECT COUNT({name}) FROM Account",  # noqa: S608
+                               f["aggregatable"])):
+            try:
+                sf.query(soql)
+                accepted = True
+            except SalesforceMalformedRequest:
+                accepted = False
+            assert accepted == allowed, (soql, f["type"])

@@ -25,6 +25,14 @@ COMPOUND_TYPES = frozenset({"address", "location"})
 TEXT_TYPES = frozenset({"id", "reference", "string", "picklist", "textarea", "email", "phone",
                         "url"})
 NUMBER_TYPES = frozenset({"int", "double", "currency", "percent"})
+# Salesforce's "Support for Field Types in Aggregate Functions" table, by emulator type.
+_ORDERED_TYPES = NUMBER_TYPES | {"date", "datetime"} | TEXT_TYPES
+AGGREGATE_FIELD_TYPES = {"COUNT": _ORDERED_TYPES, "COUNT_DISTINCT": _ORDERED_TYPES,
+                         "MIN": _ORDERED_TYPES, "MAX": _ORDERED_TYPES,
+                         "SUM": NUMBER_TYPES, "AVG": NUMBER_TYPES}
+# Not groupable on a real org: fractional numbers, datetimes, long text, compound fields,
+# auto-numbers and (text) formulas.
+_NOT_GROUPABLE_TYPES = frozenset({"double", "currency", "percent", "datetime"}) | COMPOUND_TYPES
 
 
 @dataclass(frozen=True)
@@ -81,11 +89,24 @@ class FieldDef:
     def required_on_create(self) -> bool:
         return not self.nillable and self.createable and not self.defaulted_on_create
 
+    @property
+    def groupable(self) -> bool:
+        """GROUP BY accepts this field (describe's ``groupable``; the query compiler's rule)."""
+        if self.type in _NOT_GROUPABLE_TYPES or self.auto_number or self.formula is not None:
+            return False
+        return not (self.type == "textarea" and self.length > 255)
+
+    def aggregatable_by(self, function: str) -> bool:
+        """The aggregate ``function`` (COUNT, SUM, ...) accepts this field."""
+        if self.type == "textarea" and self.length > 255:
+            return False
+        return self.type in AGGREGATE_FIELD_TYPES[function]
+
     def describe(self) -> dict[str, Any]:
         """Field object of describe (wire §4.3): every key present, unused ones null/false."""
         filterable = self.type != "textarea" or self.length <= 255
         return {
-            "aggregatable": not self.is_compound and self.type != "textarea",
+            "aggregatable": self.aggregatable_by("COUNT"),
             "aiPredictionField": False,
             "autoNumber": self.auto_number,
             "byteLength": self.length * 3 if self.type in TEXT_TYPES else 0,
@@ -111,7 +132,7 @@ class FieldDef:
             "filterable": filterable and not self.is_compound,
             "filteredLookupInfo": None,
             "formulaTreatNullNumberAsZero": False,
-            "groupable": self.type not in NUMBER_TYPES | COMPOUND_TYPES | {"textarea", "datetime"},
+            "groupable": self.groupable,
             "highScaleNumber": False,
             "htmlFormatted": False,
             "idLookup": self.type == "id" or self.external_id or self.name == "Username",

@@ -30,15 +30,6 @@ from forcebeam.emulator.records.values import decoder
 if TYPE_CHECKING:
     from forcebeam.emulator.records.soql.compiler import _Compiler
 
-# Salesforce's "Support for Field Types in Aggregate Functions" table, by emulator type.
-_NUMERIC = frozenset({"int", "double", "currency", "percent"})
-_ORDERED = _NUMERIC | {"date", "datetime"} | TEXT_TYPES
-_SUPPORTED = {"COUNT": _ORDERED, "COUNT_DISTINCT": _ORDERED, "MIN": _ORDERED, "MAX": _ORDERED,
-              "SUM": _NUMERIC, "AVG": _NUMERIC}
-# Not groupable on a real org: fractional numbers, datetimes, long text, compound fields,
-# auto-numbers and (text) formulas.
-_NOT_GROUPABLE = frozenset({"double", "currency", "percent", "datetime", "address",
-                            "location"})
 _PICKLIST_RANK_WIDTH = 5  # MIN/MAX on a picklist compare "00003Value" strings, then strip
 
 
@@ -68,18 +59,6 @@ class AggregatePlan:
     order_sql: list[str]
     order_params: list[Any]
     grouped: bool
-
-
-def groupable(f: FieldDef) -> bool:
-    if f.type in _NOT_GROUPABLE or f.auto_number or f.formula is not None:
-        return False
-    return not (f.type == "textarea" and f.length > 255)
-
-
-def aggregatable(function: str, f: FieldDef) -> bool:
-    if f.type == "textarea" and f.length > 255:
-        return False
-    return f.type in _SUPPORTED[function]
 
 
 def _text_collation(f: FieldDef) -> str:
@@ -112,7 +91,7 @@ class AggregateCompiler:
         if call.path is None:  # COUNT() in HAVING / ORDER BY
             return "COUNT(*)", "int", None, int
         column, f, canonical = self.field_of(call.path)
-        if not aggregatable(call.function, f):
+        if not f.aggregatable_by(call.function):
             raise self.error("INVALID_FIELD", call.line, call.column,
                              f"field {f.name} does not support aggregate operator "
                              f"{call.function}")
@@ -148,7 +127,7 @@ class AggregateCompiler:
         seen: set[str] = set()
         for path in self.parsed.group_by:
             column, f, canonical = self.field_of(path)
-            if f.is_compound or not groupable(f):
+            if f.is_compound or not f.groupable:
                 raise self.error("INVALID_FIELD", path.line, path.column,
                                  f"field '{f.name}' can not be grouped in a query call")
             if canonical.lower() in seen:
