@@ -7,8 +7,10 @@ values here, and every refusal is a `WriteError` worded like Salesforce's.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from functools import partial
 from typing import Any
 
 from forcebeam.emulator.records import ids
@@ -147,6 +149,42 @@ def coerce(f: FieldDef, value: Any) -> Any:
     return text
 
 
+#: Kinds whose string values are only checked for length (see `coerce`'s last branch).
+_PLAIN_TEXT_KINDS = frozenset({"string", "textarea", "phone", "url"})
+
+
+def coercer(f: FieldDef) -> Callable[[Any], Any]:
+    """`coerce(f, value)` as a one-argument function; plain text fields get a shortcut for
+    string values that makes exactly `coerce`'s checks (Bulk CSV cells are all strings)."""
+    if f.type == "int":
+        def integer(value: Any) -> Any:
+            if value.__class__ is str and value != "":
+                try:
+                    number = float(value)
+                    whole = int(number)
+                except (ValueError, OverflowError):
+                    return coerce(f, value)   # raises, worded in one place
+                if number == whole:
+                    return whole
+            return coerce(f, value)
+
+        return integer
+    if f.type not in _PLAIN_TEXT_KINDS:
+        return partial(coerce, f)
+    length = f.length
+
+    def text(value: Any) -> Any:
+        if value.__class__ is not str:
+            return coerce(f, value)
+        if value == "":
+            return None
+        if length and len(value) > length:
+            return coerce(f, value)   # raises STRING_TOO_LONG, worded in one place
+        return value
+
+    return text
+
+
 def check_writable(f: FieldDef, creating: bool) -> None:
     """Refuse fields the integration user may not set on this operation."""
     allowed = f.createable if creating else f.updateable
@@ -157,10 +195,12 @@ def check_writable(f: FieldDef, creating: bool) -> None:
                      "or permission set.", [f.name])
 
 
-def missing_required(obj: ObjectDef, values: dict[str, Any], creating: bool) -> list[str]:
-    """Names of required fields left null (absent on create, or set to null)."""
+def missing_required(obj: ObjectDef, values: dict[str, Any], creating: bool,
+                     required: list[FieldDef] | None = None) -> list[str]:
+    """Names of required fields left null (absent on create, or set to null); `required`:
+    the object's required-on-create fields when the caller has them at hand."""
     missing = []
-    for f in obj.field_list:
+    for f in obj.field_list if required is None else required:
         if not f.required_on_create:
             continue
         if creating and values.get(f.name) is None:
