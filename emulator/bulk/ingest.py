@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,7 @@ def process_ingest_job(job: IngestJob, store: Any,
         # Unprocessed rows are meant to be uploaded again: written back as plainly as sent.
         unprocessed = _writer(unprocessed_file, delimiter, line_ending, csv.QUOTE_MINIMAL)
         batches = _batches(rows, WRITE_BATCH_ROWS)
+        inserting = job.operation == "insert"
         try:
             _check_header(job, header)
             unknown = unknown_column(getattr(store, "schema", None), job.object,
@@ -80,28 +81,36 @@ def process_ingest_job(job: IngestJob, store: Any,
                     unprocessed.writerows(batch)
                     continue
                 try:
-                    results = store.write(job.object, job.operation,
-                                          [_record(header, row) for row in batch],
+                    results = store.write(job.object, job.operation, _records(header, batch),
                                           external_id_field=job.external_id_field,
                                           fail_row=fail_row, user_id=job.created_by_id)
                 except Exception:
                     unprocessed.writerows(batch)
                     raise
+                ok_rows, failed_rows = [], []
                 for row, result in zip(batch, results, strict=True):
                     if result.success:
                         created = result.created is not False and (
-                            job.operation == "insert" or bool(result.created))
-                        ok.writerow([result.id or "", "true" if created else "false", *row])
+                            inserting or bool(result.created))
+                        ok_rows.append([result.id or "", "true" if created else "false", *row])
                     else:
-                        failed.writerow([result.id or "", format_error(result.errors), *row])
-                        job.number_records_failed += 1
-                    job.number_records_processed += 1
-                ok_file.flush()
-                failed_file.flush()
+                        failed_rows.append([result.id or "", format_error(result.errors),
+                                            *row])
+                ok.writerows(ok_rows)
+                failed.writerows(failed_rows)
+                ok.flush()
+                failed.flush()
+                # Counts move per batch, as a polling client sees them on a real org.
+                job.number_records_failed += len(failed_rows)
+                job.number_records_processed += len(batch)
         except Exception:
             for batch in batches:
                 unprocessed.writerows(batch)
             raise
+        finally:
+            unprocessed.flush()
+            ok.flush()
+            failed.flush()
 
 
 def format_error(errors: list[Any]) -> str:
@@ -127,13 +136,11 @@ def _check_header(job: IngestJob, header: list[str]) -> None:
             "external id field must be a column of the CSV)")
 
 
-def _record(header: list[str], row: list[str]) -> dict[str, Any]:
-    record: dict[str, Any] = {}
-    for name, value in zip(header, row, strict=False):
-        if value == "":
-            continue
-        record[name] = None if value == NULL_MARKER else value
-    return record
+def _records(header: list[str], rows: list[list[str]]) -> list[dict[str, Any]]:
+    """One store record per CSV row (see the module docstring for the cell rules)."""
+    return [{name: None if value == NULL_MARKER else value
+             for name, value in zip(header, row, strict=False) if value != ""}
+            for row in rows]
 
 
 def _iter_uploaded_rows(uploads: list[Path], delimiter: str) -> Iterator[list[str]]:
@@ -174,14 +181,34 @@ def _raw_header(header: list[str], delimiter: str, line_ending: str) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-class _BinaryWriter:
-    def __init__(self, handle: Any) -> None:
+class _ResultWriter:
+    """csv.writer over a binary file that encodes and writes a whole batch at once
+    (`flush`), not one row at a time; `flush` also flushes the file, so a client reading
+    results of a finished batch sees all of it."""
+
+    def __init__(self, handle: Any, delimiter: str, line_ending: str, quoting: int) -> None:
         self._handle = handle
+        self._buffer = io.StringIO()
+        self._csv = csv.writer(self._buffer, delimiter=delimiter, lineterminator=line_ending,
+                               quoting=quoting)
 
-    def write(self, text: str) -> None:
-        self._handle.write(text.encode("utf-8"))
+    def writerows(self, rows: Iterable[list[str]]) -> None:
+        self._csv.writerows(rows)
+        if self._buffer.tell() >= _RESULT_BUFFER_CHARS:
+            self.flush()
+
+    def flush(self) -> None:
+        text = self._buffer.getvalue()
+        if text:
+            self._handle.write(text.encode("utf-8"))
+            self._buffer.seek(0)
+            self._buffer.truncate()
+        self._handle.flush()
 
 
-def _writer(handle: Any, delimiter: str, line_ending: str, quoting: int) -> Any:
-    return csv.writer(_BinaryWriter(handle), delimiter=delimiter, lineterminator=line_ending,
-                      quoting=quoting)
+#: Characters buffered before a result file is written (one 10k-row batch fits well).
+_RESULT_BUFFER_CHARS = 4 * 1024 * 1024
+
+
+def _writer(handle: Any, delimiter: str, line_ending: str, quoting: int) -> _ResultWriter:
+    return _ResultWriter(handle, delimiter, line_ending, quoting)

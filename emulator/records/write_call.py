@@ -52,6 +52,7 @@ def _prefetchable(value: Any) -> bool:
 
 
 NO_DEFAULT = object()
+_ABSENT = object()
 OWNER = object()
 #: How a record key is written (`Columns`): skipped (Id, attributes), a parent reference
 #: (`Relationship.Field`), or a name the object does not have.
@@ -261,7 +262,10 @@ class WriteCall:
             key = value.translate(_NOCASE_FOLD) if value.__class__ is str else nocase_key(value)
             entry = self._matches.get((obj.name, f.name, key))
             if entry is not None:
-                return [record_id for _, record_id in entry[:3]]
+                if not entry:
+                    return []
+                return [record_id for _, record_id in entry[:3]] if len(entry) > 1 \
+                    else [entry[0][1]]
         return self.db.match_ids(obj, f, value)
 
     def row(self, obj: ObjectDef, record_id: str) -> dict[str, Any] | None:
@@ -286,8 +290,11 @@ class WriteCall:
         self._rows.pop(row["Id"], None)
         for name in list(self._matched_fields.get(obj.name, ())):
             if name in values:
+                value, old = values[name], row.get(name, _ABSENT)
+                if value is not None and old is not None and old is not _ABSENT and (
+                        value == old or nocase_key(value) == nocase_key(old)):
+                    continue   # same key: the row keeps its place among the matches
                 self._unmatch(obj, name, row, row.get(name))
-                value = values[name]
                 if value is not None:
                     entry = self._matches.get((obj.name, name, nocase_key(value)))
                     if entry is not None:

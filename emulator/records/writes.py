@@ -42,7 +42,7 @@ ROLLED_BACK = WriteError(
     "AllOrNone header")
 
 
-@dataclass
+@dataclass(slots=True)
 class WriteResult:
     id: str | None
     success: bool
@@ -269,8 +269,9 @@ class RecordWriter:
         serial = self.db.serial(obj)
         record_id = ids.make_id(obj.key_prefix, serial)
         stamp = datetime_to_ms(self.db.now())
-        values.update({"Id": record_id, "CreatedDate": stamp, "LastModifiedDate": stamp,
-                       "SystemModstamp": stamp, "CreatedById": user, "LastModifiedById": user})
+        values["Id"] = record_id
+        values["CreatedDate"] = values["LastModifiedDate"] = values["SystemModstamp"] = stamp
+        values["CreatedById"] = values["LastModifiedById"] = user
         if plan.has_is_deleted:
             values["IsDeleted"] = 0
         if plan.has_case_number:
@@ -307,8 +308,8 @@ class RecordWriter:
             values["Name"] = _full_name(values.get("FirstName", row.get("FirstName")),
                                         values.get("LastName", row.get("LastName")))
         stamp = max(datetime_to_ms(self.db.now()), row["SystemModstamp"] or 0)
-        values.update({"LastModifiedDate": stamp, "SystemModstamp": stamp,
-                       "LastModifiedById": user})
+        values["LastModifiedDate"] = values["SystemModstamp"] = stamp
+        values["LastModifiedById"] = user
         self.db.pending.add(plan.update_sql(tuple(values)), [*values.values(), row["_row"]])
         call.updated(obj, row, values)
         return WriteResult(row["Id"], True, False, [])
@@ -331,12 +332,13 @@ class RecordWriter:
         if len(matches) > 1:
             raise refuse("DUPLICATE_EXTERNAL_ID", f"{ext_field.name}: more than one record "
                          f"found for external id field: {matches}", [ext_field.name])
-        body = {k: v for k, v in record.items() if k.lower() != "id"}
+        # Id keys in `record` are skipped when its values are read (`_values`), so the
+        # record needs no copy without them.
         if not matches:
-            return self._insert(call, obj, body, user)
+            return self._insert(call, obj, record, user)
         row = call.row(obj, matches[0])
         assert row is not None
-        return self._update(call, obj, body, user, existing=row)
+        return self._update(call, obj, record, user, existing=row)
 
     def _delete(self, call: WriteCall, obj: ObjectDef, record: dict[str, Any], *, hard: bool,
                 user: str) -> WriteResult:
