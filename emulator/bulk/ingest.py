@@ -15,8 +15,11 @@ failed part way).
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import gc
 import io
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -54,7 +57,8 @@ def process_ingest_job(job: IngestJob, store: Any,
     job.unprocessed_records = job.work_dir / "unprocessedrecords.csv"
     rows = _iter_uploaded_rows(job.uploads, delimiter)
     header = next(rows, None)
-    with (job.successful_results.open("wb") as ok_file,
+    with (collector_paused(),
+          job.successful_results.open("wb") as ok_file,
           job.failed_results.open("wb") as failed_file,
           job.unprocessed_records.open("wb") as unprocessed_file):
         if header is None:
@@ -111,6 +115,35 @@ def process_ingest_job(job: IngestJob, store: Any,
             unprocessed.flush()
             ok.flush()
             failed.flush()
+
+
+_paused_lock = threading.Lock()
+_paused_by = 0
+_resume_collector = False
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a job is processed.
+
+    Why: every row allocates a few containers that stay alive until its batch is written
+    (10,000 rows at a time); the collector would traverse them again and again, ~10% of a
+    job's time, although reference counting frees them all. Jobs on several threads share
+    one pause; the collector resumes (if it was on) when the last of them ends.
+    """
+    global _paused_by, _resume_collector
+    with _paused_lock:
+        if _paused_by == 0:
+            _resume_collector = gc.isenabled()
+            gc.disable()
+        _paused_by += 1
+    try:
+        yield
+    finally:
+        with _paused_lock:
+            _paused_by -= 1
+            if _paused_by == 0 and _resume_collector:
+                gc.enable()
 
 
 def format_error(errors: list[Any]) -> str:

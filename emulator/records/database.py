@@ -28,6 +28,9 @@ from forcebeam.emulator.records.values import datetime_to_ms, sql_type
 INDEXED_FIELDS = ("Id", "SystemModstamp", "External_Id__c", "Legacy_Id__c", "Username")
 #: Page cache of the writer connection, in KiB.
 WRITER_CACHE_KIB = 131_072
+#: How much of the database file the writer reads through a memory map instead of read
+#: calls (address space only: a large org's index pages are then read without a syscall).
+WRITER_MMAP_BYTES = 4 * 1024**3
 
 
 class StoreError(Exception):
@@ -140,6 +143,7 @@ class Database:
         # Writes touch index pages all over a large table: a larger page cache than SQLite's
         # 2 MB default keeps them in memory (pages are only allocated as they are used).
         self.writer.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
+        self.writer.execute(f"PRAGMA mmap_size={WRITER_MMAP_BYTES}")
         self.pending = PendingWrites(self.writer)
         self._next_serial: dict[str, int] = {}
         self.deleted_log = DeletedLog(self.writer, self.lock, self.now)

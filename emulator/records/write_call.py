@@ -199,11 +199,16 @@ class WriteCall:
         if f.type in _NOT_TEXT:
             return
         wanted: dict[str, str] = {}
+        matches, name, field_name = self._matches, obj.name, f.name
         for value in values:
-            if _prefetchable(value):
+            if value.__class__ is str and value.isascii() and value and "\x00" not in value:
+                key = value.translate(_NOCASE_FOLD)
+            elif _prefetchable(value):
                 key = nocase_key(value)
-                if (obj.name, f.name, key) not in self._matches:
-                    wanted.setdefault(key, value)
+            else:
+                continue
+            if key not in wanted and (name, field_name, key) not in matches:
+                wanted[key] = value
         if not wanted:
             return
         self.db.pending.flush()

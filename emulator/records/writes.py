@@ -143,14 +143,13 @@ class RecordWriter:
                    ext_field: FieldDef | None, duplicates: set[str],
                    fail_row: Callable[[int], WriteError | None] | None,
                    user: str) -> WriteResult:
-        given_id = _get(record, "Id")
         try:
             if fail_row is not None:
                 injected = fail_row(index)
                 if injected is not None:
                     raise RowRefusedError(injected)
             if op == "insert":
-                return self._insert(call, obj, record, user, given_id)
+                return self._insert(call, obj, record, user, _get(record, "Id"))
             if op == "update":
                 return self._update(call, obj, record, user)
             if op == "upsert":
@@ -158,6 +157,7 @@ class RecordWriter:
                 return self._upsert(call, obj, record, ext_field, duplicates, user)
             return self._delete(call, obj, record, hard=op == "harddelete", user=user)
         except RowRefusedError as refused:
+            given_id = _get(record, "Id")
             keep_id = given_id if op != "insert" and isinstance(given_id, str) \
                 and ids.is_well_formed(given_id) else None
             return WriteResult(keep_id and ids.normalize(keep_id), False, None,
@@ -454,11 +454,22 @@ def _get(record: dict[str, Any], name: str) -> Any:
     """Case-insensitive field lookup in an input record."""
     if name in record:
         return record[name]
-    lowered = name.lower()
-    for key, value in record.items():
-        if key.lower() == lowered:
-            return value
-    return None
+    shape = (name, *record)
+    key = _CASE_MATCHES.get(shape, _UNSEEN)
+    if key is _UNSEEN:
+        lowered = name.lower()
+        key = next((k for k in record if k.lower() == lowered), None)
+        if len(_CASE_MATCHES) >= _CASE_MATCHES_MAX:
+            _CASE_MATCHES.clear()
+        _CASE_MATCHES[shape] = key
+    return None if key is None else record[key]
+
+
+#: (name, *record keys) -> the record's key matching `name` ignoring case, or None: a batch's
+#: records share their keys, so `_get` compares names once per batch, not once per row.
+_CASE_MATCHES: dict[tuple[str, ...], str | None] = {}
+_CASE_MATCHES_MAX = 4096
+_UNSEEN = object()
 
 
 def _full_name(first: str | None, last: str | None) -> str:
