@@ -325,7 +325,7 @@ class RecordWriter:
                 return self._insert(call, obj, {k: v for k, v in record.items()
                                                 if k.lower() != "id"}, user)
             return self._update(call, obj, record, user)
-        if str(key).lower() in duplicates:
+        if duplicates and str(key).lower() in duplicates:
             raise refuse("DUPLICATE_EXTERNAL_ID",
                          f"Duplicate external id specified: {key}", [ext_field.name])
         matches = call.match_ids(obj, ext_field, key)
