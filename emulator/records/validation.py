@@ -195,12 +195,10 @@ def check_writable(f: FieldDef, creating: bool) -> None:
                      "or permission set.", [f.name])
 
 
-def missing_required(obj: ObjectDef, values: dict[str, Any], creating: bool,
-                     required: list[FieldDef] | None = None) -> list[str]:
-    """Names of required fields left null (absent on create, or set to null); `required`:
-    the object's required-on-create fields when the caller has them at hand."""
+def missing_required(obj: ObjectDef, values: dict[str, Any], creating: bool) -> list[str]:
+    """Names of required fields left null (absent on create, or set to null)."""
     missing = []
-    for f in obj.field_list if required is None else required:
+    for f in obj.field_list:
         if not f.required_on_create:
             continue
         if creating and values.get(f.name) is None:

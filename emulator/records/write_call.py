@@ -100,6 +100,8 @@ class ObjectPlan:
     has_is_deleted: bool
     has_case_number: bool
     is_person: bool
+    #: Names of `required` (the fields a create must set, as `missing_required` lists them).
+    required_names: tuple[str, ...]
     _columns: dict[bool, Columns] = field(default_factory=dict)
     _fields: dict[str, FieldDef | None] = field(default_factory=dict)
     _coercers: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
@@ -122,7 +124,8 @@ class ObjectPlan:
         return cls(obj, [f for f in obj.field_list if f.required_on_create],
                    [f for f in obj.field_list if f.unique], fills,
                    frozenset(f.name for f in storage), obj.has_is_deleted,
-                   obj.field("CaseNumber") is not None, obj.name in PERSON_OBJECTS)
+                   obj.field("CaseNumber") is not None, obj.name in PERSON_OBJECTS,
+                   tuple(f.name for f in obj.field_list if f.required_on_create))
 
     def columns(self, creating: bool) -> Columns:
         found = self._columns.get(creating)
@@ -178,10 +181,10 @@ class WriteCall:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._plans: dict[str, ObjectPlan] = {}
-        # (object, field, nocase key) -> live (row serial, Id) matches, in row order.
-        self._matches: dict[tuple[str, str, str], list[tuple[int, str]]] = {}
-        self._matched_fields: dict[str, list[str]] = {}
-        # Id -> every column of a row read ahead; used once, dropped when the row is written.
+        # object -> field -> nocase key -> live (row serial, Id) matches, in row order; a
+        # field is here once its values were read ahead, and only its read keys are.
+        self._matches: dict[str, dict[str, dict[str, list[tuple[int, str]]]]] = {}
+        # Id -> the columns writes use of a row read ahead; used once, dropped when written.
         self._rows: dict[str, dict[str, Any]] = {}
 
     def plan(self, obj: ObjectDef) -> ObjectPlan:
@@ -198,8 +201,8 @@ class WriteCall:
         the matched rows themselves, for upserts)."""
         if f.type in _NOT_TEXT:
             return
+        known = self._matches.setdefault(obj.name, {}).get(f.name, {})
         wanted: dict[str, str] = {}
-        matches, name, field_name = self._matches, obj.name, f.name
         for value in values:
             if value.__class__ is str and value.isascii() and value and "\x00" not in value:
                 key = value.translate(_NOCASE_FOLD)
@@ -207,37 +210,37 @@ class WriteCall:
                 key = nocase_key(value)
             else:
                 continue
-            if key not in wanted and (name, field_name, key) not in matches:
+            if key not in wanted and key not in known:
                 wanted[key] = value
         if not wanted:
             return
         self.db.pending.flush()
+        entries = self._matches[obj.name].setdefault(f.name, known)
         live = ' AND "IsDeleted" = 0' if obj.has_is_deleted else ""
-        fields = self._matched_fields.setdefault(obj.name, [])
-        if f.name not in fields:
-            fields.append(f.name)
         columns = self._row_columns(obj) if with_rows else f'_row, "Id", {quote(f.name)}'
         sql = (f"SELECT {columns} FROM {quote(obj.table)} WHERE {quote(f.name)} "  # noqa: S608
                f"COLLATE NOCASE IN (SELECT value FROM json_each(?)){live}")
-        for key in wanted:
-            self._matches[(obj.name, f.name, key)] = []
+        found: dict[str, list[tuple[int, str]]] = {}
         texts = list(wanted.values())
         for start in range(0, len(texts), PREFETCH_CHUNK):
             cursor = self.db.writer.execute(sql, [json.dumps(texts[start:start + PREFETCH_CHUNK])])
             names = [d[0] for d in cursor.description]
             serial_at, id_at, value_at = names.index("_row"), names.index("Id"), names.index(f.name)
             for row in cursor:
-                entry = self._matches.get((obj.name, f.name, nocase_key(row[value_at])))
-                if entry is None:  # SQLite matched what our key says differs: ask it per row
+                key = nocase_key(row[value_at])
+                if key not in wanted:  # SQLite matched what our key says differs: ask it
                     self._forget(obj, f.name)
                     return
-                entry.append((row[serial_at], row[id_at]))
+                found.setdefault(key, []).append((row[serial_at], row[id_at]))
                 if with_rows and row[id_at] not in self._rows:
                     self._rows[row[id_at]] = dict(zip(names, row, strict=True))
         for key in wanted:
-            entry = self._matches[(obj.name, f.name, key)]
-            if len(entry) > 1:
+            entry = found.get(key)
+            if entry is None:
+                entries[key] = []
+            else:
                 entry.sort()
+                entries[key] = entry
 
     def prefetch_rows(self, obj: ObjectDef, record_ids: Iterable[str]) -> None:
         """Read the rows of these 18-char ids (deleted ones too) in a few queries."""
@@ -246,8 +249,7 @@ class WriteCall:
             return
         self.db.pending.flush()
         sql = (f"SELECT {self._row_columns(obj)} FROM {quote(obj.table)} "  # noqa: S608
-               "WHERE \"Id\" IN "
-               "(SELECT value FROM json_each(?))")
+               "WHERE \"Id\" IN (SELECT value FROM json_each(?))")
         for start in range(0, len(wanted), PREFETCH_CHUNK):
             cursor = self.db.writer.execute(sql, [json.dumps(wanted[start:start + PREFETCH_CHUNK])])
             names = [d[0] for d in cursor.description]
@@ -256,21 +258,25 @@ class WriteCall:
                 self._rows[record["Id"]] = record
 
     def _row_columns(self, obj: ObjectDef) -> str:
-        names = self.plan(obj).row_columns() + self._matched_fields.get(obj.name, [])
+        names = self.plan(obj).row_columns() + list(self._matches.get(obj.name, {}))
         return ", ".join(quote(name) for name in dict.fromkeys(names))
 
     # -- lookups --------------------------------------------------------------------------
 
     def match_ids(self, obj: ObjectDef, f: FieldDef, value: Any) -> list[str]:
         """`Database.match_ids`, answered from the prefetched matches when it can be."""
-        if f.type not in _NOT_TEXT:
-            key = value.translate(_NOCASE_FOLD) if value.__class__ is str else nocase_key(value)
-            entry = self._matches.get((obj.name, f.name, key))
-            if entry is not None:
-                if not entry:
-                    return []
-                return [record_id for _, record_id in entry[:3]] if len(entry) > 1 \
-                    else [entry[0][1]]
+        fields = self._matches.get(obj.name)
+        if fields is not None and f.type not in _NOT_TEXT:
+            entries = fields.get(f.name)
+            if entries is not None:
+                key = value.translate(_NOCASE_FOLD) if value.__class__ is str \
+                    else nocase_key(value)
+                entry = entries.get(key)
+                if entry is not None:
+                    if not entry:
+                        return []
+                    return [record_id for _, record_id in entry[:3]] if len(entry) > 1 \
+                        else [entry[0][1]]
         return self.db.match_ids(obj, f, value)
 
     def row(self, obj: ObjectDef, record_id: str) -> dict[str, Any] | None:
@@ -284,47 +290,57 @@ class WriteCall:
 
     def inserted(self, obj: ObjectDef, serial: int, record_id: str,
                  values: dict[str, Any]) -> None:
-        for name in self._matched_fields.get(obj.name, ()):
+        fields = self._matches.get(obj.name)
+        if not fields:
+            return
+        for name, entries in fields.items():
             value = values.get(name)
             if value is not None:
-                entry = self._matches.get((obj.name, name, nocase_key(value)))
+                entry = entries.get(value.translate(_NOCASE_FOLD) if value.__class__ is str
+                                    else nocase_key(value))
                 if entry is not None:
                     bisect.insort(entry, (serial, record_id))
 
     def updated(self, obj: ObjectDef, row: dict[str, Any], values: dict[str, Any]) -> None:
         self._rows.pop(row["Id"], None)
-        for name in list(self._matched_fields.get(obj.name, ())):
-            if name in values:
-                value, old = values[name], row.get(name, _ABSENT)
-                if value is not None and old is not None and old is not _ABSENT and (
-                        value == old or nocase_key(value) == nocase_key(old)):
-                    continue   # same key: the row keeps its place among the matches
-                self._unmatch(obj, name, row, row.get(name))
-                if value is not None:
-                    entry = self._matches.get((obj.name, name, nocase_key(value)))
-                    if entry is not None:
-                        bisect.insort(entry, (row["_row"], row["Id"]))
+        fields = self._matches.get(obj.name)
+        if not fields:
+            return
+        for name, entries in list(fields.items()):
+            if name not in values:
+                continue
+            value, old = values[name], row.get(name, _ABSENT)
+            if value is not None and old is not None and old is not _ABSENT and (
+                    value == old or nocase_key(value) == nocase_key(old)):
+                continue   # same key: the row keeps its place among the matches
+            if not self._unmatch(obj, name, entries, row):
+                continue
+            if value is not None:
+                entry = entries.get(nocase_key(value))
+                if entry is not None:
+                    bisect.insort(entry, (row["_row"], row["Id"]))
 
     def deleted(self, obj: ObjectDef, row: dict[str, Any]) -> None:
         self._rows.pop(row["Id"], None)
-        for name in list(self._matched_fields.get(obj.name, ())):
-            self._unmatch(obj, name, row, row.get(name))
+        for name, entries in list(self._matches.get(obj.name, {}).items()):
+            self._unmatch(obj, name, entries, row)
 
     def _forget(self, obj: ObjectDef, name: str) -> None:
         """Drop every prefetched match of one field: its lookups go to the database."""
-        for key in [k for k in self._matches if k[0] == obj.name and k[1] == name]:
-            del self._matches[key]
-        fields = self._matched_fields.get(obj.name, [])
-        if name in fields:
-            fields.remove(name)
+        self._matches.get(obj.name, {}).pop(name, None)
 
-    def _unmatch(self, obj: ObjectDef, name: str, row: dict[str, Any], old: Any) -> None:
-        if name not in row:  # a row read without this column: cannot tell its old key
+    def _unmatch(self, obj: ObjectDef, name: str, entries: dict[str, list[tuple[int, str]]],
+                 row: dict[str, Any]) -> bool:
+        """Take `row` out of the matches of its old value of `name`; False when the row was
+        read without that column (the field's matches are dropped: it cannot be told)."""
+        if name not in row:
             self._forget(obj, name)
-            return
+            return False
+        old = row[name]
         if old is None:
-            return
-        entry = self._matches.get((obj.name, name, nocase_key(old)))
+            return True
+        entry = entries.get(nocase_key(old))
         match = (row["_row"], row["Id"])
         if entry is not None and match in entry:
             entry.remove(match)
+        return True

@@ -22,7 +22,6 @@ from forcebeam.emulator.records.validation import (
     check_id,
     check_writable,
     coerce,
-    missing_required,
     refuse,
 )
 from forcebeam.emulator.records.values import datetime_to_ms
@@ -261,7 +260,7 @@ class RecordWriter:
                 values[f.name] = coerce(f, f.default_value)
             else:
                 values[f.name] = fill[1]
-        missing = missing_required(obj, values, creating=True, required=plan.required)
+        missing = [name for name in plan.required_names if values.get(name) is None]
         if missing:
             raise refuse("REQUIRED_FIELD_MISSING",
                          f"Required fields are missing: [{', '.join(missing)}]", missing)
@@ -299,7 +298,8 @@ class RecordWriter:
         row = existing or self._existing(call, obj, _get(record, "Id"))
         values = self._values(call, obj, record, creating=False)
         plan = call.plan(obj)
-        missing = missing_required(obj, values, creating=False, required=plan.required)
+        missing = [name for name in plan.required_names
+                   if name in values and values[name] is None]
         if missing:
             raise refuse("REQUIRED_FIELD_MISSING",
                          f"Required fields are missing: [{', '.join(missing)}]", missing)
