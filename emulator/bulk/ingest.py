@@ -2,7 +2,9 @@
 
 Uploaded data is kept on disk (one file per `PUT …/batches`) and parsed with the csv module
 when the job is closed, in slices of 10,000 rows (Salesforce's own batch size), so memory
-stays flat however large the upload. Cell rules (wire reference §6): an empty cell leaves the
+stays flat however large the upload. A batch is one `RecordStore.write` call; its result rows
+are written (and the job's counts moved) when the batch is done, as a polling client sees
+them advance on a real org. Cell rules (wire reference §6): an empty cell leaves the
 field unchanged (key absent), `#N/A` sets it to null, anything else is passed as the string
 the client sent (the store converts and validates per field).
 

@@ -4,7 +4,8 @@ lookups by id and external id, run-time schema changes and the deletion log.
 The built database is cached in the data dir under (records, seed, schema version): a
 restart with the same arguments opens it instantly, keeping earlier writes like a real org.
 Reads open their own connection (`reader`), so a result can be streamed from any thread while
-others write; writes share one writer connection under `lock` (WAL mode keeps readers going).
+others write; writes share one writer connection under `lock` (WAL mode keeps readers going)
+and send their statements through `pending` (runs of `executemany`, flushed before any read).
 """
 
 from __future__ import annotations
