@@ -193,16 +193,3 @@ def check_writable(f: FieldDef, creating: bool) -> None:
                      f"Unable to create/update fields: {f.name}. Please check the security "
                      "settings of this field and verify that it is read/write for your profile "
                      "or permission set.", [f.name])
-
-
-def missing_required(obj: ObjectDef, values: dict[str, Any], creating: bool) -> list[str]:
-    """Names of required fields left null (absent on create, or set to null)."""
-    missing = []
-    for f in obj.field_list:
-        if not f.required_on_create:
-            continue
-        if creating and values.get(f.name) is None:
-            missing.append(f.name)
-        elif not creating and f.name in values and values[f.name] is None:
-            missing.append(f.name)
-    return missing

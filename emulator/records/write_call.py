@@ -100,7 +100,7 @@ class ObjectPlan:
     has_is_deleted: bool
     has_case_number: bool
     is_person: bool
-    #: Names of `required` (the fields a create must set, as `missing_required` lists them).
+    #: Names of `required`: the fields a create must set (``FieldDef.required_on_create``).
     required_names: tuple[str, ...]
     _columns: dict[bool, Columns] = field(default_factory=dict)
     _fields: dict[str, FieldDef | None] = field(default_factory=dict)
