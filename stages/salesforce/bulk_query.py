@@ -5,7 +5,9 @@ each with Arrow (``fetch_page``): a page is only handed on once it parsed comple
 exactly the advertised ``Sforce-NumberOfRecords`` rows, else it is fetched again by its own
 URL (locator), so nothing is lost or doubled. Pages are enumerated up front with
 ``resultPages`` (API 58.0+, up to 5 page URLs per call) so that workers download them in
-parallel; older API versions follow ``Sforce-Locator`` from page to page.
+parallel; older API versions follow ``Sforce-Locator`` from page to page. A page's gzip'd
+body stays compressed until Arrow decompresses it while parsing, and a reader parses one page
+at a time (``fetch_pages``), so memory per worker does not grow with the read.
 
 The row iterator below (``iter_result_rows``) is the older streaming path, kept for callers
 that want rows one at a time:
@@ -285,10 +287,6 @@ class _PageBody:
     gzipped: bool
     locator: str | None        # None on the last page
     advertised: int | None     # Sforce-NumberOfRecords
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.body.size if self.gzipped else len(self.body))
 
     def parse(self) -> ResultPage:
         """The page's rows; a page short of ``Sforce-NumberOfRecords`` rows was cut."""
