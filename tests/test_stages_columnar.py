@@ -196,6 +196,24 @@ def test_a_cut_page_is_refused_not_half_read():
     assert parse_page(ODD_PAGE).num_rows == 6
 
 
+def test_a_gzipped_page_parses_as_its_text_and_a_cut_one_is_refused():
+    """Pages come gzip'd and are decompressed by Arrow while parsed (never held as text)."""
+    import gzip
+
+    import pyarrow as pa
+
+    from forcebeam.stages.salesforce.columnar import PageParseError
+
+    wire = gzip.compress(ODD_PAGE)
+    assert parse_page(pa.py_buffer(wire), gzipped=True).equals(parse_page(ODD_PAGE))
+    header_only = gzip.compress(ODD_PAGE[:ODD_PAGE.index(b"\n") + 1])
+    assert parse_page(header_only, gzipped=True).num_rows == 0
+    assert parse_page(header_only, gzipped=True).column_names == parse_page(ODD_PAGE).column_names
+    for cut in (len(wire) - 4, len(wire) // 2):        # the gzip trailer, or half the rows
+        with pytest.raises(PageParseError):
+            parse_page(wire[:cut], gzipped=True)
+
+
 def test_pages_are_encoded_as_arrow_and_sized_without_pickling(monkeypatch):
     """A page (or a table) that Beam must encode (to send it to another worker) decodes
     equal, nulls and types intact; Beam's size sampling of every PCollection reads its

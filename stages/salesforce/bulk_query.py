@@ -5,7 +5,9 @@ each with Arrow (``fetch_page``): a page is only handed on once it parsed comple
 exactly the advertised ``Sforce-NumberOfRecords`` rows, else it is fetched again by its own
 URL (locator), so nothing is lost or doubled. Pages are enumerated up front with
 ``resultPages`` (API 58.0+, up to 5 page URLs per call) so that workers download them in
-parallel; older API versions follow ``Sforce-Locator`` from page to page.
+parallel; older API versions follow ``Sforce-Locator`` from page to page. A page's gzip'd
+body stays compressed until Arrow decompresses it while parsing, and a reader parses one page
+at a time (``fetch_pages``), so memory per worker does not grow with the read.
 
 The row iterator below (``iter_result_rows``) is the older streaming path, kept for callers
 that want rows one at a time:
@@ -26,7 +28,7 @@ import http.client
 import io
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,8 +42,8 @@ from forcebeam.stages.salesforce.rest_query import ApiClient
 
 __all__ = ["BulkQueryRefusedError", "BulkJobFailedError", "create_query_job", "run_query_job",
            "iter_result_rows", "delete_query_job", "wait_for_job", "PollSchedule",
-           "result_page_urls",
-           "fetch_page", "fetch_pages", "iter_pages", "ResultPage"]
+           "result_page_urls", "fetch_page", "fetch_pages", "iter_pages", "ResultPage",
+           "PagesHeld", "download_page"]
 
 LOG = logging.getLogger(__name__)
 #: Rows per results page: 100k keeps a 1M-row read at 10 downloads (API calls) while a page
@@ -329,39 +331,89 @@ def result_page_urls(client: ApiClient, job_id: str, *, max_records: int
         path, params = following, None
 
 
+@dataclass(frozen=True)
+class _PageBody:
+    """One results page as downloaded: its body (still gzip'd when it came so) and headers."""
+
+    body: Any                  # pyarrow.Buffer of gzip'd CSV, or bytes of CSV
+    gzipped: bool
+    locator: str | None        # None on the last page
+    advertised: int | None     # Sforce-NumberOfRecords
+
+    def parse(self) -> ResultPage:
+        """The page's rows; a page short of ``Sforce-NumberOfRecords`` rows was cut."""
+        from forcebeam.stages.salesforce.columnar import parse_page
+
+        table = parse_page(self.body, gzipped=self.gzipped)
+        if self.advertised is not None and self.advertised != table.num_rows:
+            raise _TruncatedPageError()
+        return ResultPage(table=table, next_locator=self.locator)
+
+
+def download_page(client: ApiClient, url: str, params: dict[str, Any] | None = None
+                  ) -> _PageBody:
+    """One download of a results page, unparsed (a cut download raises ``_CutPageError``)."""
+    with _cut_download_is_transient():
+        response = client.request("GET", url, params=params, stream=True,
+                                  headers={"Accept": "text/csv", "Accept-Encoding": "gzip"})
+        try:
+            body, gzipped = _page_body(response)
+            locator = response.headers.get("Sforce-Locator") or "null"
+            advertised = response.headers.get("Sforce-NumberOfRecords")
+        finally:
+            response.close()
+    return _PageBody(body=body, gzipped=gzipped,
+                     locator=None if locator == "null" else locator,
+                     advertised=None if advertised is None else int(advertised))
+
+
 def fetch_page(client: ApiClient, url: str, *, params: dict[str, Any] | None = None,
-               label: str = "", retry: RetryPolicy = DEFAULT_RETRY) -> ResultPage:
+               label: str = "", retry: RetryPolicy = DEFAULT_RETRY,
+               first: Callable[[], _PageBody] | None = None) -> ResultPage:
     """Download one results page whole and parse it; re-fetch it (same URL) on a failure.
 
     A page counts as complete only if it parses and holds ``Sforce-NumberOfRecords`` rows: a
     connection cut at a row boundary still parses, so the count is what catches it.
+    ``first`` gives the first attempt's download (one made ahead, see ``fetch_pages``).
     """
-    from forcebeam.stages.salesforce.columnar import PageParseError, parse_page
+    from forcebeam.stages.salesforce.columnar import PageParseError
 
-    def download() -> ResultPage:
-        with _cut_download_is_transient():   # the body is read inside request() (no streaming)
-            response = client.request("GET", url, params=params,
-                                      headers={"Accept": "text/csv", "Accept-Encoding": "gzip"})
-            try:
-                data = response.content
-                locator = response.headers.get("Sforce-Locator") or "null"
-                advertised = response.headers.get("Sforce-NumberOfRecords")
-            finally:
-                response.close()
-        table = parse_page(data)
-        if advertised is not None and int(advertised) != table.num_rows:
-            raise _TruncatedPageError()
-        return ResultPage(table=table, next_locator=None if locator == "null" else locator)
+    ahead = [first] if first is not None else []
+
+    def attempt() -> ResultPage:
+        body = ahead.pop()() if ahead else download_page(client, url, params)
+        return body.parse()
 
     def log_retry(error: BaseException, _: int) -> None:
         LOG.warning("re-fetching Bulk results page %s after %s", label or url,
                     _cause_name(error))
 
     try:
-        return retry.call(download, retry_on=(*_PAGE_CUT, PageParseError), on_retry=log_retry)
+        return retry.call(attempt, retry_on=(*_PAGE_CUT, PageParseError), on_retry=log_retry)
     except (*_PAGE_CUT, PageParseError) as error:
         raise BulkJobFailedError(f"Bulk results page {label or url} failed {retry.attempts} "
                                  f"times: {_cause_name(error)}") from error
+
+
+#: Bytes read from the socket at a time while a page downloads.
+_READ_BYTES = 1 << 20
+
+
+def _page_body(response: requests.Response) -> tuple[Any, bool]:
+    """A page's body and whether it is still gzip'd.
+
+    A gzip'd body is kept compressed, in Arrow memory (``parse_page`` decompresses it while
+    parsing): holding pages as Python ``bytes`` of CSV text left the process heap several
+    pages larger than the pages it held. Any other body is read (and decoded) as bytes.
+    """
+    import pyarrow as pa
+
+    if response.headers.get("Content-Encoding", "").strip().lower() != "gzip":
+        return response.raw.read(decode_content=True), False
+    sink = pa.BufferOutputStream()
+    for block in response.raw.stream(_READ_BYTES, decode_content=False):
+        sink.write(block)
+    return sink.getvalue(), True
 
 
 @contextlib.contextmanager
@@ -382,36 +434,68 @@ def iter_pages(client: ApiClient, job_id: str, *, max_records: int = PAGE_MAX_RE
         params: dict[str, Any] = {"maxRecords": max_records}
         if locator:
             params["locator"] = locator
-        page = fetch_page(client, f"jobs/query/{job_id}/results", params=params,
-                          label=f"of job {job_id} at {locator or 'start'}", retry=retry)
-        yield page
-        if page.next_locator is None:
+        # Handed on from a list, so this frame holds no page while the caller has it.
+        pages = [fetch_page(client, f"jobs/query/{job_id}/results", params=params,
+                            label=f"of job {job_id} at {locator or 'start'}", retry=retry)]
+        locator = pages[0].next_locator
+        yield pages.pop()
+        if locator is None:
             return
-        locator = page.next_locator
 
 
 def fetch_pages(client: ApiClient, urls: list[str] | tuple[str, ...], *, label: str = "",
-                parallel: int = 3, retry: RetryPolicy = DEFAULT_RETRY) -> Iterator[ResultPage]:
-    """The pages at ``urls``, in order, downloading up to ``parallel`` at once.
+                parallel: int = 3, retry: RetryPolicy = DEFAULT_RETRY,
+                held: PagesHeld | None = None) -> Iterator[ResultPage]:
+    """The pages at ``urls``, in order, downloading up to ``parallel`` ahead of the caller.
 
-    One Bulk download stream is bounded by its TCP window and the org's latency, so a
-    worker keeps a few in flight while it converts and writes the page it has.
+    One Bulk download stream is bounded by its TCP window and the org's latency, so a worker
+    keeps a few in flight while it converts and writes the page it has. What waits ahead is
+    the body as received (gzip'd: ~1/5 of the page's CSV text); a page is parsed only when
+    it is handed on, so the reader holds one parsed page at a time however many download
+    (``held`` counts both).
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    held = held if held is not None else PagesHeld()
+    labels = [f"{number + 1} {label}" for number in range(len(urls))]
     if len(urls) <= 1 or parallel <= 1:
-        for number, url in enumerate(urls):
-            yield fetch_page(client, url, label=f"{number + 1} {label}", retry=retry)
+        for url, page_label in zip(urls, labels, strict=True):
+            with held.handing_on():
+                yield fetch_page(client, url, label=page_label, retry=retry)
         return
+    # Pages are yielded straight from the call: no local holds one while the caller has it.
     with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="bulk-page") as pool:
-        pending = [pool.submit(fetch_page, client, url, label=f"{number + 1} {label}",
-                               retry=retry)
-                   for number, url in enumerate(urls[:parallel])]
-        following = parallel
-        while pending:
-            page = pending.pop(0).result()
-            if following < len(urls):
-                pending.append(pool.submit(fetch_page, client, urls[following],
-                                           label=f"{following + 1} {label}", retry=retry))
-                following += 1
-            yield page
+        ahead = []
+        for number, (url, page_label) in enumerate(zip(urls, labels, strict=True)):
+            while len(ahead) < parallel and number + len(ahead) < len(urls):
+                ahead.append(pool.submit(download_page, client, urls[number + len(ahead)]))
+                held.add(bodies=1)
+            held.add(bodies=-1)
+            with held.handing_on():
+                yield fetch_page(client, url, label=page_label, retry=retry,
+                                 first=ahead.pop(0).result)
+
+
+class PagesHeld:
+    """What a page reader holds at once: result bodies downloading or downloaded ahead
+    (``bodies``), parsed pages handed on and not yet let go (``parsed``), and the most of
+    each so far. Updated by the reading thread only."""
+
+    def __init__(self) -> None:
+        self.bodies = self.parsed = 0
+        self.most_bodies = self.most_parsed = 0
+
+    def add(self, *, bodies: int = 0, parsed: int = 0) -> None:
+        self.bodies += bodies
+        self.parsed += parsed
+        self.most_bodies = max(self.most_bodies, self.bodies)
+        self.most_parsed = max(self.most_parsed, self.parsed)
+
+    @contextlib.contextmanager
+    def handing_on(self) -> Iterator[None]:
+        """A parsed page, from when it is handed on until the reader asks for the next."""
+        self.add(parsed=1)
+        try:
+            yield
+        finally:
+            self.add(parsed=-1)

@@ -42,6 +42,7 @@ from typing import Any, Literal
 
 import apache_beam as beam
 import pyarrow as pa
+from apache_beam.metrics import Metrics
 
 from forcebeam.auth import responses
 from forcebeam.auth.retry import DEFAULT_RETRY, RetryPolicy
@@ -49,7 +50,7 @@ from forcebeam.stages.files.arrow_coder import table_from_ipc, table_to_ipc
 from forcebeam.stages.salesforce import bulk_query, incremental, planner, rest_query, soql
 from forcebeam.stages.salesforce.client_dofn import ClientDoFn
 from forcebeam.stages.salesforce.config import ReadConfig, as_connection
-from forcebeam.stages.salesforce.metrics import ProgressLog
+from forcebeam.stages.salesforce.metrics import NAMESPACE, ProgressLog
 from forcebeam.stages.salesforce.schema import (
     COMPOUND_TYPES,
     RowSchema,
@@ -69,6 +70,11 @@ REST_CHUNK_ROWS = 2000
 #: Result pages per read unit of a fanned-out job, and downloads in flight per unit.
 PAGES_PER_UNIT = 4
 PAGE_DOWNLOADS = 2
+#: What one reader held at most, per read unit (Beam distributions: their max is the
+#: read's): parsed pages (one; each is ~40 MB of Arrow for 100k rows of 24 fields) and
+#: result bodies downloading or downloaded ahead (gzip'd, ~1/5 of that).
+_PAGES_PARSED_AT_ONCE = Metrics.distribution(NAMESPACE, "result_pages_parsed_at_once")
+_PAGE_BODIES_AHEAD = Metrics.distribution(NAMESPACE, "result_page_bodies_ahead")
 _OBSERVED = "observed"
 _JOBS = "jobs"
 
@@ -459,6 +465,7 @@ class _ReadUnit(ClientDoFn):
                 self._counters.records_read.inc(chunk.num_rows)
                 ProgressLog.add(chunk.num_rows)
                 yield chunk
+            del chunk                 # not held while the next page is read
         self._counters.read_units.inc()
         if unit.pages and unit.job_id:
             yield beam.pvalue.TaggedOutput(_JOBS, unit.job_id)
@@ -467,12 +474,13 @@ class _ReadUnit(ClientDoFn):
     def _chunks(self, spec: _ReadSpec, unit: planner.ReadUnit, text: str) -> Iterator[_Chunk]:
         if unit.mode == "bulk":
             if unit.pages:
-                for page in bulk_query.fetch_pages(self._client, unit.pages,
-                                                   label=f"of unit {unit.index + 1} of job "
-                                                         f"{unit.job_id}",
-                                                   parallel=PAGE_DOWNLOADS,
-                                                   retry=self._retry):
-                    yield _Chunk(raw=page.table)
+                held = bulk_query.PagesHeld()
+                yield from _blocks_of(bulk_query.fetch_pages(
+                    self._client, unit.pages, label=f"of unit {unit.index + 1} of job "
+                                                    f"{unit.job_id}",
+                    parallel=PAGE_DOWNLOADS, retry=self._retry, held=held))
+                _PAGES_PARSED_AT_ONCE.update(held.most_parsed)
+                _PAGE_BODIES_AHEAD.update(held.most_bodies)
                 return
             try:
                 job_id = bulk_query.run_query_job(self._client, text,
@@ -487,10 +495,9 @@ class _ReadUnit(ClientDoFn):
                 LOG.warning("Bulk API 2.0 refused unit %d of %s (%s); reading it through REST",
                             unit.index, spec.query.sobject, refusal)
             else:
-                for page in bulk_query.iter_pages(self._client, job_id,
-                                                  max_records=spec.bulk_page_size,
-                                                  retry=self._retry):
-                    yield _Chunk(raw=page.table)
+                yield from _blocks_of(bulk_query.iter_pages(self._client, job_id,
+                                                            max_records=spec.bulk_page_size,
+                                                            retry=self._retry))
                 bulk_query.delete_query_job(self._client, job_id)
                 return
         values: list[Sequence[Any]] = []
@@ -502,6 +509,27 @@ class _ReadUnit(ClientDoFn):
                 values = []
         if values:
             yield _Chunk(values=values)
+
+
+def _blocks_of(pages: Iterator[bulk_query.ResultPage]) -> Iterator[_Chunk]:
+    """Each page handed on as the blocks it was parsed in (~8 MB of CSV text each, see
+    ``columnar.parse_page``), each block let go as soon as it is handed on.
+
+    Why: a block's columns have buffers of their own, while a converted page shares its
+    text buffers with the whole parsed page. Handed on whole, pages outlived their writing:
+    measured on a 1M-row read into Parquet, ~150 MB of Arrow memory (~3 pages) was still
+    allocated each time the next page was parsed, and the run's Arrow peak was 178 MB;
+    handed on by blocks, that peak is 87 MB (one page being parsed, ~70 MB, and a block).
+    A page still counts only once it parsed whole and complete (``bulk_query.fetch_page``).
+    """
+    for blocks in map(_page_blocks, pages):     # the page itself is not held past this call
+        blocks.reverse()
+        while blocks:
+            yield _Chunk(raw=pa.Table.from_batches([blocks.pop()]))
+
+
+def _page_blocks(page: bulk_query.ResultPage) -> list[pa.RecordBatch]:
+    return page.table.to_batches()
 
 
 def _observed(spec: _ReadSpec, unit: planner.ReadUnit, chunk: _Chunk
