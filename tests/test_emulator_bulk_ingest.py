@@ -14,22 +14,11 @@ from typing import Any
 
 import pytest
 import requests
-from simple_salesforce import Salesforce
 
 from bench.org import Login, login, session_for
 from tests.support.bulk import wait_until_terminal
+from tests.support.clients import read_csv, simple_salesforce
 from tests.support.org import EmulatedOrg
-
-
-def simple_salesforce(org: EmulatedOrg) -> Salesforce:
-    session = session_for(org)
-    auth = login(org, session)
-    return Salesforce(instance_url=auth.instance_url, session_id=auth.access_token,
-                      session=session, version=auth.api_version)
-
-
-def read_csv(text: str) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(text)))
 
 
 class IngestClient:

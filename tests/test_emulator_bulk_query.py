@@ -23,17 +23,12 @@ from simple_salesforce import Salesforce
 from bench.org import Login, login, session_for
 from forcebeam.emulator.bulk.results import converters_for, write_result_file
 from tests.support.bulk import wait_until_terminal
+from tests.support.clients import simple_salesforce
 from tests.support.org import EmulatedOrg
 
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
-
-def simple_salesforce(org: EmulatedOrg) -> Salesforce:
-    session = session_for(org)
-    auth = login(org, session)
-    return Salesforce(instance_url=auth.instance_url, session_id=auth.access_token,
-                      session=session, version=auth.api_version)
 
 
 class BulkClient:

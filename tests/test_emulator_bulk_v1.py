@@ -25,6 +25,7 @@ from simple_salesforce.bulk import SFBulkType
 from simple_salesforce.exceptions import SalesforceGeneralError, SalesforceMalformedRequest
 
 from bench.org import login, session_for
+from tests.support.clients import simple_salesforce
 from tests.support.org import EmulatedOrg, start_org
 
 RECORDS = 300
@@ -49,10 +50,7 @@ def v1_org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatedOrg]:
 
 
 def client(org: EmulatedOrg) -> Salesforce:
-    session = session_for(org)
-    auth = login(org, session)
-    return Salesforce(instance_url=auth.instance_url, session_id=auth.access_token,
-                      session=session, version=auth.api_version)
+    return simple_salesforce(org)
 
 
 def epoch_ms(text: str) -> int:

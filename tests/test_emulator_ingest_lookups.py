@@ -11,28 +11,18 @@ what a full read of the org (queryAll of every Account) says it must be.
 from __future__ import annotations
 
 import csv
-import io
 from pathlib import Path
 from typing import Any
 
 import pytest
 from simple_salesforce import Salesforce
 
-from bench.org import login, session_for
+from tests.support.clients import read_csv, simple_salesforce
 from tests.support.org import EmulatedOrg
 
 EXT = "External_Id__c"
 
 
-def simple_salesforce(org: EmulatedOrg) -> Salesforce:
-    session = session_for(org)
-    auth = login(org, session)
-    return Salesforce(instance_url=auth.instance_url, session_id=auth.access_token,
-                      session=session, version=auth.api_version)
-
-
-def read_csv(text: str) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(text)))
 
 
 def fold(key: str) -> str:

@@ -19,6 +19,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from bench.org import login, session_for
+from tests.support.clients import simple_salesforce
 from tests.support.org import EmulatedOrg
 
 RECORDS = 300
@@ -34,10 +35,7 @@ def org(org_factory) -> EmulatedOrg:
 
 @pytest.fixture
 def sf(org: EmulatedOrg) -> Salesforce:
-    session = session_for(org)
-    token = login(org, session)
-    return Salesforce(instance_url=token.instance_url, session_id=token.access_token,
-                      session=session, version=token.api_version)
+    return simple_salesforce(org)
 
 
 def rows(sf: Salesforce, include_deleted: bool = False) -> list[dict[str, Any]]:
@@ -214,10 +212,7 @@ def test_common_mistakes_fail_as_on_a_real_org(sf: Salesforce) -> None:
 
 def test_more_groups_than_one_batch_are_refused_unless_limited(org_factory) -> None:
     org = org_factory(records=2100)
-    session = session_for(org)
-    token = login(org, session)
-    sf = Salesforce(instance_url=token.instance_url, session_id=token.access_token,
-                    session=session, version=token.api_version)
+    sf = simple_salesforce(org)
     accounts = sf.query("SELECT COUNT() FROM Account")["totalSize"]
     assert accounts > 2000
     with pytest.raises(SalesforceMalformedRequest) as caught:
