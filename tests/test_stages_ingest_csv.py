@@ -22,7 +22,7 @@ from apache_beam.utils.timestamp import Timestamp
 from forcebeam.stages.salesforce import ingest_csv
 from forcebeam.stages.salesforce.bulk_query import PollSchedule
 from tests.support.stages import connection_mapping
-from tests.test_stages_write import _tagged, run_write
+from tests.support.writes import run_write, tagged_accounts
 
 ABSENT = object()
 
@@ -146,7 +146,7 @@ def test_identical_and_rejected_records_each_get_one_outcome_through_bulk(org_fa
     assert len(written) == len(good) and len(failed) == len(bad)
     assert len({row["id"] for row in written}) == len(good)       # one new record each
     assert all(row["status_code"] == "REQUIRED_FIELD_MISSING" for row in failed)
-    in_org = _tagged(org, "TWIN")
+    in_org = tagged_accounts(org, "TWIN")
     assert sorted(in_org) == sorted(row["id"] for row in written)
 
 

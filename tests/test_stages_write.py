@@ -7,9 +7,6 @@ through plain REST) must hold exactly the written effect.
 
 from __future__ import annotations
 
-import pickle
-from typing import Any
-
 import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -17,38 +14,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from forcebeam.stages.salesforce.write import WriteToSalesforce
 from tests.support.stages import FNAPI, connection_mapping
 from tests.support.truth import rest_records
-
-
-def _plain(value: Any) -> Any:
-    return value._asdict() if hasattr(value, "_asdict") else value
-
-
-def run_write(tmp_path, conn, records, as_rows: bool = False, **kwargs):
-    out = tmp_path / f"w{len(list(tmp_path.iterdir()))}"
-    out.mkdir()
-    with beam.Pipeline(options=PipelineOptions(FNAPI)) as pipeline:
-        source = pipeline | beam.Create(records)
-        if as_rows:
-            source = source | beam.Map(lambda d: beam.Row(**d))
-        outputs = source | WriteToSalesforce(connection=conn, **kwargs)
-        for name in ("written", "failed"):
-            _ = (outputs[name]
-                 | f"{name}Plain" >> beam.Map(
-                     lambda r: pickle.dumps({k: _plain(v) for k, v in r._asdict().items()}).hex())
-                 | f"{name}Save" >> beam.io.WriteToText(str(out / name)))
-    result = {}
-    for name in ("written", "failed"):
-        rows = []
-        for shard in sorted(out.glob(f"{name}*")):
-            rows += [pickle.loads(bytes.fromhex(x)) for x in shard.read_text().split()]  # noqa: S301
-        result[name] = rows
-    return result["written"], result["failed"]
-
-
-def _tagged(org, tag, include_deleted=False):
-    fields = "Id, Name, NumberOfEmployees, Description, External_Id__c, IsDeleted"
-    soql = f"SELECT {fields} FROM Account WHERE Name LIKE '{tag}%'"  # noqa: S608 - SOQL
-    return {r["Id"]: r for r in rest_records(org, soql, include_deleted=include_deleted)}
+from tests.support.writes import run_write, tagged_accounts
 
 
 def _assert_failures(failed, bad_inputs, code):
@@ -72,7 +38,7 @@ def test_every_operation_with_ten_percent_invalid_rows(org_factory, tmp_path, mo
     written, failed = run_write(tmp_path, conn, records, sobject="Account", mode=mode)
     assert len(written) + len(failed) == len(records)
     _assert_failures(failed, bad, "REQUIRED_FIELD_MISSING")
-    in_org = _tagged(org, tag)
+    in_org = tagged_accounts(org, tag)
     assert {w["id"] for w in written} == set(in_org) and len(in_org) == 54
     assert all(w["created"] in (True, None) for w in written)
 
@@ -86,7 +52,7 @@ def test_every_operation_with_ten_percent_invalid_rows(org_factory, tmp_path, mo
                                 operation="update", mode=mode, nulls="set")
     assert len(written) == 45 and len(failed) == 5
     assert all(f["status_code"] and f["msg"] for f in failed)
-    in_org = _tagged(org, tag)
+    in_org = tagged_accounts(org, tag)
     for n, i in enumerate(ids[:45]):
         assert int(in_org[i]["NumberOfEmployees"]) == 7000 + n
         assert in_org[i]["Description"] is None
@@ -106,7 +72,7 @@ def test_every_operation_with_ten_percent_invalid_rows(org_factory, tmp_path, mo
     assert all(f["fields"] == ["Name"] for f in failed)
     created = sorted(w["element"]["External_Id__c"] for w in written if w["created"])
     assert created == sorted(f"{tag}-new-{i}" for i in range(9))
-    in_org = _tagged(org, tag)
+    in_org = tagged_accounts(org, tag)
     assert sum(1 for r in in_org.values() if " up " in r["Name"]) == 9
 
     # delete (soft) then hard_delete (Bulk only), each with 10% unknown ids.
@@ -120,7 +86,7 @@ def test_every_operation_with_ten_percent_invalid_rows(org_factory, tmp_path, mo
     written, failed = run_write(tmp_path, conn, [{"Id": i} for i in hard] + unknown,
                                 sobject="Account", operation="hard_delete", mode=operation_mode)
     assert len(written) == 20 and len(failed) == 2
-    everything = _tagged(org, tag, include_deleted=True)
+    everything = tagged_accounts(org, tag, include_deleted=True)
     assert all(everything[i]["IsDeleted"] for i in soft)
     assert not set(hard) & set(everything), "hard-deleted rows must be gone from queryAll"
 
@@ -140,14 +106,14 @@ def test_empty_values_leave_fields_unchanged_unless_nulls_set(org_factory, tmp_p
     written, failed = run_write(tmp_path, conn, blank, as_rows=True, sobject="Account",
                                 operation="update", mode=mode)
     assert len(written) == 6 and not failed
-    in_org = _tagged(org, tag)
+    in_org = tagged_accounts(org, tag)
     assert all(r["Description"].startswith("kept ") for r in in_org.values())
     assert all(r["NumberOfEmployees"] == 100 for r in in_org.values())
     # nulls: set clears them.
     written, failed = run_write(tmp_path, conn, blank[:3], as_rows=True, sobject="Account",
                                 operation="update", mode=mode, nulls="set")
     assert len(written) == 3 and not failed
-    in_org = _tagged(org, tag)
+    in_org = tagged_accounts(org, tag)
     assert [in_org[i]["Description"] is None for i in ids] == [True] * 3 + [False] * 3
 
 
@@ -167,7 +133,7 @@ def test_auto_mode_uses_bulk_for_volume_and_collections_for_small_batches(org_fa
     assert len(written) == 3000 and not failed
     calls = org.counters()["api_calls"]
     assert calls.get("bulk_ingest", 0) >= 4 and not calls.get("composite")
-    assert len(_tagged(org, "Big ")) == 3000
+    assert len(tagged_accounts(org, "Big ")) == 3000
 
 
 def test_error_handling_output_name_carries_the_rejects(org_factory, tmp_path):
@@ -196,7 +162,8 @@ def test_row_lock_contention_is_retried_not_dead_lettered(org_factory, tmp_path,
     injected = org.admin("GET", "faults").json().get("injected", {})
     assert injected.get("lock_row", 0) >= 20, injected
     assert failed == [] and len(written) == 400
-    assert sorted(r["Name"] for r in _tagged(org, tag).values()) == [r["Name"] for r in records]
+    assert sorted(r["Name"] for r in tagged_accounts(org, tag).values()) == \
+        [r["Name"] for r in records]
 
 
 @pytest.mark.parametrize("mode", ["rest", "bulk"])
@@ -245,6 +212,6 @@ def test_bulk_writes_one_job_per_batch_and_split_a_batch_past_the_upload_limit(
                                 external_id_field="External_Id__c")
     assert (len(written), failed) == (200, [])
     assert org.counters()["bulk_jobs"].get("ingest") == 4     # 200 -> 100 + 100 -> 4 x 50
-    in_org = _tagged(org, "BIG")
+    in_org = tagged_accounts(org, "BIG")
     assert sorted(r["External_Id__c"] for r in in_org.values()) == \
         sorted(r["External_Id__c"] for r in records)
