@@ -176,3 +176,30 @@ def test_a_result_file_the_job_says_is_empty_is_not_downloaded(org_factory):
     mixed = write_bulk(client, "Account", "insert", [{"Name": "MIXED"}, {"Description": "x"}])
     assert [r.success for r in mixed] == [True, False]
     assert fetched == ["successfulResults", "failedResults"]
+
+
+def test_a_decimal_reaches_salesforce_with_every_digit_through_rest_too(org_factory):
+    """sObject Collections' JSON body carries a Decimal's digits, not a rounded float."""
+    import json
+
+    from forcebeam.auth import Connection, get_client
+    from forcebeam.stages.salesforce.write_apis import write_collections
+
+    org = org_factory(records=10)
+    client = get_client(Connection.from_mapping(connection_mapping(org)))
+    bodies: list[bytes] = []
+    send = client.request
+
+    def watched(method, path, *args, **kwargs):
+        if path.startswith("composite/sobjects"):
+            bodies.append(kwargs.get("data") or b"")
+        return send(method, path, *args, **kwargs)
+
+    client.request = watched
+    revenue = decimal.Decimal("1234567890123456.78")     # float() would give ...456.8
+    (result,) = write_collections(client, "Account", "insert",
+                                  [{"Name": "EXACT REST", "AnnualRevenue": revenue}])
+    assert result.success and result.id
+    (sent,) = [json.loads(body, parse_float=decimal.Decimal)["records"][0] for body in bodies]
+    assert sent["AnnualRevenue"] == revenue and sent["Name"] == "EXACT REST"
+    assert tagged_accounts(org, "EXACT REST")[result.id]["Name"] == "EXACT REST"

@@ -14,6 +14,9 @@ paths, like Salesforce's own tools (Data Loader's "insert null values" is off by
   Bulk CSV cell;
 * ``set``: the field is cleared - JSON ``null`` on REST, ``#N/A`` in the Bulk CSV.
 
+Values are sent as written: a ``Decimal`` keeps every digit on both paths (``json_bytes``,
+``ingest_csv.cell_text``).
+
 Both return ``list[RecordResult]`` aligned with the input list.
 """
 
@@ -21,6 +24,9 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
+import re
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,9 +71,8 @@ class RecordResult:
 
 
 def json_value(value: Any) -> Any:
-    """A record value as JSON for REST (Decimal -> number, times -> ISO-8601)."""
-    if isinstance(value, decimal.Decimal):
-        return float(value)
+    """A record value for the REST JSON body (times -> ISO-8601; a Decimal stays one and
+    ``json_bytes`` writes its exact digits)."""
     if isinstance(value, dt.datetime):
         return format_datetime(value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc))
     if isinstance(value, dt.date):
@@ -75,6 +80,30 @@ def json_value(value: Any) -> Any:
     if hasattr(value, "to_utc_datetime"):           # apache_beam Timestamp
         return json_value(value.to_utc_datetime(has_tz=True))
     return value
+
+
+def json_bytes(body: Any) -> bytes:
+    """``body`` as JSON (as ``requests`` writes it), every ``Decimal`` with its exact digits.
+
+    The json module has no exact form for a Decimal (through ``float``,
+    ``1234567890123456.78`` becomes ``1234567890123456.8``): each is written as a placeholder
+    string unique to this call, then every placeholder, quotes included, becomes the digits.
+    """
+    tag = uuid.uuid4().hex
+    numbers: list[str] = []
+
+    def exact(value: Any) -> Any:
+        if isinstance(value, decimal.Decimal):
+            if not value.is_finite():
+                return float(value)            # NaN/Infinity: refused below, as before
+            numbers.append(format(value, "f"))
+            return f"{tag}:{len(numbers) - 1}"
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+    text = json.dumps(body, default=exact, allow_nan=False)
+    if numbers:
+        text = re.sub(f'"{tag}:(\\d+)"', lambda match: numbers[int(match.group(1))], text)
+    return text.encode("utf-8")
 
 
 # ------------------------------------------------------------------ sObject Collections
@@ -119,14 +148,17 @@ def _collection_call(client: ApiClient, sobject: str, operation: str,
                    and (v is not None or nulls == "set")}
         payload["attributes"] = {"type": sobject}
         body_records.append(payload)
-    body = {"allOrNone": False, "records": body_records}
+    body = json_bytes({"allOrNone": False, "records": body_records})
+    headers = {"Content-Type": "application/json"}
     if operation == "insert":
-        answers = client.request("POST", "composite/sobjects", json=body).json()
+        answers = client.request("POST", "composite/sobjects", data=body,
+                                 headers=headers).json()
     elif operation == "update":
-        answers = client.request("PATCH", "composite/sobjects", json=body).json()
+        answers = client.request("PATCH", "composite/sobjects", data=body,
+                                 headers=headers).json()
     elif operation == "upsert":
         answers = client.request("PATCH", f"composite/sobjects/{sobject}/{external_id_field}",
-                                 json=body).json()
+                                 data=body, headers=headers).json()
     else:
         raise ValueError(f"operation: {operation} is not available through sObject Collections")
     return [_from_json(answer) for answer in answers]
