@@ -25,7 +25,6 @@ k-th identical input).
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import decimal
 import io
 from collections.abc import Mapping, Sequence
@@ -36,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from forcebeam.stages.salesforce.timestamps import format_datetime
+from forcebeam.stages.salesforce.timestamps import time_text
 
 __all__ = ["BULK_NULL", "cell_text", "upload_columns", "upload_csv", "parse_results",
            "match_results"]
@@ -54,12 +53,9 @@ def cell_text(value: Any, nulls: str = "set") -> str:
         return "true" if value else "false"
     if isinstance(value, decimal.Decimal):
         return format(value, "f")              # exact digits, never an exponent
-    if isinstance(value, dt.datetime):
-        return format_datetime(value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc))
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if hasattr(value, "to_utc_datetime"):      # apache_beam Timestamp
-        return cell_text(value.to_utc_datetime(has_tz=True), nulls)
+    text = time_text(value)
+    if text is not None:
+        return text
     return value if isinstance(value, str) else str(value)
 
 

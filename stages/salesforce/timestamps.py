@@ -8,8 +8,9 @@ and Bulk CSV. Our state files use that same form, so watermarks compare as text 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-__all__ = ["format_datetime", "parse_datetime"]
+__all__ = ["format_datetime", "parse_datetime", "time_text"]
 
 
 def parse_datetime(text: str) -> dt.datetime:
@@ -27,3 +28,15 @@ def format_datetime(value: dt.datetime) -> str:
     """UTC ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (milliseconds, truncated): what Salesforce accepts."""
     utc = value.astimezone(dt.timezone.utc)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def time_text(value: Any) -> str | None:
+    """A date, dateTime (naive = UTC) or Beam ``Timestamp`` as the text a write sends
+    (``YYYY-MM-DD``, ``format_datetime``); None for any other value."""
+    if hasattr(value, "to_utc_datetime"):           # apache_beam Timestamp
+        value = value.to_utc_datetime(has_tz=True)
+    if isinstance(value, dt.datetime):
+        return format_datetime(value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc))
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return None

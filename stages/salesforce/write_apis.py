@@ -22,7 +22,6 @@ Both return ``list[RecordResult]`` aligned with the input list.
 
 from __future__ import annotations
 
-import datetime as dt
 import decimal
 import json
 import re
@@ -36,7 +35,7 @@ import pyarrow as pa
 from forcebeam.stages.salesforce import ingest_csv
 from forcebeam.stages.salesforce.bulk_query import BulkJobFailedError, wait_for_job
 from forcebeam.stages.salesforce.rest_query import ApiClient
-from forcebeam.stages.salesforce.timestamps import format_datetime
+from forcebeam.stages.salesforce.timestamps import time_text
 
 __all__ = ["RecordRejection", "RecordResult", "write_collections", "write_bulk",
            "COLLECTION_LIMIT", "BULK_OPERATIONS"]
@@ -73,13 +72,8 @@ class RecordResult:
 def json_value(value: Any) -> Any:
     """A record value for the REST JSON body (times -> ISO-8601; a Decimal stays one and
     ``json_bytes`` writes its exact digits)."""
-    if isinstance(value, dt.datetime):
-        return format_datetime(value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc))
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if hasattr(value, "to_utc_datetime"):           # apache_beam Timestamp
-        return json_value(value.to_utc_datetime(has_tz=True))
-    return value
+    text = time_text(value)
+    return value if text is None else text
 
 
 def json_bytes(body: Any) -> bytes:
