@@ -15,6 +15,8 @@ import datetime as dt
 import decimal
 import io
 import random
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from apache_beam.utils.timestamp import Timestamp
@@ -150,21 +152,32 @@ def test_identical_and_rejected_records_each_get_one_outcome_through_bulk(org_fa
     assert sorted(in_org) == sorted(row["id"] for row in written)
 
 
-def test_a_result_file_the_job_says_is_empty_is_not_downloaded(org_factory):
+def watched_client(org, seen: Callable[[str, dict[str, Any]], None]) -> Any:
+    """A real API client for ``org`` that shows every request's path and arguments to
+    ``seen`` before sending it (what a test observes; nothing is changed)."""
     from forcebeam.auth import Connection, get_client
-    from forcebeam.stages.salesforce.write_apis import write_bulk
 
-    org = org_factory(records=10)
     client = get_client(Connection.from_mapping(connection_mapping(org)))
-    fetched: list[str] = []
     send = client.request
 
     def watched(method, path, *args, **kwargs):
-        if "Results" in path:
-            fetched.append(path.rstrip("/").rsplit("/", 1)[-1])
+        seen(path, kwargs)
         return send(method, path, *args, **kwargs)
 
     client.request = watched
+    return client
+
+
+def test_a_result_file_the_job_says_is_empty_is_not_downloaded(org_factory):
+    from forcebeam.stages.salesforce.write_apis import write_bulk
+
+    fetched: list[str] = []
+
+    def seen(path: str, _: dict[str, Any]) -> None:
+        if "Results" in path:
+            fetched.append(path.rstrip("/").rsplit("/", 1)[-1])
+
+    client = watched_client(org_factory(records=10), seen)
     clean = write_bulk(client, "Account", "insert", [{"Name": f"CLEAN {i}"} for i in range(50)])
     assert all(r.success and r.id for r in clean)
     assert fetched == ["successfulResults"]
@@ -182,20 +195,16 @@ def test_a_decimal_reaches_salesforce_with_every_digit_through_rest_too(org_fact
     """sObject Collections' JSON body carries a Decimal's digits, not a rounded float."""
     import json
 
-    from forcebeam.auth import Connection, get_client
     from forcebeam.stages.salesforce.write_apis import write_collections
 
     org = org_factory(records=10)
-    client = get_client(Connection.from_mapping(connection_mapping(org)))
     bodies: list[bytes] = []
-    send = client.request
 
-    def watched(method, path, *args, **kwargs):
+    def seen(path: str, arguments: dict[str, Any]) -> None:
         if path.startswith("composite/sobjects"):
-            bodies.append(kwargs.get("data") or b"")
-        return send(method, path, *args, **kwargs)
+            bodies.append(arguments.get("data") or b"")
 
-    client.request = watched
+    client = watched_client(org, seen)
     revenue = decimal.Decimal("1234567890123456.78")     # float() would give ...456.8
     (result,) = write_collections(client, "Account", "insert",
                                   [{"Name": "EXACT REST", "AnnualRevenue": revenue}])
