@@ -70,10 +70,10 @@ def process_ingest_job(job: IngestJob, store: Any,
         ok_file.write(csv_line(["sf__Id", "sf__Created"], delimiter, "") + separator + original)
         failed_file.write(csv_line(["sf__Id", "sf__Error"], delimiter, "") + separator + original)
         unprocessed_file.write(original)
-        ok = _writer(ok_file, delimiter, line_ending, csv.QUOTE_ALL)
-        failed = _writer(failed_file, delimiter, line_ending, csv.QUOTE_ALL)
+        ok = _ResultWriter(ok_file, delimiter, line_ending, csv.QUOTE_ALL)
+        failed = _ResultWriter(failed_file, delimiter, line_ending, csv.QUOTE_ALL)
         # Unprocessed rows are meant to be uploaded again: written back as plainly as sent.
-        unprocessed = _writer(unprocessed_file, delimiter, line_ending, csv.QUOTE_MINIMAL)
+        unprocessed = _ResultWriter(unprocessed_file, delimiter, line_ending, csv.QUOTE_MINIMAL)
         batches = _batches(rows, WRITE_BATCH_ROWS)
         inserting = job.operation == "insert"
         try:
@@ -243,7 +243,3 @@ class _ResultWriter:
 
 #: Characters buffered before a result file is written (one 10k-row batch fits well).
 _RESULT_BUFFER_CHARS = 4 * 1024 * 1024
-
-
-def _writer(handle: Any, delimiter: str, line_ending: str, quoting: int) -> _ResultWriter:
-    return _ResultWriter(handle, delimiter, line_ending, quoting)
