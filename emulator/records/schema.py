@@ -71,6 +71,11 @@ class FieldDef:
         return self.type in COMPOUND_TYPES
 
     @property
+    def is_long_text(self) -> bool:
+        """A text area over 255 characters: not filterable, sortable, groupable or counted."""
+        return self.type == "textarea" and self.length > 255
+
+    @property
     def formula_text(self) -> str | None:
         """The formula as describe shows it, e.g. ``Account.Name``."""
         if self.formula is None:
@@ -94,17 +99,15 @@ class FieldDef:
         """GROUP BY accepts this field (describe's ``groupable``; the query compiler's rule)."""
         if self.type in _NOT_GROUPABLE_TYPES or self.auto_number or self.formula is not None:
             return False
-        return not (self.type == "textarea" and self.length > 255)
+        return not self.is_long_text
 
     def aggregatable_by(self, function: str) -> bool:
         """The aggregate ``function`` (COUNT, SUM, ...) accepts this field."""
-        if self.type == "textarea" and self.length > 255:
-            return False
-        return self.type in AGGREGATE_FIELD_TYPES[function]
+        return not self.is_long_text and self.type in AGGREGATE_FIELD_TYPES[function]
 
     def describe(self) -> dict[str, Any]:
         """Field object of describe (wire §4.3): every key present, unused ones null/false."""
-        filterable = self.type != "textarea" or self.length <= 255
+        filterable = not self.is_long_text
         return {
             "aggregatable": self.aggregatable_by("COUNT"),
             "aiPredictionField": False,

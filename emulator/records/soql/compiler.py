@@ -170,7 +170,7 @@ class _Compiler:
 
     def _condition(self, cond: Condition, f: FieldDef, column: str) -> str:
         where_at = (cond.path.line, cond.path.column)
-        if f.is_compound or (f.type == "textarea" and f.length > 255):
+        if f.is_compound or f.is_long_text:
             raise self.error("INVALID_FIELD", *where_at,
                              f"field '{f.name}' can not be filtered in a query call")
         if cond.op in ("INCLUDES", "EXCLUDES"):
@@ -300,7 +300,7 @@ class _Compiler:
         for item in parsed.order_by:
             assert isinstance(item.path, FieldPath)
             alias, f, _ = self.resolve(item.path)
-            if f.is_compound or (f.type == "textarea" and f.length > 255):
+            if f.is_compound or f.is_long_text:
                 raise self.error("INVALID_FIELD", item.path.line, item.path.column,
                                  f"field '{f.name}' can not be sorted in a query call")
             collate = " COLLATE NOCASE" if f.type in TEXT_TYPES - {"id", "reference"} else ""
