@@ -156,6 +156,35 @@ def test_values_are_formatted_like_salesforce_bulk_csv(bulk):
     assert any(row["Parent.Name"] == "" for row in rows), "a null parent is an empty field"
 
 
+def test_datetimes_and_booleans_are_written_exactly_at_their_edges(org_factory):
+    """The render formats datetimes and booleans in SQLite: every millisecond and era must
+    come out as written and as REST answers it (REST `+0000` is Bulk's `Z`), null as an empty
+    field. REST used to answer 9999-12-31T23:59:59.999 as .998 (a float on the way)."""
+    org = org_factory(records=50)
+    sf = simple_salesforce(org)
+    moments = ["1969-12-31T23:59:59.999Z", "1900-01-01T00:00:00.001Z",
+               "1970-01-01T00:00:00.000Z", "2038-01-19T03:14:08.500Z",
+               "2024-02-29T12:00:00.123Z", "9999-12-31T23:59:59.999Z", None]
+    records = [{"Name": f"Edge {index}", "Issued_At__c": moment, "Paid__c": index % 2 == 0}
+               for index, moment in enumerate(moments)]
+    created = sf.restful("composite/sobjects", method="POST",
+                         json={"allOrNone": True,
+                               "records": [{"attributes": {"type": "Invoice__c"}, **r}
+                                           for r in records]})
+    assert all(result["success"] for result in created), created
+    soql = "SELECT Id, Name, Issued_At__c, Paid__c FROM Invoice__c WHERE Name LIKE 'Edge %'"
+    rest = {r["Name"]: r for r in sf.query_all(soql)["records"]}
+    bulk = BulkClient(org)
+    body = bulk.results(bulk.completed(soql)).content.decode()
+    rows = {row["Name"]: row for row in csv.DictReader(io.StringIO(body))}
+    assert rows.keys() == rest.keys() == {r["Name"] for r in records}
+    for record in records:
+        got, expected = rows[record["Name"]], rest[record["Name"]]
+        assert got["Issued_At__c"] == (expected["Issued_At__c"] or "").replace("+0000", "Z")
+        assert got["Issued_At__c"] == (record["Issued_At__c"] or "")
+        assert got["Paid__c"] == ("true" if record["Paid__c"] else "false")
+
+
 def test_gzip_when_asked_and_same_content(bulk):
     job_id = bulk.completed("SELECT Id, Name, Phone FROM Account")
     plain = bulk.results(job_id, maxRecords=2000)

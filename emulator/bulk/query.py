@@ -19,6 +19,7 @@ from forcebeam.emulator.bulk.jobs import QueryJob
 from forcebeam.emulator.bulk.results import (
     COLUMN_DELIMITERS,
     LINE_ENDINGS,
+    TEXT_SQL,
     ResultFile,
     converters_for,
     csv_line,
@@ -90,12 +91,14 @@ def render_query_job(job: QueryJob, store: Any,
         try:
             # SQLite connections belong to their thread: the rows are read here.
             result = store.execute(job.query, include_deleted=include_deleted,
-                                   count_total=False, user_id=job.created_by_id)
+                                   count_total=False, user_id=job.created_by_id,
+                                   text_sql=TEXT_SQL)
             rows = _announcing(result.rows, started)
             write_result_file(path, header, rows, delimiter=delimiter,
                               line_ending=line_ending,
                               should_stop=lambda: job.state == "Aborted" or job.discarded,
-                              converters=converters_for([c.field.type for c in result.columns]),
+                              converters=converters_for([c.field.type for c in result.columns],
+                                                        rendered_by_sql=TEXT_SQL),
                               into=job.result)
             job.number_records_processed = job.result.row_count
             if on_rendered is not None:

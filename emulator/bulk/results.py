@@ -20,7 +20,7 @@ import binascii
 import csv
 import datetime as dt
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -120,15 +120,28 @@ _CONVERTERS_BY_TYPE: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def converters_for(field_types: Sequence[str]) -> list[Callable[[Any], Any] | None]:
+#: Types SQLite renders as Bulk CSV text itself (`QueryEngine.execute(text_sql=...)`), in C:
+#: datetimes are stored as epoch milliseconds, booleans as 0/1. Exactly what
+#: `format_value` writes (`2019-01-05T03:41:05.000Z`, `true`/`false`), without a Python
+#: call per value: the render of a large query job is what every extract waits for.
+TEXT_SQL = {
+    "datetime": "strftime('%Y-%m-%dT%H:%M:%fZ', {} / 1000.0, 'unixepoch')",
+    "boolean": "CASE WHEN {0} IS NULL THEN NULL WHEN {0} THEN 'true' ELSE 'false' END",
+}
+
+
+def converters_for(field_types: Sequence[str], rendered_by_sql: Collection[str] = ()
+                   ) -> list[Callable[[Any], Any] | None]:
     """Per-column converters for one result file (None = written as is).
 
     Types absent here (text, ids, ints) go to the csv module untouched (None becomes an empty
-    field), which is what keeps rendering fast. Datetime columns share one memoising
-    formatter, so the list must not be shared between threads.
+    field), which is what keeps rendering fast, as do the types in `rendered_by_sql` (their
+    values arrive as text, see `TEXT_SQL`). Datetime columns share one memoising formatter,
+    so the list must not be shared between threads.
     """
     datetimes = _DatetimeFormatter()
-    return [datetimes if kind == "datetime" else _CONVERTERS_BY_TYPE.get(kind)
+    return [None if kind in rendered_by_sql
+            else datetimes if kind == "datetime" else _CONVERTERS_BY_TYPE.get(kind)
             for kind in field_types]
 
 

@@ -8,7 +8,7 @@ any executor thread while others write.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,7 @@ from forcebeam.emulator.records.database import Database, StoreError
 from forcebeam.emulator.records.schema import FieldDef
 from forcebeam.emulator.records.soql import SoqlError, parse
 from forcebeam.emulator.records.soql.compiler import CompiledQuery, compile_query
-from forcebeam.emulator.records.values import decoder
+from forcebeam.emulator.records.values import decoder, needs_decoding
 
 #: Groups one aggregate answer may hold: it is one batch, there is no queryMore for it (a real
 #: org refuses more with the message below; its error code is the emulator's choice).
@@ -35,6 +35,21 @@ class QueryResult:
     keyset_capable: bool = False  # no ORDER BY: pages can resume with `after_key`
     last_key: int | None = None
     is_aggregate: bool = False  # rows are AggregateResult values, `columns` AggregateColumns
+
+
+def _selected(compiled: CompiledQuery, text_sql: Mapping[str, str]) -> list[str]:
+    """The SELECT expressions with each column of a `text_sql` type wrapped in its template
+    (compound columns, which take several expressions, are never wrapped)."""
+    exprs: list[str] = []
+    position = 0
+    for column in compiled.columns:
+        f = column.field
+        width = len(f.components) if f.is_compound else 1
+        own = compiled.select_exprs[position:position + width]
+        template = None if f.is_compound else text_sql.get(f.type)
+        exprs += [template.format(own[0])] if template else own
+        position += width
+    return exprs
 
 
 class QueryEngine:
@@ -69,13 +84,17 @@ class QueryEngine:
     def execute(self, soql: str, *, include_deleted: bool = False, start: int = 0,
                 max_rows: int | None = None, after_key: int | None = None,
                 keys: Sequence[int] | None = None, count_total: bool = True,
-                user_id: str | None = None) -> QueryResult:
+                user_id: str | None = None,
+                text_sql: Mapping[str, str] | None = None) -> QueryResult:
         """Run SOQL; raises SoqlError like Salesforce.
 
         Paging helpers (REST query-more): `start`/`max_rows` window the result; `after_key`
         resumes a keyset scan (only when `keyset_capable`, i.e. no ORDER BY); `keys` (from
         `ordered_keys`) fetches exactly those rows, in that order, without re-sorting.
         `user_id` applies that user's field-level security (hidden fields are INVALID_FIELD).
+        `text_sql` (field type -> SQL template with `{}` for the column): columns of those
+        types come out of SQLite as the template's text, not decoded (a file writer's format
+        computed in C, e.g. the Bulk result file's datetimes).
         """
         compiled = self.compile(soql, user_id)
         where, params = self._where(compiled, include_deleted)
@@ -115,9 +134,11 @@ class QueryEngine:
         limits = [n for n in (remaining, max_rows) if n is not None]
         limit = min(limits) if limits else -1
         order = ", ".join([*compiled.order_sql, "t0._row"])
-        sql = (f"SELECT {', '.join(compiled.select_exprs)}, t0._row "  # noqa: S608
+        select = _selected(compiled, text_sql) if text_sql else compiled.select_exprs
+        sql = (f"SELECT {', '.join(select)}, t0._row "  # noqa: S608
                f"{compiled.from_sql}{where} ORDER BY {order} LIMIT ? OFFSET ?")
-        result.rows = self._stream(result, sql, [*params, limit, offset])
+        result.rows = self._stream(result, sql, [*params, limit, offset],
+                                   as_text=frozenset(text_sql or ()))
         return result
 
     def ordered_keys(self, soql: str, *, include_deleted: bool = False) -> array:
@@ -192,8 +213,8 @@ class QueryEngine:
                 result.last_key = key
                 yield by_key[key]
 
-    def _stream(self, result: QueryResult, sql: str, params: list[Any]
-                ) -> Iterator[tuple[Any, ...]]:
+    def _stream(self, result: QueryResult, sql: str, params: list[Any],
+                as_text: frozenset[str] = frozenset()) -> Iterator[tuple[Any, ...]]:
         plan: list[tuple[int, Any, FieldDef]] = []
         position = 0
         for column in result.columns:
@@ -202,6 +223,11 @@ class QueryEngine:
             position += width
         simple = all(width == 1 for _, width, _ in plan)
         decoders = [decoder(f.type) for _, _, f in plan]
+        # Only columns SQLite does not already hold as Python values cost a call per value.
+        decoded = [(index, decode) for index, ((_, _, f), decode)
+                   in enumerate(zip(plan, decoders, strict=True))
+                   if needs_decoding(f.type) and f.type not in as_text]
+        width = len(plan)
         conn = self.db.reader()
         try:
             cursor = conn.execute(sql, params)
@@ -211,11 +237,17 @@ class QueryEngine:
                     break
                 for raw in batch:
                     result.last_key = raw[-1]
-                    if simple:
-                        yield tuple(None if v is None else d(v)
-                                    for v, d in zip(raw, decoders, strict=False))
-                    else:
+                    if not simple:
                         yield tuple(self._decode_compound(raw, plan, decoders))
+                    elif not decoded:
+                        yield raw[:width]
+                    else:
+                        values = list(raw[:width])
+                        for index, decode in decoded:
+                            value = values[index]
+                            if value is not None:
+                                values[index] = decode(value)
+                        yield tuple(values)
         finally:
             conn.close()
 

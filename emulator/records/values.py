@@ -8,7 +8,7 @@ everything else as TEXT.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -29,7 +29,9 @@ def datetime_to_ms(value: datetime) -> int:
 
 
 def ms_to_datetime(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    """Exact for every stored millisecond: `fromtimestamp(ms / 1000)` goes through a float
+    and turned 9999-12-31T23:59:59.999 into .998."""
+    return EPOCH + timedelta(milliseconds=ms)
 
 
 def _date(raw: str) -> date:
@@ -57,6 +59,12 @@ _DECODERS: dict[str, Callable[[Any], Any]] = {
 def decoder(field_type: str) -> Callable[[Any], Any]:
     """raw SQLite value (not None) -> Python value for `field_type`."""
     return _DECODERS.get(field_type, _identity)
+
+
+def needs_decoding(field_type: str) -> bool:
+    """False when SQLite already holds `field_type`'s Python value (text, ids, ...): a
+    streamed row can then hand that column on without a call per value."""
+    return field_type in _DECODERS
 
 
 def decode(field_type: str, raw: Any) -> Any:
