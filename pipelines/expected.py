@@ -1,9 +1,12 @@
 """How many rows a read will produce, for `rows so far / expected` progress lines.
 
-One `SELECT COUNT()` through the process-wide client (shared with in-process workers, so no
-extra login), asked lazily by the progress printer only once a read has been running for a
-progress interval: short runs never pay for it. `forcebeam run` does not ask when workers
-are separate processes (it would cost the driver a login of its own). Reads with a custom
+First what the read's own plan learnt (`stages.salesforce.metrics.PlannedRows`: its Bulk
+job's record count, or the `COUNT()` its planning made): no API call. Only a read whose plan
+did not count (a REST read in one piece) costs one `SELECT COUNT()` through the process-wide
+client (shared with in-process workers, so no extra login), asked lazily by the progress
+printer once a read has been running for a progress interval: short runs never pay for it.
+`forcebeam run` does not ask when workers are separate processes (their plans are not in
+this process, and a count would cost the driver a login of its own). Reads with a custom
 SOQL or an incremental window are not counted (their size is not a plain COUNT()).
 """
 
@@ -39,17 +42,22 @@ class ExpectedRows:
     """stage name -> expected rows, computed once per stage on first ask (best effort)."""
 
     def __init__(self, read_configs: Mapping[str, Mapping[str, Any]]) -> None:
+        from forcebeam.stages.salesforce.metrics import PlannedRows
+
         self._configs = dict(read_configs)
         self._known: dict[str, int | None] = {}
         self._lock = threading.Lock()
+        PlannedRows.forget()    # one per run: an earlier run's plans are not this run's
 
     def __call__(self, stage: str) -> int | None:
         with self._lock:
             if stage in self._known:
                 return self._known[stage]
+        from forcebeam.stages.salesforce.metrics import PlannedRows
+
         config = self._configs.get(stage)
-        value = None
-        if config is not None:
+        value = PlannedRows.get(stage) if config is not None else None
+        if config is not None and value is None:
             try:
                 value = count_for(config)
             except Exception as error:  # noqa: BLE001 - progress must never break a run

@@ -65,6 +65,7 @@ class _Faced(beam.PTransform):
 
 class _CountedRead(_Faced):
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        self.stage.progress_name = self.label   # its plan's row count: "rows of N"
         rows = pbegin | self.stage
         progress.tap(rows, self.label, batches=self.stage.arrow_ready)
         return rows

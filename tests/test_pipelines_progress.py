@@ -55,3 +55,6 @@ def test_progress_lines_while_a_slow_extract_runs(org_factory, tmp_path, monkeyp
     # at once must not read as millions of rows per second).
     assert all(int(rate.replace(",", "")) < 10_000 for _, _, rate in progress), report
     assert re.search(r"ReadAccounts\s+3,000\s+0\s+0\s+\d+\s+\d+\s+[\d.]+\s+[\d,]+", report)
+    if "bulk" in read:
+        # "of 3,000" is the Bulk job's own record count: no COUNT() query was spent on it.
+        assert org.counters()["api_calls"].get("rest_query", 0) == 0, org.counters()

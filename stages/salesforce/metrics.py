@@ -16,7 +16,7 @@ from typing import Any
 
 from apache_beam.metrics import Metrics
 
-__all__ = ["NAMESPACE", "StageCounters", "StatsLedger", "ProgressLog"]
+__all__ = ["NAMESPACE", "StageCounters", "StatsLedger", "ProgressLog", "PlannedRows"]
 
 NAMESPACE = "forcebeam"
 LOG = logging.getLogger("forcebeam.progress")
@@ -106,3 +106,31 @@ class ProgressLog:
             rate = cls._rows / max(now - cls._started, 1e-6)
             LOG.info("read %d of ~%d rows in this process (%.0f rows/s)",
                      cls._rows, cls._expected, rate)
+
+
+class PlannedRows:
+    """Rows each read's plan expects, by the name its pipeline gives the read (per process).
+
+    Planning learns a read's size at no cost: its Bulk job's ``numberRecordsProcessed``, or
+    the ``COUNT()`` that auto mode and Id ranges make anyway. ``forcebeam run``'s progress
+    line ("rows of N") reads it here instead of spending an API call on a count of its own.
+    """
+
+    _lock = threading.Lock()
+    _rows: dict[str, int] = {}
+
+    @classmethod
+    def record(cls, name: str, rows: int) -> None:
+        with cls._lock:
+            cls._rows[name] = rows
+
+    @classmethod
+    def get(cls, name: str) -> int | None:
+        with cls._lock:
+            return cls._rows.get(name)
+
+    @classmethod
+    def forget(cls) -> None:
+        """A new run starts: plans of earlier runs in this process are not its plans."""
+        with cls._lock:
+            cls._rows.clear()

@@ -50,7 +50,7 @@ from forcebeam.stages.files.arrow_coder import table_from_ipc, table_to_ipc
 from forcebeam.stages.salesforce import bulk_query, incremental, planner, rest_query, soql
 from forcebeam.stages.salesforce.client_dofn import ClientDoFn
 from forcebeam.stages.salesforce.config import ReadConfig, as_connection
-from forcebeam.stages.salesforce.metrics import NAMESPACE, ProgressLog
+from forcebeam.stages.salesforce.metrics import NAMESPACE, PlannedRows, ProgressLog
 from forcebeam.stages.salesforce.schema import (
     COMPOUND_TYPES,
     RowSchema,
@@ -120,6 +120,9 @@ class ReadFromSalesforce(beam.PTransform):
     config_model = ReadConfig
     #: How cut result pages are re-read; set another RetryPolicy on the instance to change it.
     retry: RetryPolicy = DEFAULT_RETRY
+    #: The name the planned row count is kept under (``metrics.PlannedRows``): a runner's
+    #: progress line shows "rows of N" for it. Set before the transform is applied.
+    progress_name: str | None = None
 
     def __init__(self, connection: Any, sobject: str | None = None, soql: str | None = None,
                  fields: Sequence[str] | None = None, mode: str = "auto",
@@ -161,7 +164,7 @@ class ReadFromSalesforce(beam.PTransform):
                              and arrow_schema(row_class) is not None)
         read = (pbegin
                 | "Start" >> beam.Create([spec])
-                | "Plan" >> beam.ParDo(_PlanUnits(self._connection))
+                | "Plan" >> beam.ParDo(_PlanUnits(self._connection, self.progress_name))
                 | "Distribute" >> beam.Reshuffle()
                 | "ReadUnits" >> beam.ParDo(_ReadUnit(self._connection, spec.schema,
                                                       self.retry))
@@ -246,6 +249,10 @@ class _PlanUnits(ClientDoFn):
     a job failing with ``QUERY_TIMEOUT`` is replanned that way automatically.
     """
 
+    def __init__(self, connection: Any, progress_name: str | None = None) -> None:
+        super().__init__(connection)
+        self._progress_name = progress_name
+
     def process(self, spec: _ReadSpec) -> Iterator[tuple[_ReadSpec, planner.ReadUnit]]:
         client = self._client
         extra: list[str] = []
@@ -276,8 +283,10 @@ class _PlanUnits(ClientDoFn):
             if unit.mode == "bulk" and spec.split == "auto":
                 units = self._page_units(spec, unit, extra, seen)
         self._sync()
-        LOG.info("planned %d read unit(s) for ~%d %s rows", len(units),
-                 sum(max(u.expected_rows, 0) for u in units), query.sobject)
+        planned = sum(max(u.expected_rows, 0) for u in units)
+        if self._progress_name and all(u.expected_rows >= 0 for u in units):
+            PlannedRows.record(self._progress_name, planned)
+        LOG.info("planned %d read unit(s) for ~%d %s rows", len(units), planned, query.sobject)
         for unit in units:
             yield spec, unit
 
