@@ -65,7 +65,7 @@ setup(
                 "build>=1.2", "psutil>=5.9"],
     },
     entry_points={
-        "console_scripts": ["forcebeam = forcebeam.pipelines.cli:main"],
+        "console_scripts": ["forcebeam = forcebeam.pipelines.cli:console_main"],
         # Stages, auth flows and secret providers are plugins; ours register like anyone's.
         "forcebeam.stages": [
             "ReadFromSalesforce = forcebeam.stages.salesforce.read:ReadFromSalesforce",

@@ -65,7 +65,7 @@ def test_the_wheel_installs_one_namespace_and_every_data_file(built):
     missing = [str(path) for path in data if f"forcebeam/{path}" not in names]
     assert not missing, f"not in the wheel: {missing}"
     entry_points = zipfile.ZipFile(wheel).read("forcebeam-0.1.0.dist-info/entry_points.txt")
-    assert b"forcebeam = forcebeam.pipelines.cli:main" in entry_points
+    assert b"forcebeam = forcebeam.pipelines.cli:console_main" in entry_points
     assert b"= auth." not in entry_points and b"= stages." not in entry_points
 
 

@@ -8,6 +8,7 @@ does. Output prefixes keep only a successful run's complete files.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -105,6 +106,37 @@ def test_sigterm_mid_insert_cleans_up_and_says_what_a_rerun_does(slow_org, tmp_p
     assert "Traceback" not in err
     # Nothing of ours is left in the temp directory: key files, CA copy, progress folder,
     # and the orphan of the dead process were all removed.
+    assert sorted(p.name for p in temp.iterdir() if p.name.startswith("forcebeam-")) == []
+
+
+def test_a_finished_run_exits_at_once_with_its_output_and_nothing_of_ours_left(slow_org,
+                                                                                tmp_path):
+    """The command leaves without finalizing the interpreter (`cli.console_main`): its
+    report, its files and its exit code are complete, and the exit handlers still removed the
+    mutual-TLS key files, the CA copy and the progress folder."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    path = tmp_path / "read.yaml"
+    path.write_text(MTLS_CONNECTION + textwrap.dedent(f"""\
+        pipeline:
+          transforms:
+            - type: ReadFromSalesforce
+              name: Accounts
+              config: {{connection: org, sobject: Account, fields: [Id, Name]}}
+            - type: WriteToJson
+              input: Accounts
+              config: {{path: "{tmp_path}/out/accounts"}}
+        """))
+    env = {**os.environ, **use_org(slow_org.info, environ={}), "TMPDIR": str(temp),
+           "FORCEBEAM_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-m", "forcebeam.pipelines.cli", "run",  # noqa: S603
+                           str(path)], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    accounts = len(org_query(slow_org, "SELECT Id FROM Account"))   # other tests add some
+    assert re.search(rf"Accounts\s+{accounts:,}\s", done.stdout), done.stdout  # the summary
+    written = [line for shard in sorted((tmp_path / "out").glob("accounts*"))
+               for line in shard.read_text().splitlines()]
+    assert len(written) == accounts >= 20
     assert sorted(p.name for p in temp.iterdir() if p.name.startswith("forcebeam-")) == []
 
 
