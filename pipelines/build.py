@@ -15,10 +15,11 @@ from typing import Any
 import yaml
 
 from forcebeam.auth.errors import ErrorKind, FatalError, kind_of
-from forcebeam.pipelines import dataflow_dry_run
+from forcebeam.pipelines import dataflow_dry_run, progress
 from forcebeam.pipelines.problems import FieldPath, PipelineFileError
 from forcebeam.pipelines.spec import PipelineSpec
 from forcebeam.stages.salesforce.batches import prefer_batches
+from forcebeam.stages.salesforce.written_unread import skip_unread_written
 
 
 def build_options(spec: PipelineSpec, beam_args: Sequence[str]) -> Any:
@@ -57,6 +58,8 @@ def construct(spec: PipelineSpec, beam_spec: dict[str, Any], options: Any,
     # Reads whose consumers all take Arrow batches (Parquet, our JSON lines/CSV sinks) hand
     # them whole pages; every other read emits rows itself.
     prefer_batches(pipeline)
+    # Writes whose `written` output only feeds progress counters count their successes.
+    skip_unread_written(pipeline, progress.counter_for)
     return pipeline
 
 

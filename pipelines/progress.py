@@ -36,21 +36,24 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:80] or "stage"
 
 
-class _CountRows(beam.DoFn):
-    """Counts the rows of one stage into `<dir>/<stage>.<process>.json`; emits nothing."""
+class RowCount:
+    """The rows of one stage counted into `<dir>/<stage>.<process>.<id>.json` (the files the
+    printer sums). The tap DoFns count with one; a stage that counts rows it does not emit
+    (a write whose `written` output nobody reads) is handed one in their place. Picklable
+    until `setup()`."""
 
     def __init__(self, stage: str, directory: str | None) -> None:
-        self._stage = stage
-        self._directory = directory
+        self.stage = stage
+        self.directory = directory
 
     def setup(self) -> None:
         self._rows = 0
         self._first: float | None = None
         self._written_at = 0.0
         self._file: Path | None = None
-        if self._directory and os.path.isdir(self._directory):
-            name = f"{_slug(self._stage)}.{os.getpid()}.{uuid.uuid4().hex[:8]}.json"
-            self._file = Path(self._directory) / name
+        if self.directory and os.path.isdir(self.directory):
+            name = f"{_slug(self.stage)}.{os.getpid()}.{uuid.uuid4().hex[:8]}.json"
+            self._file = Path(self.directory) / name
 
     def start_bundle(self) -> None:
         # The clock of a stage starts with its work, not with its first counted row: a read
@@ -58,38 +61,65 @@ class _CountRows(beam.DoFn):
         if self._first is None:
             self._first = time.time()
 
-    def process(self, element: Any):
+    def add_one(self) -> None:
+        """One row (the clock is read every few hundred rows only)."""
         if self._file is None:
             return
         self._rows += 1
         if self._rows % _CHECK_EVERY_ROWS == 0:
-            now = time.monotonic()
-            if now - self._written_at >= _WRITE_EVERY_SECONDS:
-                self._written_at = now
-                self._save()
-        return
-        yield  # a generator that never yields: a leaf branch
+            self._save_if_due()
 
-    def _count(self, rows: int) -> None:
+    def add(self, rows: int) -> None:
         if self._file is None:
             return
         self._rows += rows
-        now = time.monotonic()
-        if now - self._written_at >= _WRITE_EVERY_SECONDS:
-            self._written_at = now
-            self._save()
+        self._save_if_due()
 
     def finish_bundle(self) -> None:
         if self._file is not None and self._rows:
             self._save()
 
+    def _save_if_due(self) -> None:
+        now = time.monotonic()
+        if now - self._written_at >= _WRITE_EVERY_SECONDS:
+            self._written_at = now
+            self._save()
+
     def _save(self) -> None:
         assert self._file is not None
-        payload = {"stage": self._stage, "rows": self._rows, "first": self._first,
+        payload = {"stage": self.stage, "rows": self._rows, "first": self._first,
                    "last": time.time()}
         temporary = self._file.with_suffix(".tmp")
         temporary.write_text(json.dumps(payload))
         os.replace(temporary, self._file)
+
+
+class _CountRows(beam.DoFn):
+    """Counts the rows of one stage (`RowCount`); emits nothing."""
+
+    def __init__(self, stage: str, directory: str | None) -> None:
+        self.count = RowCount(stage, directory)
+
+    def setup(self) -> None:
+        self.count.setup()
+
+    def start_bundle(self) -> None:
+        self.count.start_bundle()
+
+    def process(self, element: Any):
+        self.count.add_one()
+        return
+        yield  # a generator that never yields: a leaf branch
+
+    def finish_bundle(self) -> None:
+        self.count.finish_bundle()
+
+
+def counter_for(fn: Any) -> RowCount | None:
+    """A fresh `RowCount` for the stage a progress tap counts; None for any other DoFn."""
+    if isinstance(fn, _CountRows):
+        return RowCount(fn.count.stage, fn.count.directory)
+    return None
 
 
 @contextmanager
@@ -127,7 +157,7 @@ class _CountRowsOrBatches(_CountRows):
 
     @beam.DoFn.yields_elements
     def process_batch(self, batch: pa.Table) -> Iterator[Any]:
-        self._count(batch.num_rows)
+        self.count.add(batch.num_rows)
         return iter(())
 
 

@@ -149,13 +149,13 @@ class WriteToSalesforce(beam.PTransform):
             # sink (Beam's WriteToJson wrote a nested row as a JSON array): output_records.
             record = record_type(row_type._fields)
             element_type = RowTypeConstraint.from_user_type(record) if record else row_type
-            written = written | "WrittenRows" >> beam.Map(
-                _with_record, record).with_output_types(
+            written = written | "WrittenRows" >> beam.ParDo(
+                _WithRecord(record)).with_output_types(
                 RowTypeConstraint.from_fields([("id", typing.Optional[str]),  # noqa: UP045
                                                ("created", typing.Optional[bool]),  # noqa: UP045
                                                ("element", element_type)]))
-            failed = failed | "FailedRows" >> beam.Map(
-                _with_record, record).with_output_types(
+            failed = failed | "FailedRows" >> beam.ParDo(
+                _WithRecord(record)).with_output_types(
                 RowTypeConstraint.from_fields([
                     ("element", element_type), ("msg", str), ("status_code", str),
                     ("fields", typing.Sequence[str])]))
@@ -164,13 +164,19 @@ class WriteToSalesforce(beam.PTransform):
         return {"written": written, "failed": failed}
 
 
-def _with_record(row: Any, record: type | None) -> Any:
-    """An output row whose ``element`` is the user's record (see ``output_records``)."""
-    if record is None:
-        return row
-    fields = row.as_dict()
-    fields["element"] = as_output_record(row.element, record)
-    return beam.Row(**fields)
+class _WithRecord(beam.DoFn):
+    """Each output row with its ``element`` as the user's record (see ``output_records``)."""
+
+    def __init__(self, record: type | None) -> None:
+        self._record = record
+
+    def process(self, row: Any) -> Iterator[Any]:
+        if self._record is None:
+            yield row
+            return
+        fields = row.as_dict()
+        fields["element"] = as_output_record(row.element, self._record)
+        yield beam.Row(**fields)
 
 
 def _as_record(element: Any) -> dict[str, Any]:
@@ -183,6 +189,12 @@ def _as_record(element: Any) -> dict[str, Any]:
 
 
 class _WriteBatches(ClientDoFn):
+    #: Set by ``written_unread.skip_unread_written`` when nobody reads the ``written``
+    #: output: successes are then counted (into ``written_count``, a progress counter, if
+    #: any), never built as rows, and a Bulk job's successful results are not downloaded.
+    emit_written = True
+    written_count: Any = None
+
     def __init__(self, connection: Any, config: WriteConfig,
                  date_columns: Mapping[str, str] | None = None,
                  id_of: tuple[str, str] | None = None, *,
@@ -196,6 +208,19 @@ class _WriteBatches(ClientDoFn):
         self._mode = config.mode
         self._retry = retry or DEFAULT_RETRY.with_retries(config.max_retries)
         self._nulls = config.nulls
+
+    def setup(self) -> None:
+        super().setup()
+        if self.written_count is not None:
+            self.written_count.setup()
+
+    def start_bundle(self) -> None:
+        if self.written_count is not None:
+            self.written_count.start_bundle()
+
+    def finish_bundle(self) -> None:
+        if self.written_count is not None:
+            self.written_count.finish_bundle()
 
     def process(self, batch: list[Any]) -> Iterator[Any]:
         records = [_as_record(element) for element in batch]
@@ -214,7 +239,8 @@ class _WriteBatches(ClientDoFn):
         for element, result in zip(batch, results, strict=True):
             if result.success:
                 ok += 1
-                yield beam.Row(id=result.id, created=result.created, element=element)
+                if self.emit_written:
+                    yield beam.Row(id=result.id, created=result.created, element=element)
             else:
                 first = result.errors[0] if result.errors else None
                 yield beam.pvalue.TaggedOutput(FAILED_TAG, beam.Row(
@@ -225,6 +251,8 @@ class _WriteBatches(ClientDoFn):
                     fields=sorted({f for e in result.errors for f in e.fields})))
         self._counters.records_written.inc(ok)
         self._counters.records_failed.inc(len(batch) - ok)
+        if not self.emit_written and self.written_count is not None:
+            self.written_count.add(ok)
         self._counters.sync_client(self._client)
 
     def _checked_write(self, records: list[dict[str, Any]]) -> list[RecordResult]:
@@ -273,7 +301,8 @@ class _WriteBatches(ClientDoFn):
                     or (self._mode == "auto" and len(records) >= BULK_MIN_RECORDS))
         if use_bulk:
             return write_bulk(self._client, self._sobject, self._operation, records,
-                              external_id_field=self._external_id, nulls=self._nulls)
+                              external_id_field=self._external_id, nulls=self._nulls,
+                              ids_wanted=self.emit_written)
         return write_collections(self._client, self._sobject, self._operation, records,
                                  external_id_field=self._external_id, nulls=self._nulls)
 

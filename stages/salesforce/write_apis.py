@@ -187,7 +187,14 @@ def _columns(operation: str, records: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def write_bulk(client: ApiClient, sobject: str, operation: str,
                records: Sequence[Mapping[str, Any]], *, external_id_field: str | None = None,
-               timeout_seconds: float = 3600.0, nulls: str = "ignore") -> list[RecordResult]:
+               timeout_seconds: float = 3600.0, nulls: str = "ignore",
+               ids_wanted: bool = True) -> list[RecordResult]:
+    """One Bulk 2.0 ingest job for ``records`` (halves past ``MAX_UPLOAD_BYTES``); a result
+    per record, in order.
+
+    ``ids_wanted=False`` (nobody reads the new Ids): when the job processed every record,
+    the successful results are not downloaded; a success then has no ``id``/``created``.
+    """
     _check_nulls(nulls)
     columns = _columns(operation, records)
     cells = ingest_csv.upload_columns(records, columns, nulls)
@@ -197,7 +204,8 @@ def write_bulk(client: ApiClient, sobject: str, operation: str,
         return [result for part in (records[:half], records[half:])
                 for result in write_bulk(client, sobject, operation, part,
                                          external_id_field=external_id_field,
-                                         timeout_seconds=timeout_seconds, nulls=nulls)]
+                                         timeout_seconds=timeout_seconds, nulls=nulls,
+                                         ids_wanted=ids_wanted)]
     job_body: dict[str, Any] = {"object": sobject, "operation": BULK_OPERATIONS[operation],
                                 "contentType": "CSV", "columnDelimiter": "COMMA",
                                 "lineEnding": "LF"}
@@ -220,8 +228,13 @@ def write_bulk(client: ApiClient, sobject: str, operation: str,
     ok_count = _count(job, "numberRecordsProcessed")
     if ok_count is not None and failed_count is not None:
         ok_count -= failed_count
+    # Every record processed: the failures tell the rest succeeded, and the successes'
+    # file (the new Ids) is only fetched when someone reads them.
+    all_processed = (state_error is None and ok_count is not None
+                     and failed_count is not None and ok_count + failed_count == len(records))
     # A result file the job info says is empty is not downloaded (one API call less).
-    succeeded = _results(client, job_id, "successfulResults", ok_count)
+    succeeded = _results(client, job_id, "successfulResults",
+                         ok_count if ids_wanted or not all_processed else 0)
     failed = _results(client, job_id, "failedResults", failed_count)
     found_ok, found_failed = ingest_csv.match_results(cells, [succeeded, failed])
     results: list[RecordResult | None] = [None] * len(records)
@@ -238,6 +251,8 @@ def write_bulk(client: ApiClient, sobject: str, operation: str,
             if index >= 0 and results[index] is None:
                 results[index] = RecordResult(success=False, id=ids[row] or None,
                                               errors=[parse_bulk_error(errors[row])])
+    if all_processed and not ids_wanted:
+        return [r if r is not None else RecordResult(success=True) for r in results]
     why = state_error or f"Bulk ingest job {job_id} did not process this record"
     return [r if r is not None else RecordResult(success=False, errors=[
         RecordRejection("UNPROCESSED_RECORD", why)]) for r in results]
