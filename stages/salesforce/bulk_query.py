@@ -133,10 +133,11 @@ def wait_for_job(client: ApiClient, path: str, job: dict[str, Any],
 
     Each poll is an API call of the org's daily budget. Jobs complete after a delay, so the
     poll backs off from 0.25 s to 2 s between calls; an ingest job of ``expected_records``
-    reports its progress (``numberRecordsProcessed``), so once a poll has seen it move the
-    next one waits until the job should be done, but never longer than half the time
-    waited so far (nor 30 s): a 30-minute job costs a few dozen polls instead of ~900, and
-    a wrong guess costs at most a third of the job's time.
+    is first polled when it could be done at the fastest (``PollSchedule``), and it reports
+    its progress (``numberRecordsProcessed``), so once a poll has seen it move the next one
+    waits until the job should be done, but never longer than half the time waited so far
+    (nor 30 s): a 30-minute job costs a few dozen polls instead of ~900, and a wrong guess
+    costs at most a third of the job's time.
     """
     deadline = time.monotonic() + timeout_seconds
     schedule = PollSchedule(expected_records, started=time.monotonic())
@@ -161,11 +162,16 @@ class PollSchedule:
     FIRST = 0.25
     BACKOFF_LIMIT = 2.0
     PREDICTED_LIMIT = 30.0
+    #: Faster than any org processes ingest records (Salesforce: thousands to tens of
+    #: thousands a second): before ``expected_records`` / this, the job cannot be done, and
+    #: a poll then would only show that it started (a 100k-record job's first poll: 1 s).
+    FASTEST_RECORDS_PER_SECOND = 100_000
 
     def __init__(self, expected_records: int | None = None, started: float = 0.0) -> None:
         self._expected = expected_records or 0
         self._started = started
-        self._delay = self.FIRST
+        self._delay = min(max(self.FIRST, self._expected / self.FASTEST_RECORDS_PER_SECOND),
+                          self.PREDICTED_LIMIT)
         self._predicted: float | None = None
         self._progress: tuple[float, int] | None = None   # (when, processed) first seen
 
