@@ -48,6 +48,29 @@ def test_a_read_is_one_bulk_job_whose_pages_are_read_separately(small_org, tmp_p
     assert counters["api_calls"]["bulk_results"] == 8
 
 
+def test_a_local_worker_reads_all_its_pages_as_one_unit(small_org, tmp_path):
+    """One in-process worker: the job's 8 pages are one read unit (a second unit would wait
+    for its first download with nothing to parse); two workers: two units, one each."""
+    from apache_beam.metrics.metric import MetricsFilter
+
+    def units(result) -> int:
+        found = result.metrics().query(MetricsFilter().with_name("read_units"))["counters"]
+        return sum(c.committed or c.attempted or 0 for c in found)
+
+    small_org.reset_counters()
+    rows, result = run_collect(lambda: ReadFromSalesforce(
+        connection_mapping(small_org), sobject="Account", fields=FIELDS, bulk_page_size=400),
+        out=tmp_path / "one")
+    assert by_id(rows) == expected_rows(small_org, FIELDS)
+    assert units(result) == 1
+    _, result = run_collect(lambda: ReadFromSalesforce(
+        connection_mapping(small_org), sobject="Account", fields=FIELDS, bulk_page_size=400),
+        options=["--runner=FnApiRunner", "--direct_num_workers=2",
+                 "--direct_running_mode=multi_threading"], out=tmp_path / "two")
+    assert units(result) == 2
+    assert small_org.counters()["bulk_jobs"]["query"] == 2      # one job per read
+
+
 def test_split_n_trades_jobs_for_time(small_org, tmp_path):
     rows, counters = _read(small_org, tmp_path, "split", split=3, mode="bulk")
     assert rows == expected_rows(small_org, FIELDS)

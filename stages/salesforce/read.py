@@ -95,8 +95,8 @@ class _ReadSpec:
     incremental: incremental.IncrementalSpec | None
     bulk_timeout_seconds: float
     bulk_page_size: int
-    #: Workers of a local runner (all page units are read at once); None: a remote runner,
-    #: whose workers come and go.
+    #: Workers of a local runner (each reads one share of a job's pages); None: a remote
+    #: runner, whose workers come and go.
     readers: int | None = None
 
 
