@@ -147,3 +147,33 @@ def test_forcebeam_run_counts_what_an_unread_written_output_wrote(org_factory, t
     assert re.search(rf"\n\s*Write\s+0\s+{RECORDS:,}\s+0\s", report), report
     assert len(org_query(org, "SELECT Id FROM Invoice__c WHERE External_Id__c LIKE 'RUN-%'")
                ) == RECORDS
+
+
+def test_a_rejection_that_matches_no_record_fetches_the_successes_after_all(org_factory):
+    """Without the new Ids, successes are whatever the failures do not name; if a failure
+    row names no record sent (an org echoing a value differently), the successes' file is
+    fetched after all, so a rejected record never passes for a written one."""
+    from forcebeam.stages.salesforce.write_apis import write_bulk
+
+    org = org_factory(records=10)
+    client = get_client(Connection.from_mapping(connection_mapping(org)))
+    fetched: list[str] = []
+    send = client.request
+
+    def echoing_differently(method, path, *args, **kwargs):
+        response = send(method, path, *args, **kwargs)
+        if "Results" in path:
+            fetched.append(path.rstrip("/").rsplit("/", 1)[-1])
+        if path.rstrip("/").endswith("failedResults"):
+            response._content = response.content.replace(b"ECHO-BAD", b"ECHO-B\xc3\x80D")
+        return response
+
+    client.request = echoing_differently
+    records = [{"Name": f"Echo {i}", "External_Id__c": f"ECHO-{i}"} for i in range(5)]
+    records.append({"Name": None, "External_Id__c": "ECHO-BAD"})   # Name is required
+    results = write_bulk(client, "Invoice__c", "upsert", records,
+                         external_id_field="External_Id__c", ids_wanted=False)
+    assert sorted(fetched) == ["failedResults", "successfulResults"]
+    assert [r.success for r in results] == [True] * 5 + [False]
+    assert results[-1].errors[0].status_code == "UNPROCESSED_RECORD"
+    assert all(r.id for r in results[:5]), "the successes' file was read"

@@ -232,11 +232,17 @@ def write_bulk(client: ApiClient, sobject: str, operation: str,
     # file (the new Ids) is only fetched when someone reads them.
     all_processed = (state_error is None and ok_count is not None
                      and failed_count is not None and ok_count + failed_count == len(records))
+    without_ids = all_processed and not ids_wanted
     # A result file the job info says is empty is not downloaded (one API call less).
-    succeeded = _results(client, job_id, "successfulResults",
-                         ok_count if ids_wanted or not all_processed else 0)
+    succeeded = _results(client, job_id, "successfulResults", 0 if without_ids else ok_count)
     failed = _results(client, job_id, "failedResults", failed_count)
     found_ok, found_failed = ingest_csv.match_results(cells, [succeeded, failed])
+    if without_ids and bool((found_failed < 0).any()):
+        # A rejection matched no record: the successes are then fetched after all, so no
+        # rejected record can pass for a written one.
+        without_ids = False
+        succeeded = _results(client, job_id, "successfulResults", ok_count)
+        found_ok, found_failed = ingest_csv.match_results(cells, [succeeded, failed])
     results: list[RecordResult | None] = [None] * len(records)
     if succeeded.num_rows:
         ids, created = _cells(succeeded, "sf__Id"), _cells(succeeded, "sf__Created")
@@ -251,7 +257,7 @@ def write_bulk(client: ApiClient, sobject: str, operation: str,
             if index >= 0 and results[index] is None:
                 results[index] = RecordResult(success=False, id=ids[row] or None,
                                               errors=[parse_bulk_error(errors[row])])
-    if all_processed and not ids_wanted:
+    if without_ids:
         return [r if r is not None else RecordResult(success=True) for r in results]
     why = state_error or f"Bulk ingest job {job_id} did not process this record"
     return [r if r is not None else RecordResult(success=False, errors=[
