@@ -15,7 +15,6 @@ import datetime as dt
 import decimal
 import io
 import random
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -23,7 +22,7 @@ from apache_beam.utils.timestamp import Timestamp
 
 from forcebeam.stages.salesforce import ingest_csv
 from forcebeam.stages.salesforce.bulk_query import PollSchedule
-from tests.support.stages import connection_mapping
+from tests.support.stages import connection_mapping, result_files_fetched, watched_client
 from tests.support.writes import run_write, tagged_accounts
 
 ABSENT = object()
@@ -157,32 +156,10 @@ def test_identical_and_rejected_records_each_get_one_outcome_through_bulk(org_fa
     assert sorted(in_org) == sorted(row["id"] for row in written)
 
 
-def watched_client(org, seen: Callable[[str, dict[str, Any]], None]) -> Any:
-    """A real API client for ``org`` that shows every request's path and arguments to
-    ``seen`` before sending it (what a test observes; nothing is changed)."""
-    from forcebeam.auth import Connection, get_client
-
-    client = get_client(Connection.from_mapping(connection_mapping(org)))
-    send = client.request
-
-    def watched(method, path, *args, **kwargs):
-        seen(path, kwargs)
-        return send(method, path, *args, **kwargs)
-
-    client.request = watched
-    return client
-
-
 def test_a_result_file_the_job_says_is_empty_is_not_downloaded(org_factory):
     from forcebeam.stages.salesforce.write_apis import write_bulk
 
-    fetched: list[str] = []
-
-    def seen(path: str, _: dict[str, Any]) -> None:
-        if "Results" in path:
-            fetched.append(path.rstrip("/").rsplit("/", 1)[-1])
-
-    client = watched_client(org_factory(records=10), seen)
+    client, fetched = result_files_fetched(org_factory(records=10))
     clean = write_bulk(client, "Account", "insert", [{"Name": f"CLEAN {i}"} for i in range(50)])
     assert all(r.success and r.id for r in clean)
     assert fetched == ["successfulResults"]

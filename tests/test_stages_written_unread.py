@@ -13,7 +13,6 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from forcebeam.auth import Connection, get_client
 from forcebeam.pipelines.run import run_file
 from forcebeam.stages.salesforce.write import WriteToSalesforce
 from forcebeam.stages.salesforce.written_unread import skip_unread_written
@@ -22,7 +21,7 @@ from tests.support.pipelines import (  # the fixture is autouse
     jwt_connections,
     point_env_at,
 )
-from tests.support.stages import connection_mapping
+from tests.support.stages import connection_mapping, result_files_fetched
 from tests.support.truth import org_query
 
 RECORDS = 1500    # a Bulk job in mode auto (>= 1,000 records)
@@ -31,21 +30,6 @@ RECORDS = 1500    # a Bulk job in mode auto (>= 1,000 records)
 class Invoice(typing.NamedTuple):
     Name: typing.Optional[str]  # noqa: UP045 - Beam's schema inference wants Optional
     External_Id__c: str
-
-
-def _watch_result_downloads(org) -> list[str]:
-    """The result files the process's shared client fetches (observed, nothing changed)."""
-    client = get_client(Connection.from_mapping(connection_mapping(org)))
-    fetched: list[str] = []
-    send = client.request
-
-    def watched(method, path, *args, **kwargs):
-        if "Results" in path:
-            fetched.append(path.rstrip("/").rsplit("/", 1)[-1])
-        return send(method, path, *args, **kwargs)
-
-    client.request = watched
-    return fetched
 
 
 def _invoices(tag: str) -> list[Invoice]:
@@ -91,7 +75,7 @@ def _write(org, tag: str, read_written: bool) -> tuple[Any, int, list[Any], list
 
 def test_an_unread_written_output_downloads_no_successes_and_loses_nothing(org_factory):
     org = org_factory(records=10)
-    fetched = _watch_result_downloads(org)
+    _, fetched = result_files_fetched(org)
     outcome, skipped, failed, _ = _write(org, "UNREAD", read_written=False)
     assert skipped == 1
     assert fetched == ["failedResults"], "the successes' file is not downloaded"
@@ -105,7 +89,7 @@ def test_an_unread_written_output_downloads_no_successes_and_loses_nothing(org_f
 
 def test_a_read_written_output_still_has_every_new_id(org_factory):
     org = org_factory(records=10)
-    fetched = _watch_result_downloads(org)
+    _, fetched = result_files_fetched(org)
     _, skipped, failed, written = _write(org, "READ", read_written=True)
     assert skipped == 0
     assert sorted(fetched) == ["failedResults", "successfulResults"]
@@ -155,15 +139,11 @@ def test_a_rejection_that_matches_no_record_fetches_the_successes_after_all(org_
     fetched after all, so a rejected record never passes for a written one."""
     from forcebeam.stages.salesforce.write_apis import write_bulk
 
-    org = org_factory(records=10)
-    client = get_client(Connection.from_mapping(connection_mapping(org)))
-    fetched: list[str] = []
+    client, fetched = result_files_fetched(org_factory(records=10))
     send = client.request
 
     def echoing_differently(method, path, *args, **kwargs):
         response = send(method, path, *args, **kwargs)
-        if "Results" in path:
-            fetched.append(path.rstrip("/").rsplit("/", 1)[-1])
         if path.rstrip("/").endswith("failedResults"):
             response._content = response.content.replace(b"ECHO-BAD", b"ECHO-B\xc3\x80D")
         return response

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,35 @@ def connection_mapping(org: EmulatedOrg, *, consumer_key: str | None = None,
     if max_api_usage is not None:
         mapping["max_api_usage"] = max_api_usage
     return mapping
+
+
+def watched_client(org: EmulatedOrg, seen: Callable[[str, dict[str, Any]], None]) -> Any:
+    """The process's real API client for ``org`` (the one stages in this process share),
+    showing every request's path and arguments to ``seen`` before sending it (what a test
+    observes; nothing is changed)."""
+    from forcebeam.auth import Connection, get_client
+
+    client = get_client(Connection.from_mapping(connection_mapping(org)))
+    send = client.request
+
+    def watched(method, path, *args, **kwargs):
+        seen(path, kwargs)
+        return send(method, path, *args, **kwargs)
+
+    client.request = watched
+    return client
+
+
+def result_files_fetched(org: EmulatedOrg) -> tuple[Any, list[str]]:
+    """``watched_client`` and the Bulk ingest result files it downloads, by name
+    (``successfulResults``, ``failedResults``), filled in as they are fetched."""
+    fetched: list[str] = []
+
+    def seen(path: str, _: dict[str, Any]) -> None:
+        if "Results" in path:
+            fetched.append(path.rstrip("/").rsplit("/", 1)[-1])
+
+    return watched_client(org, seen), fetched
 
 
 def rows_as_dicts(rows: Iterable[Any]) -> list[dict[str, Any]]:
