@@ -16,36 +16,17 @@ after building and before running their pipeline.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
-from apache_beam.pipeline import PipelineVisitor
 from apache_beam.typehints.batch import BatchConverter
+
+from forcebeam.stages.salesforce.pipeline_graph import Consumers
 
 __all__ = ["prefer_batches"]
 
 LOG = logging.getLogger(__name__)
-
-
-class _Graph(PipelineVisitor):
-    """Leaf transforms: which read steps exist, and who consumes each PCollection."""
-
-    def __init__(self) -> None:
-        self.reads: list[Any] = []
-        self.consumers: dict[Any, list[tuple[Any, bool]]] = defaultdict(list)
-
-    def visit_transform(self, node: Any) -> None:
-        from forcebeam.stages.salesforce.read import _PagesAsRows
-
-        for pcoll in node.inputs:
-            self.consumers[pcoll].append((node, True))
-        for pcoll in getattr(node, "side_inputs", ()) or ():
-            self.consumers[getattr(pcoll, "pvalue", pcoll)].append((node, False))
-        transform = node.transform
-        if isinstance(transform, beam.ParDo) and isinstance(transform.fn, _PagesAsRows):
-            self.reads.append(node)
 
 
 def prefer_batches(pipeline: beam.Pipeline) -> int:
@@ -54,12 +35,12 @@ def prefer_batches(pipeline: beam.Pipeline) -> int:
     Safe to call more than once; reads in ``native`` typing (no Arrow form) stay rows.
     """
     from forcebeam.stages.salesforce.columnar import arrow_schema
-    from forcebeam.stages.salesforce.read import _PagesAsBatches
+    from forcebeam.stages.salesforce.read import _PagesAsBatches, _PagesAsRows
 
-    graph = _Graph()
+    graph = Consumers(_PagesAsRows)
     pipeline.visit(graph)
     switched = 0
-    for node in graph.reads:
+    for node in graph.found:
         fn = node.transform.fn
         row_class = fn._row_class
         if type(fn) is _PagesAsBatches:

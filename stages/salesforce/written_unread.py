@@ -16,12 +16,12 @@ instead and emits none.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.pipeline import PipelineVisitor
+
+from forcebeam.stages.salesforce.pipeline_graph import Consumers
 
 __all__ = ["skip_unread_written"]
 
@@ -32,32 +32,15 @@ LOG = logging.getLogger(__name__)
 Counting = Callable[[beam.DoFn], Any]
 
 
-class _Graph(PipelineVisitor):
-    """Leaf transforms: the writes, and who consumes each PCollection."""
-
-    def __init__(self) -> None:
-        self.writes: list[Any] = []
-        self.consumers: dict[Any, list[Any]] = defaultdict(list)
-
-    def visit_transform(self, node: Any) -> None:
-        from forcebeam.stages.salesforce.write import _WriteBatches
-
-        for pcoll in node.inputs:
-            self.consumers[pcoll].append(node)
-        for pcoll in getattr(node, "side_inputs", ()) or ():
-            self.consumers[getattr(pcoll, "pvalue", pcoll)].append(node)
-        transform = node.transform
-        if isinstance(transform, beam.ParDo) and isinstance(transform.fn, _WriteBatches):
-            self.writes.append(node)
-
-
 def skip_unread_written(pipeline: beam.Pipeline,
                         counting: Counting = lambda fn: None) -> int:
     """Turn off the ``written`` rows of writes nobody reads them from; returns how many."""
-    graph = _Graph()
+    from forcebeam.stages.salesforce.write import _WriteBatches
+
+    graph = Consumers(_WriteBatches)
     pipeline.visit(graph)
     skipped = 0
-    for node in graph.writes:
+    for node in graph.found:
         fn = node.transform.fn
         written = node.outputs.get(None)
         counters = _counters_only(graph, written, counting) if written is not None else None
@@ -71,15 +54,15 @@ def skip_unread_written(pipeline: beam.Pipeline,
     return skipped
 
 
-def _counters_only(graph: _Graph, pcoll: Any, counting: Counting) -> list[Any] | None:
+def _counters_only(graph: Consumers, pcoll: Any, counting: Counting) -> list[Any] | None:
     """The counters standing in for every consumer of ``pcoll`` (through our ``WrittenRows``
     step), or None when some consumer reads the rows."""
     from forcebeam.stages.salesforce.write import _WithRecord
 
     counters: list[Any] = []
-    for consumer in graph.consumers.get(pcoll, []):
+    for consumer, main in graph.consumers.get(pcoll, []):
         transform = consumer.transform
-        if not isinstance(transform, beam.ParDo):
+        if not main or not isinstance(transform, beam.ParDo):   # a side input reads them
             return None
         counter = counting(transform.fn)
         if counter is not None:
