@@ -135,6 +135,11 @@ def _collection_call(client: ApiClient, sobject: str, operation: str,
         it = iter(answers)
         return [_missing_id() if i in missing else _from_json(next(it))
                 for i in range(len(chunk))]
+    calls = {"insert": ("POST", "composite/sobjects"),
+             "update": ("PATCH", "composite/sobjects"),
+             "upsert": ("PATCH", f"composite/sobjects/{sobject}/{external_id_field}")}
+    if operation not in calls:
+        raise ValueError(f"operation: {operation} is not available through sObject Collections")
     body_records = []
     for record in chunk:
         payload = {k: json_value(v) for k, v in record.items()
@@ -142,19 +147,10 @@ def _collection_call(client: ApiClient, sobject: str, operation: str,
                    and (v is not None or nulls == "set")}
         payload["attributes"] = {"type": sobject}
         body_records.append(payload)
-    body = json_bytes({"allOrNone": False, "records": body_records})
-    headers = {"Content-Type": "application/json"}
-    if operation == "insert":
-        answers = client.request("POST", "composite/sobjects", data=body,
-                                 headers=headers).json()
-    elif operation == "update":
-        answers = client.request("PATCH", "composite/sobjects", data=body,
-                                 headers=headers).json()
-    elif operation == "upsert":
-        answers = client.request("PATCH", f"composite/sobjects/{sobject}/{external_id_field}",
-                                 data=body, headers=headers).json()
-    else:
-        raise ValueError(f"operation: {operation} is not available through sObject Collections")
+    method, path = calls[operation]
+    answers = client.request(method, path,
+                             data=json_bytes({"allOrNone": False, "records": body_records}),
+                             headers={"Content-Type": "application/json"}).json()
     return [_from_json(answer) for answer in answers]
 
 
@@ -225,14 +221,13 @@ def write_bulk(client: ApiClient, sobject: str, operation: str,
         state_error = str(error)
         job = {}
     failed_count = _count(job, "numberRecordsFailed")
-    ok_count = _count(job, "numberRecordsProcessed")
+    processed = ok_count = _count(job, "numberRecordsProcessed")
     if ok_count is not None and failed_count is not None:
         ok_count -= failed_count
     # Every record processed: the failures tell the rest succeeded, and the successes'
     # file (the new Ids) is only fetched when someone reads them.
-    all_processed = (state_error is None and ok_count is not None
-                     and failed_count is not None and ok_count + failed_count == len(records))
-    without_ids = all_processed and not ids_wanted
+    without_ids = (not ids_wanted and state_error is None and failed_count is not None
+                   and processed == len(records))
     # A result file the job info says is empty is not downloaded (one API call less).
     succeeded = _results(client, job_id, "successfulResults", 0 if without_ids else ok_count)
     failed = _results(client, job_id, "failedResults", failed_count)
