@@ -44,7 +44,7 @@ def _selected(compiled: CompiledQuery, text_sql: Mapping[str, str]) -> list[str]
     position = 0
     for column in compiled.columns:
         f = column.field
-        width = len(f.components) if f.is_compound else 1
+        width = len(f.stored_columns)
         own = compiled.select_exprs[position:position + width]
         template = None if f.is_compound else text_sql.get(f.type)
         exprs += [template.format(own[0])] if template else own
@@ -218,7 +218,7 @@ class QueryEngine:
         plan: list[tuple[int, Any, FieldDef]] = []
         position = 0
         for column in result.columns:
-            width = len(column.field.components) if column.field.is_compound else 1
+            width = len(column.field.stored_columns)
             plan.append((position, width, column.field))
             position += width
         simple = all(width == 1 for _, width, _ in plan)

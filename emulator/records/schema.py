@@ -71,6 +71,13 @@ class FieldDef:
         return self.type in COMPOUND_TYPES
 
     @property
+    def stored_columns(self) -> list[str]:
+        """The SQLite columns holding this field: a compound field's components, else its own
+        (what a SELECT of the field reads, in this order)."""
+        return [component for _, component in self.components] if self.is_compound \
+            else [self.name]
+
+    @property
     def is_long_text(self) -> bool:
         """A text area over 255 characters: not filterable, sortable, groupable or counted."""
         return self.type == "textarea" and self.length > 255

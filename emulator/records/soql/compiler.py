@@ -130,8 +130,7 @@ class _Compiler:
     def column_exprs(self, alias: str, f: FieldDef) -> list[str]:
         if f.formula is not None:
             return [self.column_sql(alias, f)]
-        names = [component for _, component in f.components] if f.is_compound else [f.name]
-        return [f"{alias}.{_quote(name)}" for name in names]
+        return [f"{alias}.{_quote(name)}" for name in f.stored_columns]
 
     def column_sql(self, alias: str, f: FieldDef) -> str:
         """One field's SQL value; a cross-object formula is evaluated at query time."""
