@@ -182,7 +182,7 @@ def test_a_decimal_reaches_salesforce_with_every_digit_through_rest_too(org_fact
     org = org_factory(records=10)
     bodies: list[bytes] = []
 
-    def seen(path: str, arguments: dict[str, Any]) -> None:
+    def seen(_: str, path: str, arguments: dict[str, Any]) -> None:
         if path.startswith("composite/sobjects"):
             bodies.append(arguments.get("data") or b"")
 

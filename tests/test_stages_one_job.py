@@ -12,7 +12,13 @@ import time
 import pytest
 
 from forcebeam.stages.salesforce.read import ReadFromSalesforce
-from tests.support.stages import by_id, connection_mapping, expected_rows, run_collect
+from tests.support.stages import (
+    by_id,
+    connection_mapping,
+    expected_rows,
+    run_collect,
+    watched_client,
+)
 
 RECORDS = 3000
 FIELDS = ["Id", "Name", "AnnualRevenue", "CreatedDate"]
@@ -69,6 +75,28 @@ def test_a_local_worker_reads_all_its_pages_as_one_unit(small_org, tmp_path):
                  "--direct_running_mode=multi_threading"], out=tmp_path / "two")
     assert units(result) == 2
     assert small_org.counters()["bulk_jobs"]["query"] == 2      # one job per read
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_reads_job_is_deleted_once_after_its_last_page(small_org, tmp_path, workers):
+    """One reader holding every page deletes the job itself, once the last page is in (the
+    delete then overlaps writing it); with two readers, the job is deleted once both are
+    done. Either way: one delete, after every page was downloaded, and no job left."""
+    requests: list[tuple[str, str]] = []
+    client = watched_client(small_org, lambda method, path, _: requests.append((method, path)))
+    rows, _ = run_collect(lambda: ReadFromSalesforce(
+        connection_mapping(small_org), sobject="Account", fields=FIELDS, bulk_page_size=400),
+        options=["--runner=FnApiRunner", f"--direct_num_workers={workers}",
+                 "--direct_running_mode=multi_threading"], out=tmp_path / str(workers))
+    assert by_id(rows) == expected_rows(small_org, FIELDS)
+    (job_id,) = {path.split("/")[2] for _, path in requests if path.startswith("jobs/query/")}
+    deletes = [index for index, (method, path) in enumerate(requests)
+               if method == "DELETE" and path == f"jobs/query/{job_id}"]
+    pages = [index for index, (_, path) in enumerate(requests) if "/results" in path
+             and job_id in path]
+    assert len(pages) == 8 and len(deletes) == 1 and deletes[0] > max(pages)
+    listed = client.request("GET", "jobs/query").json().get("records") or []
+    assert job_id not in {job["id"] for job in listed}
 
 
 def test_split_n_trades_jobs_for_time(small_org, tmp_path):

@@ -41,7 +41,7 @@ from forcebeam.auth.retry import DEFAULT_RETRY, RetryPolicy
 from forcebeam.stages.salesforce.rest_query import ApiClient
 
 __all__ = ["BulkQueryRefusedError", "BulkJobFailedError", "create_query_job", "run_query_job",
-           "iter_result_rows", "delete_query_job", "wait_for_job", "PollSchedule",
+           "iter_result_rows", "delete_query_job", "deleting_after", "wait_for_job", "PollSchedule",
            "result_page_urls", "fetch_page", "fetch_pages", "iter_pages", "ResultPage",
            "PagesHeld", "download_page"]
 
@@ -214,6 +214,30 @@ def delete_query_job(client: ApiClient, job_id: str) -> None:
         client.request("DELETE", f"jobs/query/{job_id}")
     except Exception as error:  # noqa: BLE001 - cleanup must never fail a read
         LOG.debug("could not delete bulk query job %s: %s", job_id, type(error).__name__)
+
+
+def deleting_after(pages: Iterator[ResultPage], count: int, client: ApiClient,
+                   job_id: str) -> Iterator[ResultPage]:
+    """``pages`` (all ``count`` pages of ``job_id``), deleting the job once the last one is
+    in hand, parsed and complete: on a thread, while the caller still writes that page.
+
+    The delete is waited for before this generator ends, so a read never finishes (nor its
+    process exits) with the request in flight; a page that fails deletes nothing.
+    """
+    import threading
+
+    deleting: threading.Thread | None = None
+    try:
+        for number, page in enumerate(pages, start=1):
+            if number == count:
+                deleting = threading.Thread(target=delete_query_job, args=(client, job_id),
+                                            name="bulk-job-delete", daemon=True)
+                deleting.start()
+            yield page
+            del page
+    finally:
+        if deleting is not None:
+            deleting.join()
 
 
 def iter_result_rows(client: ApiClient, job_id: str, *, max_records: int = PAGE_MAX_RECORDS,

@@ -38,6 +38,7 @@ class ReadUnit:
     seen: tuple[tuple[str, str], ...] = ()   # incremental de-dup pairs (Id, value) in range
     job_id: str | None = None      # Bulk job submitted at planning (runs while others read)
     pages: tuple[str, ...] = ()    # results-page URLs of ``job_id`` (the read's job, fanned out)
+    owns_job: bool = False         # every page of ``job_id``: its reader deletes the job
 
 
 def _to_int(id15: str) -> int:

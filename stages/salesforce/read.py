@@ -350,8 +350,13 @@ class _PlanUnits(ClientDoFn):
         if urls is None:
             return [replace(unit, job_id=job["id"], expected_rows=rows)]
         groups = _page_groups(urls, spec.readers)
+        # One local reader holding every page deletes the job itself, as soon as the last
+        # page parsed, while it is still written out: the job's delete (a round trip) then
+        # no longer waits for the end of the read step. Remote runners may retry a unit
+        # after it read its pages: there the job is deleted once every unit is done.
+        owned = len(groups) == 1 and bool(spec.readers)
         return [replace(unit, index=index, job_id=job["id"], pages=group,
-                        expected_rows=rows if index == 0 else 0)
+                        expected_rows=rows if index == 0 else 0, owns_job=owned)
                 for index, group in enumerate(groups)]
 
     def _submitted(self, spec: _ReadSpec, unit: planner.ReadUnit) -> planner.ReadUnit:
@@ -507,7 +512,7 @@ class _ReadUnit(ClientDoFn):
                 yield chunk
             del chunk                 # not held while the next page is read
         self._counters.read_units.inc()
-        if unit.pages and unit.job_id:
+        if unit.pages and unit.job_id and not unit.owns_job:
             yield beam.pvalue.TaggedOutput(_JOBS, unit.job_id)
         self._sync()
 
@@ -515,10 +520,14 @@ class _ReadUnit(ClientDoFn):
         if unit.mode == "bulk":
             if unit.pages:
                 held = bulk_query.PagesHeld()
-                yield from _blocks_of(bulk_query.fetch_pages(
+                pages = bulk_query.fetch_pages(
                     self._client, unit.pages, label=f"of unit {unit.index + 1} of job "
                                                     f"{unit.job_id}",
-                    parallel=PAGE_DOWNLOADS, retry=self._retry, held=held))
+                    parallel=PAGE_DOWNLOADS, retry=self._retry, held=held)
+                if unit.owns_job and unit.job_id:
+                    pages = bulk_query.deleting_after(pages, len(unit.pages), self._client,
+                                                      unit.job_id)
+                yield from _blocks_of(pages)
                 _PAGES_PARSED_AT_ONCE.update(held.most_parsed)
                 _PAGE_BODIES_AHEAD.update(held.most_bodies)
                 return

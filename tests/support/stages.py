@@ -32,17 +32,17 @@ def connection_mapping(org: EmulatedOrg, *, consumer_key: str | None = None,
     return mapping
 
 
-def watched_client(org: EmulatedOrg, seen: Callable[[str, dict[str, Any]], None]) -> Any:
+def watched_client(org: EmulatedOrg, seen: Callable[[str, str, dict[str, Any]], None]) -> Any:
     """The process's real API client for ``org`` (the one stages in this process share),
-    showing every request's path and arguments to ``seen`` before sending it (what a test
-    observes; nothing is changed)."""
+    showing every request's method, path and arguments to ``seen`` before sending it (what
+    a test observes; nothing is changed)."""
     from forcebeam.auth import Connection, get_client
 
     client = get_client(Connection.from_mapping(connection_mapping(org)))
     send = client.request
 
     def watched(method, path, *args, **kwargs):
-        seen(path, kwargs)
+        seen(method, path, kwargs)
         return send(method, path, *args, **kwargs)
 
     client.request = watched
@@ -54,7 +54,7 @@ def result_files_fetched(org: EmulatedOrg) -> tuple[Any, list[str]]:
     (``successfulResults``, ``failedResults``), filled in as they are fetched."""
     fetched: list[str] = []
 
-    def seen(path: str, _: dict[str, Any]) -> None:
+    def seen(_: str, path: str, __: dict[str, Any]) -> None:
         if "Results" in path:
             fetched.append(path.rstrip("/").rsplit("/", 1)[-1])
 
