@@ -180,10 +180,10 @@ class _WithRecord(beam.DoFn):
 
 
 def _as_record(element: Any) -> dict[str, Any]:
+    if hasattr(element, "_asdict"):         # beam.Row / a schema'd row: the common case
+        return element._asdict()
     if isinstance(element, Mapping):
         return dict(element)
-    if hasattr(element, "_asdict"):
-        return dict(element._asdict())
     raise TypeError(f"WriteToSalesforce: expected beam.Row or dict elements, got "
                     f"{type(element).__name__}")
 

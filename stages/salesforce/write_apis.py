@@ -61,12 +61,17 @@ class RecordRejection:
     fields: tuple[str, ...] = ()
 
 
-@dataclass
+@dataclass(frozen=True)
 class RecordResult:
     success: bool
     id: str | None = None
     created: bool | None = None
     errors: list[RecordRejection] = field(default_factory=list)
+
+
+#: A success whose new Id nobody asked for (``write_bulk(ids_wanted=False)``): one shared,
+#: immutable answer for every such record instead of 100k equal objects.
+_WRITTEN = RecordResult(success=True, errors=[])
 
 
 def json_value(value: Any) -> Any:
@@ -253,7 +258,7 @@ def write_bulk(client: ApiClient, sobject: str, operation: str,
                 results[index] = RecordResult(success=False, id=ids[row] or None,
                                               errors=[parse_bulk_error(errors[row])])
     if without_ids:
-        return [r if r is not None else RecordResult(success=True) for r in results]
+        return [_WRITTEN if r is None else r for r in results]
     why = state_error or f"Bulk ingest job {job_id} did not process this record"
     return [r if r is not None else RecordResult(success=False, errors=[
         RecordRejection("UNPROCESSED_RECORD", why)]) for r in results]
