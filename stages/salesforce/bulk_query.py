@@ -228,14 +228,20 @@ def deleting_after(pages: Iterator[ResultPage], count: int, client: ApiClient,
     import threading
 
     deleting: threading.Thread | None = None
+    number = 0
     try:
-        for number, page in enumerate(pages, start=1):
+        while True:
+            # Handed on from a list, so this frame holds no page while the caller has it
+            # (the caller lets a page's blocks go one by one).
+            ahead = [next(pages, None)]
+            if ahead[0] is None:
+                return
+            number += 1
             if number == count:
                 deleting = threading.Thread(target=delete_query_job, args=(client, job_id),
                                             name="bulk-job-delete", daemon=True)
                 deleting.start()
-            yield page
-            del page
+            yield ahead.pop()
     finally:
         if deleting is not None:
             deleting.join()
