@@ -161,15 +161,36 @@ class _CountRowsOrBatches(_CountRows):
         return iter(())
 
 
+class _CountRowsOrFrames(_CountRows):
+    """Also counts pandas frames as they are (`ReadFromCsv`'s), so a write's input is not
+    exploded into rows for the sake of a progress line (the write takes the frames too)."""
+
+    def get_input_batch_type(self, input_element_type: Any) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame
+
+    @beam.DoFn.yields_elements
+    def process_batch(self, batch: Any) -> Iterator[Any]:
+        self.count.add(len(batch))
+        return iter(())
+
+
 def tap(pcoll: beam.PCollection, stage: str, *, batches: bool = False) -> None:
     """Attach a row counter to `pcoll` (a no-op branch unless a local run asked for it).
 
     ``batches``: `pcoll` has a schema with an Arrow form, and may carry Arrow batches.
+    Otherwise a schema'd `pcoll` may carry pandas frames, which are counted as they are.
     """
     directory = os.environ.get(PROGRESS_DIR_VARIABLE)
     if not directory:
         return
-    counter = (_CountRowsOrBatches if batches else _CountRows)(stage, directory)
+    from apache_beam.typehints.row_type import RowTypeConstraint
+
+    kind = (_CountRowsOrBatches if batches
+            else _CountRowsOrFrames if isinstance(pcoll.element_type, RowTypeConstraint)
+            else _CountRows)
+    counter = kind(stage, directory)
     _ = pcoll | f"ProgressOf{_slug(stage)}" >> beam.ParDo(counter)
 
 

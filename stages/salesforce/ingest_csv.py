@@ -66,8 +66,10 @@ def upload_columns(records: Sequence[Mapping[str, Any]], columns: Sequence[str],
     A null cell is an empty field in the CSV. ``#N/A`` and the other texts are strings.
     """
     arrays = []
+    by_column = getattr(records, "column", None)     # FrameRecords: columns as they are
     for name in columns:
-        values = [record.get(name, _ABSENT) for record in records]
+        values = (by_column(name) if by_column is not None
+                  else [record.get(name, _ABSENT) for record in records])
         arrays.append(_column_text(values, nulls))
     return pa.Table.from_arrays(arrays, names=list(columns))
 

@@ -25,16 +25,18 @@ from __future__ import annotations
 
 import logging
 import typing
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import apache_beam as beam
+from apache_beam.transforms.window import GlobalWindows
 from apache_beam.typehints.row_type import RowTypeConstraint
 
 from forcebeam.auth import responses
 from forcebeam.auth.retry import DEFAULT_RETRY, RetryPolicy
 from forcebeam.stages.salesforce.client_dofn import ClientDoFn
 from forcebeam.stages.salesforce.config import WriteConfig, as_connection
+from forcebeam.stages.salesforce.frame_records import FrameRecords
 from forcebeam.stages.salesforce.output_records import as_output_record, record_type
 from forcebeam.stages.salesforce.write_apis import (
     RecordRejection,
@@ -48,6 +50,9 @@ from forcebeam.stages.salesforce.write_checks import (
     date_text_columns,
     input_columns,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["WriteToSalesforce"]
 
@@ -138,9 +143,15 @@ class WriteToSalesforce(beam.PTransform):
         row_type = self._input_row_type(pcoll)
         writer = _WriteBatches(self._connection, cfg, self._date_columns, self._id_of,
                                retry=self.retry.with_retries(cfg.max_retries))
-        results = (pcoll
-                   | "Batch" >> beam.BatchElements(min_batch_size=size, max_batch_size=size)
-                   | "Write" >> beam.ParDo(writer).with_outputs(FAILED_TAG, main="written"))
+        if isinstance(pcoll.element_type, RowTypeConstraint) \
+                and isinstance(pcoll.windowing.windowfn, GlobalWindows):
+            # Rows, or pandas frames kept whole (ReadFromCsv's): see frame_records.
+            batches = pcoll | "Batch" >> beam.ParDo(_Batches(size, pcoll.element_type))
+        else:
+            batches = pcoll | "Batch" >> beam.BatchElements(min_batch_size=size,
+                                                            max_batch_size=size)
+        results = batches | "Write" >> beam.ParDo(writer).with_outputs(FAILED_TAG,
+                                                                       main="written")
         written, failed = results.written, results[FAILED_TAG]
         if row_type is not None:
             # Both outputs keep a schema whatever the input (a ReadFromSalesforce's rows,
@@ -177,6 +188,57 @@ class _WithRecord(beam.DoFn):
         fields = row.as_dict()
         fields["element"] = as_output_record(row.element, self._record)
         yield beam.Row(**fields)
+
+
+class _Batches(beam.DoFn):
+    """The input in batches of ``size`` records (a bundle's leftovers as a last, smaller one):
+    a list of rows, or, for pandas frames, ``FrameRecords`` of the frames as they came.
+
+    Beam hands a batched DoFn the frames a pandas source emits (``process_batch``) and rows
+    from any other input (``process``), so no frame is exploded into rows here. The global
+    window only, as Beam's ``BatchElements`` batches it (other windowings use that).
+    """
+
+    def __init__(self, size: int, row_type: RowTypeConstraint) -> None:
+        self._size = size
+        self._row_type = row_type
+        self._rows: list[Any] = []
+        self._frames: list[Any] = []
+        self._framed = 0
+
+    def get_input_batch_type(self, input_element_type: Any) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame     # the annotation below is a string (postponed evaluation)
+
+    def start_bundle(self) -> None:
+        self._rows, self._frames, self._framed = [], [], 0
+
+    def process(self, element: Any) -> Iterator[list[Any]]:
+        self._rows.append(element)
+        if len(self._rows) >= self._size:
+            yield self._rows
+            self._rows = []
+
+    @beam.DoFn.yields_elements
+    def process_batch(self, frame: pd.DataFrame) -> Iterator[FrameRecords]:
+        start = 0
+        while start < len(frame):
+            take = min(self._size - self._framed, len(frame) - start)
+            self._frames.append(frame.iloc[start:start + take])
+            self._framed += take
+            start += take
+            if self._framed >= self._size:
+                yield FrameRecords(self._frames, self._row_type)
+                self._frames, self._framed = [], 0
+
+    def finish_bundle(self) -> Iterator[Any]:
+        if self._rows:
+            yield GlobalWindows.windowed_value_at_end_of_window(self._rows)
+        if self._frames:
+            yield GlobalWindows.windowed_value_at_end_of_window(
+                FrameRecords(self._frames, self._row_type))
+        self._rows, self._frames, self._framed = [], [], 0
 
 
 def _as_record(element: Any) -> dict[str, Any]:
@@ -222,8 +284,12 @@ class _WriteBatches(ClientDoFn):
         if self.written_count is not None:
             self.written_count.finish_bundle()
 
-    def process(self, batch: list[Any]) -> Iterator[Any]:
-        records = [_as_record(element) for element in batch]
+    def process(self, batch: list[Any] | FrameRecords) -> Iterator[Any]:
+        records: Sequence[dict[str, Any]]
+        if isinstance(batch, FrameRecords):     # pandas frames: rows made only when output
+            records, element_at = batch, batch.element
+        else:
+            records, element_at = [_as_record(element) for element in batch], batch.__getitem__
         results = self._checked_write(records)
         pending = [i for i, r in enumerate(results) if _may_pass(r)]
         attempt = 0
@@ -236,26 +302,27 @@ class _WriteBatches(ClientDoFn):
             pending = [i for i in pending if _may_pass(results[i])]
         assert self._counters is not None
         ok = 0
-        for element, result in zip(batch, results, strict=True):
+        for index, result in enumerate(results):
             if result.success:
                 ok += 1
                 if self.emit_written:
-                    yield beam.Row(id=result.id, created=result.created, element=element)
+                    yield beam.Row(id=result.id, created=result.created,
+                                   element=element_at(index))
             else:
                 first = result.errors[0] if result.errors else None
                 yield beam.pvalue.TaggedOutput(FAILED_TAG, beam.Row(
-                    element=element,
+                    element=element_at(index),
                     msg="; ".join(f"{e.status_code}: {e.message}" for e in result.errors)
                     or "Salesforce rejected the record without a message",
                     status_code=first.status_code if first else "UNKNOWN",
                     fields=sorted({f for e in result.errors for f in e.fields})))
         self._counters.records_written.inc(ok)
-        self._counters.records_failed.inc(len(batch) - ok)
+        self._counters.records_failed.inc(len(records) - ok)
         if not self.emit_written and self.written_count is not None:
             self.written_count.add(ok)
         self._counters.sync_client(self._client)
 
-    def _checked_write(self, records: list[dict[str, Any]]) -> list[RecordResult]:
+    def _checked_write(self, records: Sequence[dict[str, Any]]) -> list[RecordResult]:
         if not self._date_columns and not self._id_of:
             return self._write(records)
         results: list[RecordResult | None] = [self._other_object(r) or self._bad_dates(r)
@@ -296,7 +363,7 @@ class _WriteBatches(ClientDoFn):
                       f"{'YYYY-MM-DD' if self._date_columns[column] == 'date' else 'ISO 8601'}"
                       "; not sent)" for column in bad), tuple(bad))])
 
-    def _write(self, records: list[dict[str, Any]]) -> list[RecordResult]:
+    def _write(self, records: Sequence[dict[str, Any]]) -> list[RecordResult]:
         use_bulk = (self._mode == "bulk" or self._operation == "hard_delete"
                     or (self._mode == "auto" and len(records) >= BULK_MIN_RECORDS))
         if use_bulk:

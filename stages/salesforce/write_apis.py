@@ -34,6 +34,7 @@ import pyarrow as pa
 
 from forcebeam.stages.salesforce import ingest_csv
 from forcebeam.stages.salesforce.bulk_query import BulkJobFailedError, wait_for_job
+from forcebeam.stages.salesforce.frame_records import FrameRecords
 from forcebeam.stages.salesforce.rest_query import ApiClient
 from forcebeam.stages.salesforce.timestamps import time_text
 
@@ -177,10 +178,13 @@ def _from_json(answer: Mapping[str, Any]) -> RecordResult:
 def _columns(operation: str, records: Sequence[Mapping[str, Any]]) -> list[str]:
     if operation in ("delete", "hard_delete"):
         return ["Id"]
-    seen: dict[str, None] = {}
-    for record in records:
-        for key in record:
-            seen.setdefault(key, None)
+    if isinstance(records, FrameRecords):    # every record has every column
+        seen: dict[str, None] = dict.fromkeys(records.names)
+    else:
+        seen = {}
+        for record in records:
+            for key in record:
+                seen.setdefault(key, None)
     if operation == "insert":
         seen.pop("Id", None)
     return list(seen)
