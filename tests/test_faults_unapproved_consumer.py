@@ -37,3 +37,24 @@ def test_unapproved_consumer_stops_the_pipeline_with_one_actionable_error(org_fa
     assert counters["logins"]["total"] == 0
     assert counters["api_calls"]["total"] == 0, "no API call without a session"
     assert read_jsonl(tmp_path / "out", "rows") == [], "nothing may be written"
+
+
+def test_a_write_whose_login_fails_stops_with_the_same_error_and_sends_nothing(org_factory,
+                                                                              tmp_path):
+    """A write logs in while it takes in its first batch; a failed login still stops the
+    run with the one actionable error, before any record is sent."""
+    from tests.support.faults import run_write
+
+    org = org_factory(records=10)
+    unapproved = org.info["self_authorize_app"]["consumer_key"]
+    org.reset_counters()
+    records = [{"Name": f"NEVER SENT {index}"} for index in range(20)]
+    with pytest.raises(Exception) as caught:  # noqa: B017 - Beam may wrap the AuthError
+        run_write(tmp_path / "out", connection_mapping(org, consumer_key=unapproved),
+                  records, sobject="Account", mode="bulk")
+
+    message = str(caught.value)
+    assert "hasn't approved this consumer" in message and message.count("Fix:") == 1, message
+    counters = org.counters()
+    assert 0 < counters["token_requests"]["total"] <= MAX_TOKEN_CALLS
+    assert counters["api_calls"]["total"] == 0, "no API call without a session"

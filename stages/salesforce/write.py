@@ -256,6 +256,7 @@ class _WriteBatches(ClientDoFn):
     #: any), never built as rows, and a Bulk job's successful results are not downloaded.
     emit_written = True
     written_count: Any = None
+    login_ahead = True       # its first call waits for a full batch: log in meanwhile
 
     def __init__(self, connection: Any, config: WriteConfig,
                  date_columns: Mapping[str, str] | None = None,
