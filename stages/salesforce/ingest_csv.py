@@ -144,7 +144,7 @@ def match_results(uploaded: pa.Table, results: Sequence[pa.Table]) -> list[np.nd
     """
     columns = uploaded.column_names
     sizes = [table.num_rows for table in results]
-    if not columns or uploaded.num_rows == 0:
+    if not columns or uploaded.num_rows == 0 or not any(sizes):   # nothing to match
         return [np.full(size, -1, dtype=np.int64) for size in sizes]
     codes = []
     for name in columns:
