@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from forcebeam.stages.salesforce.frame_records import FrameRecords
 from forcebeam.stages.salesforce.timestamps import time_text
 
 __all__ = ["BULK_NULL", "cell_text", "upload_columns", "upload_csv", "parse_results",
@@ -66,9 +67,8 @@ def upload_columns(records: Sequence[Mapping[str, Any]], columns: Sequence[str],
     A null cell is an empty field in the CSV. ``#N/A`` and the other texts are strings.
     """
     arrays = []
-    by_column = getattr(records, "column", None)     # FrameRecords: columns as they are
     for name in columns:
-        values = (by_column(name) if by_column is not None
+        values = (records.column(name) if isinstance(records, FrameRecords)  # as they are
                   else [record.get(name, _ABSENT) for record in records])
         arrays.append(_column_text(values, nulls))
     return pa.Table.from_arrays(arrays, names=list(columns))

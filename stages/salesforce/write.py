@@ -302,6 +302,7 @@ class _WriteBatches(ClientDoFn):
                 results[i] = result
             pending = [i for i in pending if _may_pass(results[i])]
         assert self._counters is not None
+        assert len(results) == len(records), "one result per record"
         ok = 0
         for index, result in enumerate(results):
             if result.success:
