@@ -23,6 +23,8 @@ import gc
 import io
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from itertools import chain, compress, islice
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ MAX_UPLOAD_BYTES = 150 * 1024 * 1024
 #: Rows handed to one `RecordStore.write` call (Salesforce splits jobs into 10,000-row batches).
 WRITE_BATCH_ROWS = 10_000
 NULL_MARKER = "#N/A"
+_SUCCESS = attrgetter("success")
 DELETE_OPERATIONS = frozenset({"delete", "hardDelete"})
 
 
@@ -93,21 +96,28 @@ def process_ingest_job(job: IngestJob, store: Any,
                 except Exception:
                     unprocessed.writerows(batch)
                     raise
-                ok_rows, failed_rows = [], []
-                for row, result in zip(batch, results, strict=True):
-                    if result.success:
-                        created = result.created is not False and (
-                            inserting or bool(result.created))
-                        ok_rows.append([result.id or "", "true" if created else "false", *row])
-                    else:
-                        failed_rows.append([result.id or "", format_error(result.errors),
-                                            *row])
-                ok.writerows(ok_rows)
-                failed.writerows(failed_rows)
+                if len(results) != len(batch):
+                    raise ValueError("the store returned one result per record: "
+                                     f"{len(results)} for {len(batch)}")
+                # Result rows are the result's two cells chained to the row as uploaded,
+                # handed to the csv module as iterators: no list per row.
+                prefixes = [(result.id or "", "true" if result.created is not False and (
+                    inserting or bool(result.created)) else "false") if result.success
+                    else (result.id or "", format_error(result.errors)) for result in results]
+                succeeded = list(map(_SUCCESS, results))
+                failures = len(batch) - sum(succeeded)
+                if failures == 0:
+                    ok.writerows(map(chain, prefixes, batch))
+                else:
+                    failed_flags = [not flag for flag in succeeded]
+                    ok.writerows(map(chain, compress(prefixes, succeeded),
+                                     compress(batch, succeeded)))
+                    failed.writerows(map(chain, compress(prefixes, failed_flags),
+                                         compress(batch, failed_flags)))
                 ok.flush()
                 failed.flush()
                 # Counts move per batch, as a polling client sees them on a real org.
-                job.number_records_failed += len(failed_rows)
+                job.number_records_failed += failures
                 job.number_records_processed += len(batch)
         except Exception:
             for batch in batches:
@@ -172,9 +182,11 @@ def _check_header(job: IngestJob, header: list[str]) -> None:
 
 
 def _records(header: list[str], rows: list[list[str]]) -> list[dict[str, Any]]:
-    """One store record per CSV row (see the module docstring for the cell rules)."""
-    return [{name: None if value == NULL_MARKER else value
-             for name, value in zip(header, row, strict=False) if value != ""}
+    """One store record per CSV row (see the module docstring for the cell rules); a row
+    with no empty and no `#N/A` cell (the usual one) is zipped with the header in C."""
+    return [dict(zip(header, row, strict=False)) if "" not in row and NULL_MARKER not in row
+            else {name: None if value == NULL_MARKER else value
+                  for name, value in zip(header, row, strict=False) if value != ""}
             for row in rows]
 
 
@@ -193,19 +205,11 @@ def _iter_uploaded_rows(uploads: list[Path], delimiter: str) -> Iterator[list[st
             elif first != header:
                 raise IngestDataError(
                     "InvalidBatch : every upload of a job must have the same header row")
-            for row in reader:
-                if row:
-                    yield row
+            yield from filter(None, reader)   # blank lines are no rows
 
 
 def _batches(rows: Iterator[list[str]], size: int) -> Iterator[list[list[str]]]:
-    batch: list[list[str]] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
+    while batch := list(islice(rows, size)):
         yield batch
 
 
