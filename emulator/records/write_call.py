@@ -38,6 +38,11 @@ def nocase_key(value: Any) -> str:
     return str(value).translate(_NOCASE_FOLD)
 
 
+def match_key(value: Any) -> str:
+    """`nocase_key`, with a shortcut for strings: the key `WriteCall.match_ids` looks up."""
+    return value.translate(_NOCASE_FOLD) if value.__class__ is str else nocase_key(value)
+
+
 def _prefetchable(value: Any) -> bool:
     """A key a JSON array carries to SQLite unchanged (others are looked up one by one)."""
     if not isinstance(value, str) or value == "" or "\x00" in value:
@@ -300,6 +305,29 @@ class WriteCall:
                                     else nocase_key(value))
                 if entry is not None:
                     bisect.insort(entry, (serial, record_id))
+
+    def inserted_many(self, obj: ObjectDef, serials: Iterable[int], record_ids: list[str],
+                      columns: dict[str, Iterable[Any]]) -> None:
+        """`inserted` for a run of new rows, given their values column by column."""
+        fields = self._matches.get(obj.name)
+        if not fields:
+            return
+        for name, entries in fields.items():
+            column = columns.get(name)
+            if column is None:
+                continue
+            for serial, record_id, value in zip(serials, record_ids, column, strict=False):
+                if value is not None:
+                    entry = entries.get(match_key(value))
+                    if entry is not None:
+                        bisect.insort(entry, (serial, record_id))
+
+    def read_matches(self, obj: ObjectDef, f: FieldDef) -> dict[str, list[tuple[int, str]]]:
+        """The matches of `f` read ahead so far, by `match_key` ({} when none were: every
+        lookup then goes to the database)."""
+        if f.type in _NOT_TEXT:
+            return {}
+        return self._matches.get(obj.name, {}).get(f.name) or {}
 
     def updated(self, obj: ObjectDef, row: dict[str, Any], values: dict[str, Any]) -> None:
         self._rows.pop(row["Id"], None)
