@@ -23,7 +23,7 @@ import gc
 import io
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from itertools import chain, compress, islice
+from itertools import chain, compress, islice, repeat
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
@@ -184,6 +184,9 @@ def _check_header(job: IngestJob, header: list[str]) -> None:
 def _records(header: list[str], rows: list[list[str]]) -> list[dict[str, Any]]:
     """One store record per CSV row (see the module docstring for the cell rules); a row
     with no empty and no `#N/A` cell (the usual one) is zipped with the header in C."""
+    cells = set(chain.from_iterable(rows))
+    if "" not in cells and NULL_MARKER not in cells:
+        return list(map(dict, map(zip, repeat(header), rows)))
     return [dict(zip(header, row, strict=False)) if "" not in row and NULL_MARKER not in row
             else {name: None if value == NULL_MARKER else value
                   for name, value in zip(header, row, strict=False) if value != ""}
@@ -192,6 +195,12 @@ def _records(header: list[str], rows: list[list[str]]) -> list[dict[str, Any]]:
 
 def _iter_uploaded_rows(uploads: list[Path], delimiter: str) -> Iterator[list[str]]:
     """Header (once), then every data row of every upload; later uploads repeat the header."""
+    return chain.from_iterable(_uploaded_parts(uploads, delimiter))
+
+
+def _uploaded_parts(uploads: list[Path], delimiter: str) -> Iterator[Iterable[list[str]]]:
+    """`_iter_uploaded_rows` in parts: [header], then each upload's rows as the csv reader
+    gives them (chained in C, not passed on one by one by a generator)."""
     header: list[str] | None = None
     for path in uploads:
         with path.open("r", encoding="utf-8-sig", newline="") as handle:
@@ -201,11 +210,11 @@ def _iter_uploaded_rows(uploads: list[Path], delimiter: str) -> Iterator[list[st
                 continue
             if header is None:
                 header = first
-                yield header
+                yield [header]
             elif first != header:
                 raise IngestDataError(
                     "InvalidBatch : every upload of a job must have the same header row")
-            yield from filter(None, reader)   # blank lines are no rows
+            yield filter(None, reader)   # blank lines are no rows
 
 
 def _batches(rows: Iterator[list[str]], size: int) -> Iterator[list[list[str]]]:

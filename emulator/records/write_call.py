@@ -34,13 +34,15 @@ _NOT_TEXT = frozenset({"id", "reference", "boolean", "int", "double", "currency"
 
 
 def nocase_key(value: Any) -> str:
-    """The key two values share exactly when SQLite's `= ? COLLATE NOCASE` matches them."""
-    return str(value).translate(_NOCASE_FOLD)
+    """The key two values share exactly when SQLite's `= ? COLLATE NOCASE` matches them
+    (an ASCII text's `lower()` folds the same 26 capitals, several times faster)."""
+    text = str(value)
+    return text.lower() if text.isascii() else text.translate(_NOCASE_FOLD)
 
 
 def match_key(value: Any) -> str:
     """`nocase_key`, with a shortcut for strings: the key `WriteCall.match_ids` looks up."""
-    return value.translate(_NOCASE_FOLD) if value.__class__ is str else nocase_key(value)
+    return value.lower() if value.__class__ is str and value.isascii() else nocase_key(value)
 
 
 def _prefetchable(value: Any) -> bool:
@@ -210,7 +212,7 @@ class WriteCall:
         wanted: dict[str, str] = {}
         for value in values:
             if value.__class__ is str and value.isascii() and value and "\x00" not in value:
-                key = value.translate(_NOCASE_FOLD)
+                key = value.lower()   # ASCII: the NOCASE fold
             elif _prefetchable(value):
                 key = nocase_key(value)
             else:
@@ -274,8 +276,7 @@ class WriteCall:
         if fields is not None and f.type not in _NOT_TEXT:
             entries = fields.get(f.name)
             if entries is not None:
-                key = value.translate(_NOCASE_FOLD) if value.__class__ is str \
-                    else nocase_key(value)
+                key = match_key(value)
                 entry = entries.get(key)
                 if entry is not None:
                     if not entry:
@@ -301,8 +302,7 @@ class WriteCall:
         for name, entries in fields.items():
             value = values.get(name)
             if value is not None:
-                entry = entries.get(value.translate(_NOCASE_FOLD) if value.__class__ is str
-                                    else nocase_key(value))
+                entry = entries.get(match_key(value))
                 if entry is not None:
                     bisect.insort(entry, (serial, record_id))
 

@@ -101,7 +101,9 @@ class RecordWriter:
         if op not in OPERATIONS:
             raise StoreError("INVALID_OPERATION", f"Unknown operation: {operation}")
         user = user_id or self.default_user_id
-        objects = [self.db.schema.object(name) if name else None for name, _ in items]
+        names = [name for name, _ in items]
+        known = {name: self.db.schema.object(name) if name else None for name in set(names)}
+        objects = list(map(known.__getitem__, names))
         ext_field = None
         duplicates: set[str] = set()
         if op == "upsert":
@@ -312,7 +314,7 @@ class RecordWriter:
                 columns[f.name] = [user if fill is OWNER else fill[1]] * count
         serials = self.db.serials(obj, count)
         prefix, now = obj.key_prefix, self.db.now
-        record_ids = [ids.make_id(prefix, serial) for serial in serials]
+        record_ids = ids.make_ids(prefix, serials)
         stamps = [datetime_to_ms(now()) for _ in serials]
         columns["Id"] = record_ids
         columns["CreatedDate"] = columns["LastModifiedDate"] = columns["SystemModstamp"] = stamps
@@ -470,7 +472,7 @@ class RecordWriter:
                           ) -> set[str]:
         if ext_field.type == "id":
             return set()
-        keys = (_get(r, ext_field.name) for r in records)
+        keys = _column(records, ext_field.name)
         counts = Counter(str(key).lower() for key in keys if key not in (None, ""))
         return {key for key, n in counts.items() if n > 1}
 
@@ -480,23 +482,31 @@ def _read_ahead(call: WriteCall, op: str, items: list[tuple[str | None, dict[str
     """Fetch, per object of the call, what its rows will look up: upsert matches (with their
     rows), unique-field values, rows to update (see `write_call`)."""
     by_object: dict[str, tuple[ObjectDef, list[dict[str, Any]]]] = {}
-    for (_, record), obj in zip(items, objects, strict=True):
-        if obj is not None:
-            by_object.setdefault(obj.name, (obj, []))[1].append(record)
+    if objects and objects[0] is not None and len(set(map(id, objects))) == 1:
+        by_object[objects[0].name] = (objects[0], [record for _, record in items])
+    else:
+        for (_, record), obj in zip(items, objects, strict=True):
+            if obj is not None:
+                by_object.setdefault(obj.name, (obj, []))[1].append(record)
     for obj, records in by_object.values():
         if op == "upsert" and ext_field is not None and ext_field.type != "id" \
                 and obj.field(ext_field.name) is not None:
-            keys = (_get(r, ext_field.name) for r in records)
+            keys = _column(records, ext_field.name)
             call.prefetch_matches(obj, ext_field, (str(k) for k in keys if k not in (None, "")),
                                   with_rows=True)
         if op in ("insert", "update", "upsert"):
             for f in call.plan(obj).unique:
                 if op != "upsert" or ext_field is None or f.name != ext_field.name:
-                    call.prefetch_matches(obj, f, (_get(r, f.name) for r in records))
+                    call.prefetch_matches(obj, f, _column(records, f.name))
         if op == "update":
             given = (_get(r, "Id") for r in records)
             call.prefetch_rows(obj, [ids.normalize(i) for i in given if isinstance(i, str)
                                      and ids.is_well_formed(i) and i[:3] == obj.key_prefix])
+
+
+def _column(records: list[dict[str, Any]], name: str) -> list[Any]:
+    """`_get(record, name)` of every record (the call only when the name is not a key)."""
+    return [record[name] if name in record else _get(record, name) for record in records]
 
 
 def _get(record: dict[str, Any], name: str) -> Any:
