@@ -307,20 +307,23 @@ class WriteCall:
                     bisect.insort(entry, (serial, record_id))
 
     def inserted_many(self, obj: ObjectDef, serials: Iterable[int], record_ids: list[str],
-                      columns: dict[str, Iterable[Any]]) -> None:
-        """`inserted` for a run of new rows, given their values column by column."""
+                      columns: dict[str, list[Any]], keys: dict[str, list[str | None]]) -> None:
+        """`inserted` for a run of new rows, given their values column by column (and the
+        `match_key`s of some columns, None for a null value)."""
         fields = self._matches.get(obj.name)
         if not fields:
             return
+        added = list(zip(serials, record_ids, strict=True))
         for name, entries in fields.items():
-            column = columns.get(name)
-            if column is None:
-                continue
-            for serial, record_id, value in zip(serials, record_ids, column, strict=False):
-                if value is not None:
-                    entry = entries.get(match_key(value))
-                    if entry is not None:
-                        bisect.insort(entry, (serial, record_id))
+            column_keys = keys.get(name)
+            if column_keys is None:
+                column = columns.get(name)
+                if column is None:
+                    continue
+                column_keys = [None if value is None else match_key(value) for value in column]
+            for entry, match in zip(map(entries.get, column_keys), added, strict=True):
+                if entry is not None:
+                    bisect.insort(entry, match)
 
     def read_matches(self, obj: ObjectDef, f: FieldDef) -> dict[str, list[tuple[int, str]]]:
         """The matches of `f` read ahead so far, by `match_key` ({} when none were: every

@@ -304,7 +304,8 @@ class RecordWriter:
         return WriteResult(record_id, True, True, [])
 
     def _insert_rows(self, call: WriteCall, obj: ObjectDef, columns: dict[str, Any],
-                     count: int, user: str) -> list[WriteResult]:
+                     count: int, user: str, keys: dict[str, list[str | None]]
+                     ) -> list[WriteResult]:
         """`_insert`'s last part for `count` rows that passed its checks (`_InsertRuns`),
         given their values column by column: fills, Ids, stamps and system fields, then one
         run of INSERTs. The same assignments as `_insert`, made per column."""
@@ -329,7 +330,7 @@ class RecordWriter:
                                        columns.get("LastName", absent)))
         self.db.pending.add_many(plan.insert_sql(tuple(columns)),
                                  list(zip(serials, *columns.values(), strict=True)))
-        call.inserted_many(obj, serials, record_ids, columns)
+        call.inserted_many(obj, serials, record_ids, columns, keys)
         return [WriteResult(record_id, True, True, []) for record_id in record_ids]
 
     @staticmethod
@@ -620,42 +621,46 @@ class _InsertRuns:
                    duplicates, fail_row, user)
 
     def insert_from(self, index: int, results: list[WriteResult]) -> int:
-        """Insert the run of rows starting at `index` (possibly empty); returns its length."""
+        """Insert the run of rows starting at `index` (possibly empty); returns its length.
+
+        Rows are checked in windows growing from 16, so a run costs about its own length
+        even when every other row is cut."""
         segment = self._segment(index)
         if segment.shape is None:
             return 0
         call, obj, base = self.call, self.obj, segment.start
-        clean, match_keys = segment.clean, segment.match_keys
-        matches = call.read_matches(obj, self.ext_field) if match_keys is not None else {}
+        matches = call.read_matches(obj, self.ext_field) if segment.match_keys is not None \
+            else {}
         uniques = [(call.read_matches(obj, f), keys, set())
                    for (_, f), keys in zip(segment.shape.unique, segment.unique_keys,
                                            strict=True)]
-        fail_row = self.fail_row
-        row = index
-        while row < segment.end:
-            at = row - base
-            if not clean[at]:
-                break
-            if match_keys is not None and matches.get(match_keys[at]) != []:  # type: ignore[arg-type]
-                break
-            if any(key is not None and (key in seen or entries.get(key) != [])
-                   for entries, keys, seen in uniques for key in (keys[at],)):
-                break
-            if fail_row is not None:
-                injected = fail_row(row)
-                if injected is not None:
-                    fail_row.drawn[row] = injected
-                    break
+        first = end = index - base
+        window = 16
+        while end < segment.end - base:
+            high = min(segment.end - base, end + window)
+            cut = _first_cut(segment, matches, uniques, end, high)
+            if self.fail_row is not None:
+                for at in range(end, cut):
+                    injected = self.fail_row(base + at)
+                    if injected is not None:
+                        self.fail_row.drawn[base + at] = injected
+                        cut = at
+                        break
             for _, keys, seen in uniques:
-                if keys[at] is not None:
-                    seen.add(keys[at])
-            row += 1
-        if row > index:
-            first, last = index - base, row - base
-            columns = {f.name: column[first:last]
+                seen.update(keys[end:cut])
+            end = cut
+            if cut < high:
+                break
+            window *= 4
+        if end > first:
+            columns = {f.name: column[first:end]
                        for f, column in zip(segment.shape.fields, segment.columns, strict=True)}
-            results.extend(self.writer._insert_rows(call, obj, columns, row - index, self.user))
-        return row - index
+            keys = {f.name: keys[first:end]
+                    for (_, f), keys in zip(segment.shape.unique, segment.unique_keys,
+                                            strict=True)}
+            results.extend(self.writer._insert_rows(call, obj, columns, end - first,
+                                                    self.user, keys))
+        return end - first
 
     def _segment(self, index: int) -> _Segment:
         at = bisect.bisect_right(self._segments, index) - 1
@@ -734,6 +739,38 @@ class _InsertRuns:
                     if name in plan.required_names or name in fills]
         checked = [f for f in fields if f is not None]
         return _Shape(checked, [plan.coercer(f) for f in checked], not_null, unique, key_at)
+
+
+def _first_cut(segment: _Segment, matches: dict[str, Any],
+               uniques: list[tuple[dict[str, Any], list[str | None], set[str | None]]],
+               low: int, high: int) -> int:
+    """The first position in [low, high) of `segment` whose row a run cannot insert, given
+    the rows before it (from `low` on) inserted: not clean, an upsert key that matches a
+    record (or was not read ahead), a unique value held by a record or an earlier row; else
+    `high`."""
+    try:
+        cut = segment.clean.index(False, low, high)
+    except ValueError:
+        cut = high
+    if segment.match_keys is not None and cut > low:
+        found = list(map(matches.get, segment.match_keys[low:cut]))
+        if found.count([]) != len(found):
+            cut = low + next(at for at, entry in enumerate(found) if entry != [])
+    for entries, keys, seen in uniques:
+        if cut <= low:
+            break
+        part = keys[low:cut]
+        found = list(map(entries.get, part))
+        if found.count([]) == len(found) and len(set(part)) == len(part) \
+                and seen.isdisjoint(part):
+            continue
+        earlier = set(seen)
+        for at, (key, entry) in enumerate(zip(part, found, strict=True)):
+            if key is not None and (key in earlier or entry != []):
+                cut = low + at
+                break
+            earlier.add(key)
+    return cut
 
 
 def _segments(shapes: list[tuple[str, ...]]) -> list[int]:
