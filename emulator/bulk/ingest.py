@@ -107,13 +107,13 @@ def process_ingest_job(job: IngestJob, store: Any,
                 succeeded = list(map(_SUCCESS, results))
                 failures = len(batch) - sum(succeeded)
                 if failures == 0:
-                    ok.writerows(map(chain, prefixes, batch))
+                    ok.write_results(prefixes, batch)
                 else:
                     failed_flags = [not flag for flag in succeeded]
-                    ok.writerows(map(chain, compress(prefixes, succeeded),
-                                     compress(batch, succeeded)))
-                    failed.writerows(map(chain, compress(prefixes, failed_flags),
-                                         compress(batch, failed_flags)))
+                    ok.write_results(list(compress(prefixes, succeeded)),
+                                     list(compress(batch, succeeded)))
+                    failed.write_results(list(compress(prefixes, failed_flags)),
+                                         list(compress(batch, failed_flags)))
                 ok.flush()
                 failed.flush()
                 # Counts move per batch, as a polling client sees them on a real org.
@@ -237,6 +237,10 @@ class _ResultWriter:
     def __init__(self, handle: Any, delimiter: str, line_ending: str, quoting: int) -> None:
         self._handle = handle
         self._buffer = io.StringIO()
+        self._quote_all = quoting == csv.QUOTE_ALL
+        self._between_fields = '"' + delimiter + '"'
+        self._between_lines = '"' + line_ending + '"'
+        self._line_ending = line_ending
         self._csv = csv.writer(self._buffer, delimiter=delimiter, lineterminator=line_ending,
                                quoting=quoting)
 
@@ -244,6 +248,22 @@ class _ResultWriter:
         self._csv.writerows(rows)
         if self._buffer.tell() >= _RESULT_BUFFER_CHARS:
             self.flush()
+
+    def write_results(self, prefixes: list[tuple[str, str]], rows: list[list[str]]) -> None:
+        """`writerows` of each prefix's cells followed by its row's. A QUOTE_ALL line whose
+        cells hold no quote character is `"` + the cells joined by `","` + `"`, exactly what
+        the csv module writes: a batch is then joined in C, and the quotes counted to know
+        no cell held one (else the csv module writes the batch)."""
+        if self._quote_all and rows:
+            lines = list(map(self._between_fields.join, map(chain, prefixes, rows)))
+            text = '"' + self._between_lines.join(lines) + '"' + self._line_ending
+            cells = sum(map(len, rows)) + sum(map(len, prefixes))
+            if text.count('"') == 2 * cells:
+                self._buffer.write(text)
+                if self._buffer.tell() >= _RESULT_BUFFER_CHARS:
+                    self.flush()
+                return
+        self.writerows(map(chain, prefixes, rows))
 
     def flush(self) -> None:
         text = self._buffer.getvalue()
