@@ -45,6 +45,29 @@ def match_key(value: Any) -> str:
     return value.lower() if value.__class__ is str and value.isascii() else nocase_key(value)
 
 
+def match_keys(values: list[Any]) -> list[str | None]:
+    """`match_key` of each value (None for None and ""), in one C-level pass when all are
+    non-empty ASCII strings (their keys are then just `lower()`)."""
+    keys = _ascii_keys(values)
+    if keys is not None:
+        return keys
+    return [None if value is None or value == "" else match_key(value) for value in values]
+
+
+def _ascii_keys(values: list[Any]) -> list[str] | None:
+    """`lower()` of every value when each is a non-empty ASCII str without NUL (their NOCASE
+    keys, and prefetchable as they are); else None."""
+    if set(map(type, values)) != _STR_ONLY or "" in values:
+        return None
+    joined = "".join(values)
+    if not joined.isascii() or "\x00" in joined:
+        return None
+    return list(map(str.lower, values))
+
+
+_STR_ONLY = {str}
+
+
 def _prefetchable(value: Any) -> bool:
     """A key a JSON array carries to SQLite unchanged (others are looked up one by one)."""
     if not isinstance(value, str) or value == "" or "\x00" in value:
@@ -210,6 +233,13 @@ class WriteCall:
             return
         known = self._matches.setdefault(obj.name, {}).get(f.name, {})
         wanted: dict[str, str] = {}
+        values = list(values)
+        keys = None if known else _ascii_keys(values)
+        if keys is not None:
+            # One text per key (which of its spellings is sent does not matter: NOCASE
+            # matches them all alike).
+            wanted = dict(zip(keys, values, strict=True))
+            values = []
         for value in values:
             if value.__class__ is str and value.isascii() and value and "\x00" not in value:
                 key = value.lower()   # ASCII: the NOCASE fold
@@ -320,7 +350,7 @@ class WriteCall:
                 column = columns.get(name)
                 if column is None:
                     continue
-                column_keys = [None if value is None else match_key(value) for value in column]
+                column_keys = match_keys(column)
             for entry, match in zip(map(entries.get, column_keys), added, strict=True):
                 if entry is not None:
                     bisect.insort(entry, match)

@@ -39,7 +39,7 @@ from forcebeam.emulator.records.write_call import (
     SKIP,
     UNKNOWN,
     WriteCall,
-    match_key,
+    match_keys,
 )
 
 OPERATIONS = ("insert", "update", "upsert", "delete", "harddelete")
@@ -700,10 +700,10 @@ class _InsertRuns:
             for at, key in enumerate(upsert_keys):
                 if key in (None, "") or (duplicates and str(key).lower() in duplicates):
                     clean[at] = False
-            segment.match_keys = [None if key in (None, "") else match_key(key)
-                                  for key in upsert_keys]
-        segment.unique_keys = [[None if value is None else match_key(value)
-                                for value in columns[position]]
+            segment.match_keys = match_keys(upsert_keys)
+        segment.unique_keys = [segment.match_keys if position == shape.key_at
+                               and columns[position] == upsert_keys
+                               else match_keys(columns[position])
                                for position, _ in shape.unique]
         return segment
 
