@@ -210,6 +210,16 @@ def coerce_column(f: FieldDef, convert: Callable[[Any], Any], values: list[Any]
         if f.type in _PLAIN_TEXT_KINDS and kinds == _STR_ONLY and "" not in values and (
                 not f.length or max(map(len, values), default=0) <= f.length):
             return list(values), set()
+        if f.type == "int" and kinds == _STR_ONLY and "" not in values:
+            # `coercer`'s integer shortcut, per column: float() of each, kept when whole.
+            try:
+                numbers = list(map(float, values))
+                wholes = list(map(int, numbers))
+            except (ValueError, OverflowError):
+                pass
+            else:
+                if numbers == wholes:
+                    return wholes, set()
         try:
             return list(map(convert, values)), set()
         except RowRefusedError:

@@ -43,6 +43,9 @@ from forcebeam.emulator.records.write_call import (
 )
 
 OPERATIONS = ("insert", "update", "upsert", "delete", "harddelete")
+#: Whether calls insert clean runs of rows together (`_InsertRuns`); off, every row takes
+#: the per-row path (tests compare the two).
+INSERT_RUNS = True
 ROLLED_BACK = WriteError(
     "ALL_OR_NONE_OPERATION_ROLLED_BACK",
     "Record rolled back because not all records were valid and the request was using "
@@ -609,7 +612,7 @@ class _InsertRuns:
                  duplicates: set[str], fail_row: _RolledOnce | None, user: str
                  ) -> _InsertRuns | None:
         """Runs for an insert or (non-Id) upsert call of one object, else None."""
-        if op not in ("insert", "upsert") or not objects:
+        if not INSERT_RUNS or op not in ("insert", "upsert") or not objects:
             return None
         obj = objects[0]
         if obj is None or any(o is not obj for o in objects):
