@@ -717,8 +717,11 @@ class _InsertRuns:
         a required field or a unique one with a default left out, a default that does not
         convert, or (upsert) no key named exactly as the external id field."""
         plan = self.plan
+        if any(key == "attributes" or key.lower() == "id" for key in keys):
+            return None
         fields = [plan.field(key) for key in keys]
-        if any(f is None or f.name != key or not f.createable or f.type == "reference"
+        if any(f is None or f.name != key or not f.createable
+               or f.type in ("reference", "id") or f.is_compound
                for f, key in zip(fields, keys, strict=True)):
             return None
         names = [f.name for f in fields if f is not None]
