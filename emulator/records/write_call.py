@@ -271,13 +271,11 @@ class WriteCall:
                 found.setdefault(key, []).append((row[serial_at], row[id_at]))
                 if with_rows and row[id_at] not in self._rows:
                     self._rows[row[id_at]] = dict(zip(names, row, strict=True))
-        for key in wanted:
-            entry = found.get(key)
-            if entry is None:
-                entries[key] = []
-            else:
-                entry.sort()
-                entries[key] = entry
+        # Every key read: no match (a new empty list each, made in C), then those found.
+        entries.update(zip(wanted, iter(list, None), strict=False))
+        for key, entry in found.items():
+            entry.sort()
+            entries[key] = entry
 
     def prefetch_rows(self, obj: ObjectDef, record_ids: Iterable[str]) -> None:
         """Read the rows of these 18-char ids (deleted ones too) in a few queries."""

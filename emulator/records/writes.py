@@ -31,7 +31,7 @@ from forcebeam.emulator.records.validation import (
     coerce_column,
     refuse,
 )
-from forcebeam.emulator.records.values import datetime_to_ms
+from forcebeam.emulator.records.values import datetime_to_ms, datetimes_to_ms
 from forcebeam.emulator.records.write_call import (
     NO_DEFAULT,
     OWNER,
@@ -319,7 +319,7 @@ class RecordWriter:
         serials = self.db.serials(obj, count)
         prefix, now = obj.key_prefix, self.db.now
         record_ids = ids.make_ids(prefix, serials)
-        stamps = [datetime_to_ms(now()) for _ in serials]
+        stamps = datetimes_to_ms([now() for _ in serials])   # a reading per row, as _insert
         columns["Id"] = record_ids
         columns["CreatedDate"] = columns["LastModifiedDate"] = columns["SystemModstamp"] = stamps
         columns["CreatedById"] = columns["LastModifiedById"] = [user] * count
