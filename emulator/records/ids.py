@@ -43,6 +43,8 @@ def make_ids(prefix: str, serials: range) -> list[str]:
     without the per-id arithmetic: ids of one block of 3,844 serials share their first 13
     characters and two checksum characters; the last pair and the third checksum character
     (whose two high bits the pair sets) come from a table."""
+    if len(serials) < 16:
+        return [make_id(prefix, serial) for serial in serials]
     found: list[str] = []
     serial, stop = serials.start, serials.stop
     while serial < stop:

@@ -581,6 +581,10 @@ class _Segment:
     unique_keys: list[list[str | None]] = field(default_factory=list)
 
 
+#: Fewest rows `_InsertRuns` inserts together (shorter runs take the per-row path).
+MIN_RUN = 4
+
+
 class _InsertRuns:
     """Bulk-speed inserts inside `write_mixed`: leading runs of rows that the per-row rules
     (`_insert`, `_upsert` finding no match) would insert without a refusal are inserted
@@ -604,6 +608,7 @@ class _InsertRuns:
         self._shapes: dict[tuple[str, ...], _Shape | None] = {}
         self._segments = _segments(list(map(tuple, records)))
         self._built: dict[int, _Segment] = {}
+        self._per_row_until = 0
 
     @classmethod
     def for_call(cls, writer: RecordWriter, call: WriteCall, op: str,
@@ -626,19 +631,29 @@ class _InsertRuns:
     def insert_from(self, index: int, results: list[WriteResult]) -> int:
         """Insert the run of rows starting at `index` (possibly empty); returns its length.
 
-        Rows are checked in windows growing from 16, so a run costs about its own length
-        even when every other row is cut."""
+        Rows are checked in windows growing from 4, so a run costs about its own length
+        even when every other row is cut; a run shorter than `MIN_RUN` is left to the
+        per-row path (its fixed cost would exceed what it saves), as is every row before
+        the cut that ended such a short run (a run from there would end there too)."""
+        if index < self._per_row_until:
+            return 0
         segment = self._segment(index)
         if segment.shape is None:
             return 0
         call, obj, base = self.call, self.obj, segment.start
         matches = call.read_matches(obj, self.ext_field) if segment.match_keys is not None \
             else {}
+        # A look at the next MIN_RUN rows first: are they clean, with no record to update?
+        ahead = index - base
+        if False in segment.clean[ahead:ahead + MIN_RUN] or ahead + MIN_RUN > len(
+                segment.clean) or (segment.match_keys is not None and list(map(
+                    matches.get, segment.match_keys[ahead:ahead + MIN_RUN])).count([]) < MIN_RUN):
+            return 0
         uniques = [(call.read_matches(obj, f), keys, set())
                    for (_, f), keys in zip(segment.shape.unique, segment.unique_keys,
                                            strict=True)]
         first = end = index - base
-        window = 16
+        window = 4
         while end < segment.end - base:
             high = min(segment.end - base, end + window)
             cut = _first_cut(segment, matches, uniques, end, high)
@@ -655,6 +670,12 @@ class _InsertRuns:
             if cut < high:
                 break
             window *= 4
+        if end - first < MIN_RUN:
+            if self.fail_row is not None:   # drawn already: the per-row path takes them
+                for at in range(first, end):
+                    self.fail_row.drawn[base + at] = None
+            self._per_row_until = base + end
+            return 0
         if end > first:
             columns = {f.name: column[first:end]
                        for f, column in zip(segment.shape.fields, segment.columns, strict=True)}
