@@ -6,7 +6,10 @@ Each call is one transaction on the database's writer connection, under its lock
 still checked one by one, in order, but what they look up (upsert matches, unique values,
 rows to update) is read ahead for the whole call and their statements go to SQLite in runs
 (`emulator.records.write_call`, `Database.pending`), so a 10,000-row Bulk batch costs a few
-queries instead of tens of thousands.
+queries instead of tens of thousands. Runs of rows that these rules would insert without a
+refusal are inserted together, column by column (`_InsertRuns`, `_insert_rows`); the first
+row any rule would treat otherwise takes the per-row path, which alone decides and words
+refusals, updates and deletes.
 """
 
 from __future__ import annotations
@@ -645,9 +648,10 @@ class _InsertRuns:
             else {}
         # A look at the next MIN_RUN rows first: are they clean, with no record to update?
         ahead = index - base
-        if False in segment.clean[ahead:ahead + MIN_RUN] or ahead + MIN_RUN > len(
-                segment.clean) or (segment.match_keys is not None and list(map(
-                    matches.get, segment.match_keys[ahead:ahead + MIN_RUN])).count([]) < MIN_RUN):
+        if ahead + MIN_RUN > len(segment.clean) or False in segment.clean[ahead:ahead + MIN_RUN]:
+            return 0
+        if segment.match_keys is not None and list(map(
+                matches.get, segment.match_keys[ahead:ahead + MIN_RUN])).count([]) < MIN_RUN:
             return 0
         uniques = [(call.read_matches(obj, f), keys, set())
                    for (_, f), keys in zip(segment.shape.unique, segment.unique_keys,
@@ -676,14 +680,12 @@ class _InsertRuns:
                     self.fail_row.drawn[base + at] = None
             self._per_row_until = base + end
             return 0
-        if end > first:
-            columns = {f.name: column[first:end]
-                       for f, column in zip(segment.shape.fields, segment.columns, strict=True)}
-            keys = {f.name: keys[first:end]
-                    for (_, f), keys in zip(segment.shape.unique, segment.unique_keys,
-                                            strict=True)}
-            results.extend(self.writer._insert_rows(call, obj, columns, end - first,
-                                                    self.user, keys))
+        columns = {f.name: column[first:end]
+                   for f, column in zip(segment.shape.fields, segment.columns, strict=True)}
+        keys = {f.name: keys[first:end]
+                for (_, f), keys in zip(segment.shape.unique, segment.unique_keys, strict=True)}
+        results.extend(self.writer._insert_rows(call, obj, columns, end - first, self.user,
+                                                keys))
         return end - first
 
     def _segment(self, index: int) -> _Segment:
