@@ -480,7 +480,10 @@ class RecordWriter:
         if ext_field.type == "id":
             return set()
         keys = _column(records, ext_field.name)
-        counts = Counter(str(key).lower() for key in keys if key not in (None, ""))
+        if _all_text(keys):   # the usual Bulk column: counted in C
+            counts = Counter(map(str.lower, keys))
+        else:
+            counts = Counter(str(key).lower() for key in keys if key not in (None, ""))
         return {key for key, n in counts.items() if n > 1}
 
 
@@ -499,7 +502,8 @@ def _read_ahead(call: WriteCall, op: str, items: list[tuple[str | None, dict[str
         if op == "upsert" and ext_field is not None and ext_field.type != "id" \
                 and obj.field(ext_field.name) is not None:
             keys = _column(records, ext_field.name)
-            call.prefetch_matches(obj, ext_field, (str(k) for k in keys if k not in (None, "")),
+            call.prefetch_matches(obj, ext_field, keys if _all_text(keys) else
+                                  (str(k) for k in keys if k not in (None, "")),
                                   with_rows=True)
         if op in ("insert", "update", "upsert"):
             for f in call.plan(obj).unique:
@@ -509,6 +513,11 @@ def _read_ahead(call: WriteCall, op: str, items: list[tuple[str | None, dict[str
             given = (_get(r, "Id") for r in records)
             call.prefetch_rows(obj, [ids.normalize(i) for i in given if isinstance(i, str)
                                      and ids.is_well_formed(i) and i[:3] == obj.key_prefix])
+
+
+def _all_text(values: list[Any]) -> bool:
+    """Every value a non-empty str (then `str(v)` is `v` and none is skipped as absent)."""
+    return set(map(type, values)) == {str} and "" not in values
 
 
 def _column(records: list[dict[str, Any]], name: str) -> list[Any]:
