@@ -23,6 +23,8 @@ import gc
 import io
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from itertools import chain, compress, islice, repeat
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ MAX_UPLOAD_BYTES = 150 * 1024 * 1024
 #: Rows handed to one `RecordStore.write` call (Salesforce splits jobs into 10,000-row batches).
 WRITE_BATCH_ROWS = 10_000
 NULL_MARKER = "#N/A"
+_SUCCESS = attrgetter("success")
 DELETE_OPERATIONS = frozenset({"delete", "hardDelete"})
 
 
@@ -93,21 +96,28 @@ def process_ingest_job(job: IngestJob, store: Any,
                 except Exception:
                     unprocessed.writerows(batch)
                     raise
-                ok_rows, failed_rows = [], []
-                for row, result in zip(batch, results, strict=True):
-                    if result.success:
-                        created = result.created is not False and (
-                            inserting or bool(result.created))
-                        ok_rows.append([result.id or "", "true" if created else "false", *row])
-                    else:
-                        failed_rows.append([result.id or "", format_error(result.errors),
-                                            *row])
-                ok.writerows(ok_rows)
-                failed.writerows(failed_rows)
+                if len(results) != len(batch):
+                    raise ValueError("the store returned one result per record: "
+                                     f"{len(results)} for {len(batch)}")
+                # Result rows are the result's two cells chained to the row as uploaded,
+                # handed to the csv module as iterators: no list per row.
+                prefixes = [(result.id or "", "true" if result.created is not False and (
+                    inserting or bool(result.created)) else "false") if result.success
+                    else (result.id or "", format_error(result.errors)) for result in results]
+                succeeded = list(map(_SUCCESS, results))
+                failures = len(batch) - sum(succeeded)
+                if failures == 0:
+                    ok.write_results(prefixes, batch)
+                else:
+                    failed_flags = [not flag for flag in succeeded]
+                    ok.write_results(list(compress(prefixes, succeeded)),
+                                     list(compress(batch, succeeded)))
+                    failed.write_results(list(compress(prefixes, failed_flags)),
+                                         list(compress(batch, failed_flags)))
                 ok.flush()
                 failed.flush()
                 # Counts move per batch, as a polling client sees them on a real org.
-                job.number_records_failed += len(failed_rows)
+                job.number_records_failed += failures
                 job.number_records_processed += len(batch)
         except Exception:
             for batch in batches:
@@ -172,14 +182,25 @@ def _check_header(job: IngestJob, header: list[str]) -> None:
 
 
 def _records(header: list[str], rows: list[list[str]]) -> list[dict[str, Any]]:
-    """One store record per CSV row (see the module docstring for the cell rules)."""
-    return [{name: None if value == NULL_MARKER else value
-             for name, value in zip(header, row, strict=False) if value != ""}
+    """One store record per CSV row (see the module docstring for the cell rules); a row
+    with no empty and no `#N/A` cell (the usual one) is zipped with the header in C."""
+    cells = set(chain.from_iterable(rows))
+    if "" not in cells and NULL_MARKER not in cells:
+        return list(map(dict, map(zip, repeat(header), rows)))
+    return [dict(zip(header, row, strict=False)) if "" not in row and NULL_MARKER not in row
+            else {name: None if value == NULL_MARKER else value
+                  for name, value in zip(header, row, strict=False) if value != ""}
             for row in rows]
 
 
 def _iter_uploaded_rows(uploads: list[Path], delimiter: str) -> Iterator[list[str]]:
     """Header (once), then every data row of every upload; later uploads repeat the header."""
+    return chain.from_iterable(_uploaded_parts(uploads, delimiter))
+
+
+def _uploaded_parts(uploads: list[Path], delimiter: str) -> Iterator[Iterable[list[str]]]:
+    """`_iter_uploaded_rows` in parts: [header], then each upload's rows as the csv reader
+    gives them (chained in C, not passed on one by one by a generator)."""
     header: list[str] | None = None
     for path in uploads:
         with path.open("r", encoding="utf-8-sig", newline="") as handle:
@@ -189,23 +210,15 @@ def _iter_uploaded_rows(uploads: list[Path], delimiter: str) -> Iterator[list[st
                 continue
             if header is None:
                 header = first
-                yield header
+                yield [header]
             elif first != header:
                 raise IngestDataError(
                     "InvalidBatch : every upload of a job must have the same header row")
-            for row in reader:
-                if row:
-                    yield row
+            yield filter(None, reader)   # blank lines are no rows
 
 
 def _batches(rows: Iterator[list[str]], size: int) -> Iterator[list[list[str]]]:
-    batch: list[list[str]] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
+    while batch := list(islice(rows, size)):
         yield batch
 
 
@@ -224,6 +237,10 @@ class _ResultWriter:
     def __init__(self, handle: Any, delimiter: str, line_ending: str, quoting: int) -> None:
         self._handle = handle
         self._buffer = io.StringIO()
+        self._quote_all = quoting == csv.QUOTE_ALL
+        self._between_fields = '"' + delimiter + '"'
+        self._between_lines = '"' + line_ending + '"'
+        self._line_ending = line_ending
         self._csv = csv.writer(self._buffer, delimiter=delimiter, lineterminator=line_ending,
                                quoting=quoting)
 
@@ -231,6 +248,22 @@ class _ResultWriter:
         self._csv.writerows(rows)
         if self._buffer.tell() >= _RESULT_BUFFER_CHARS:
             self.flush()
+
+    def write_results(self, prefixes: list[tuple[str, str]], rows: list[list[str]]) -> None:
+        """`writerows` of each prefix's cells followed by its row's. A QUOTE_ALL line whose
+        cells hold no quote character is `"` + the cells joined by `","` + `"`, exactly what
+        the csv module writes: a batch is then joined in C, and the quotes counted to know
+        no cell held one (else the csv module writes the batch)."""
+        if self._quote_all and rows:
+            lines = list(map(self._between_fields.join, map(chain, prefixes, rows)))
+            text = '"' + self._between_lines.join(lines) + '"' + self._line_ending
+            cells = sum(map(len, rows)) + sum(map(len, prefixes))
+            if text.count('"') == 2 * cells:
+                self._buffer.write(text)
+                if self._buffer.tell() >= _RESULT_BUFFER_CHARS:
+                    self.flush()
+                return
+        self.writerows(map(chain, prefixes, rows))
 
     def flush(self) -> None:
         text = self._buffer.getvalue()

@@ -119,6 +119,13 @@ class PendingWrites:
             assert self._sql is not None  # noqa: S101 - set with the first params
             self._writer.executemany(self._sql, params)
 
+    def add_many(self, sql: str, params: list[Sequence[Any]]) -> None:
+        """`add` for several rows of one statement, in order."""
+        if sql != self._sql:
+            self.flush()
+            self._sql = sql
+        self._params.extend(params)
+
     def discard(self) -> None:
         """Forget unsent statements (the call is being rolled back)."""
         self._params = []
@@ -208,6 +215,12 @@ class Database:
         serial = self._next_serial[obj.name]
         self._next_serial[obj.name] = serial + 1
         return serial
+
+    def serials(self, obj: ObjectDef, count: int) -> range:
+        """The next `count` row numbers of `obj` (as `count` calls of `serial`)."""
+        first = self.serial(obj)
+        self._next_serial[obj.name] = first + count
+        return range(first, first + count)
 
     def add_field(self, sobject: str, field_def: FieldDef) -> FieldDef:
         """Create a custom field now (as an admin would in Setup): new column, in describe."""

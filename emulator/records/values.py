@@ -24,8 +24,19 @@ def sql_type(field_type: str) -> str:
 def datetime_to_ms(value: datetime) -> int:
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    delta = value - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    # Integer floor division of whole microseconds: what the days/seconds/microseconds
+    # sum gives, in one C call.
+    return (value - EPOCH) // _ONE_MS
+
+
+_ONE_MS = timedelta(milliseconds=1)
+
+
+def datetimes_to_ms(values: list[datetime]) -> list[int]:
+    """`datetime_to_ms` of each value (a run of inserts' clock readings), without a call
+    per aware value."""
+    return [(value - EPOCH) // _ONE_MS if value.tzinfo is not None else datetime_to_ms(value)
+            for value in values]
 
 
 def ms_to_datetime(ms: int) -> datetime:
