@@ -108,15 +108,13 @@ def test_a_result_row_no_input_sent_is_not_matched():
 
 
 def test_polls_aim_at_the_completion_the_progress_predicts():
-    # The first poll comes when the job could be done at 50k records/s, not before.
+    # The first poll comes when the job could be done at 100k records/s, not before.
     assert [PollSchedule(expected_records=n).next_delay()
-            for n in (10_000, 100_000, 1_000_000, 10_000_000)] == [0.25, 2.0, 20.0, 30.0]
-    small = PollSchedule(expected_records=10_000, started=0.0)
+            for n in (10_000, 100_000, 1_000_000, 10_000_000)] == [0.25, 1.0, 10.0, 30.0]
+    small = PollSchedule(expected_records=20_000, started=0.0)
     assert [small.next_delay() for _ in range(3)] == [0.25, 0.375, 0.5625]
-    medium = PollSchedule(expected_records=50_000, started=0.0)
-    assert [medium.next_delay() for _ in range(3)] == [1.0, 1.5, 2.0]
     schedule = PollSchedule(expected_records=100_000, started=0.0)
-    assert [schedule.next_delay() for _ in range(2)] == [2.0, 2.0]
+    assert [schedule.next_delay() for _ in range(3)] == [1.0, 1.5, 2.0]
     schedule.observe({"numberRecordsProcessed": 10_000}, now=14.0)
     schedule.observe({"numberRecordsProcessed": 30_000}, now=16.0)  # 10k rows/s
     assert schedule.next_delay() == pytest.approx(7.0)              # when it should be done
