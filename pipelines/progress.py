@@ -156,24 +156,19 @@ class _CountRowsOrBatches(_CountRows):
         return pa.Table     # the annotation below is a string (postponed evaluation)
 
     @beam.DoFn.yields_elements
-    def process_batch(self, batch: pa.Table) -> Iterator[Any]:
-        self.count.add(batch.num_rows)
+    def process_batch(self, batch: Any) -> Iterator[Any]:
+        self.count.add(len(batch))      # a table's or a frame's rows
         return iter(())
 
 
-class _CountRowsOrFrames(_CountRows):
-    """Also counts pandas frames as they are (`ReadFromCsv`'s), so a write's input is not
+class _CountRowsOrFrames(_CountRowsOrBatches):
+    """Counts pandas frames as they are (`ReadFromCsv`'s), so a write's input is not
     exploded into rows for the sake of a progress line (the write takes the frames too)."""
 
     def get_input_batch_type(self, input_element_type: Any) -> Any:
         import pandas as pd
 
         return pd.DataFrame
-
-    @beam.DoFn.yields_elements
-    def process_batch(self, batch: Any) -> Iterator[Any]:
-        self.count.add(len(batch))
-        return iter(())
 
 
 def tap(pcoll: beam.PCollection, stage: str, *, batches: bool = False) -> None:
