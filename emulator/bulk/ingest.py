@@ -200,7 +200,8 @@ def _iter_uploaded_rows(uploads: list[Path], delimiter: str) -> Iterator[list[st
 
 def _uploaded_parts(uploads: list[Path], delimiter: str) -> Iterator[Iterable[list[str]]]:
     """`_iter_uploaded_rows` in parts: [header], then each upload's rows as the csv reader
-    gives them (chained in C, not passed on one by one by a generator)."""
+    gives them (chained in C, not passed on one by one by a generator). Every upload has the
+    first one's header (`upload_header_problem` refused any other when it was uploaded)."""
     header: list[str] | None = None
     for path in uploads:
         with path.open("r", encoding="utf-8-sig", newline="") as handle:
@@ -211,10 +212,30 @@ def _uploaded_parts(uploads: list[Path], delimiter: str) -> Iterator[Iterable[li
             if header is None:
                 header = first
                 yield [header]
-            elif first != header:
-                raise IngestDataError(
-                    "InvalidBatch : every upload of a job must have the same header row")
             yield filter(None, reader)   # blank lines are no rows
+
+
+def _upload_header(path: Path, delimiter: str) -> list[str] | None:
+    with path.open("r", encoding="utf-8-sig", newline="") as handle:
+        return next(csv.reader(handle, delimiter=delimiter), None)
+
+
+def upload_header_problem(job: IngestJob, upload: Path) -> str | None:
+    """Why ``upload`` cannot join ``job``'s earlier uploads, or None.
+
+    Checked when the data arrives, not when the job runs: a later upload whose header row
+    differs would otherwise fail the job part way, with rows of the earlier uploads in no
+    result file. Refused at once, the client knows exactly which data was not taken.
+    """
+    delimiter = COLUMN_DELIMITERS[job.column_delimiter]
+    new = _upload_header(upload, delimiter)
+    earlier = next((header for header in (_upload_header(path, delimiter)
+                                          for path in job.uploads) if header is not None), None)
+    if new is None or earlier is None or new == earlier:
+        return None
+    return (f"Every upload of a job must have the same header row: this upload has "
+            f"{new}, the job's first has {earlier}. This upload was not kept; send its rows "
+            f"with the first header, or in a job of their own")
 
 
 def _batches(rows: Iterator[list[str]], size: int) -> Iterator[list[list[str]]]:

@@ -17,7 +17,11 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from forcebeam.emulator.bulk.ingest import MAX_UPLOAD_BYTES, process_ingest_job
+from forcebeam.emulator.bulk.ingest import (
+    MAX_UPLOAD_BYTES,
+    process_ingest_job,
+    upload_header_problem,
+)
 from forcebeam.emulator.bulk.jobs import (
     ABORTED,
     INGEST,
@@ -206,6 +210,11 @@ async def upload(request: web.Request) -> web.Response:
         path.unlink(missing_ok=True)
         raise
     handle.close()
+    if job.uploads:
+        problem = await loop.run_in_executor(None, upload_header_problem, job, path)
+        if problem is not None:
+            path.unlink(missing_ok=True)
+            raise bulk_error(400, "ClientInputError", problem)
     job.uploads.append(path)
     job.upload_bytes += size
     return web.Response(status=201)
