@@ -35,22 +35,18 @@ from forcebeam.pipelines.problems import PipelineFileError
 from forcebeam.pipelines.spec import PipelineSpec
 from forcebeam.pipelines.state_checks import stateful_reads
 from forcebeam.pipelines.validation import validate_or_raise
-
-LOCAL_RUNNERS = ("", "directrunner", "direct", "fnapirunner", "switchingdirectrunner")
+from forcebeam.stages.runners import is_local_runner, runner_name
 
 
 def _runner_name(options: Any) -> str:
     from apache_beam.options.pipeline_options import StandardOptions
 
-    runner = options.view_as(StandardOptions).runner
-    if runner is None:
-        return ""
-    return runner if isinstance(runner, str) else type(runner).__name__
+    return runner_name(options.view_as(StandardOptions).runner)
 
 
 def pick_runner(options: Any) -> Any:
     """None (use `options`' runner) or an offline FnApiRunner for local runs."""
-    if _runner_name(options).lower() not in LOCAL_RUNNERS:
+    if not is_local_runner(_runner_name(options)):
         return None
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 

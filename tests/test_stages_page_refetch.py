@@ -125,13 +125,14 @@ def test_page_cut_midway_is_refetched_by_locator(relay, tmp_path, monkeypatch, c
     assert refetches, "the page itself was re-fetched (not the whole job re-run)"
 
 
-def test_streamed_rows_resume_after_a_cut_page_by_the_given_policy(relay, tmp_path,
-                                                                     monkeypatch):
-    """The row-at-a-time reader re-streams a cut page, skipping the rows already emitted,
-    and waits as the retry policy it is given says."""
+def test_pages_followed_by_locator_are_refetched_by_the_given_policy(relay, tmp_path,
+                                                                      monkeypatch):
+    """The locator-following reader (API versions before ``resultPages``) fetches a cut page
+    again by its own locator, keeping no row of the cut download, and waits as the retry
+    policy it is given says."""
     from forcebeam.auth import get_client
     from forcebeam.auth.retry import RetryPolicy
-    from forcebeam.stages.salesforce.bulk_query import iter_result_rows, run_query_job
+    from forcebeam.stages.salesforce.bulk_query import iter_pages, run_query_job
     from forcebeam.stages.salesforce.config import as_connection
 
     org, cutter = relay
@@ -147,11 +148,11 @@ def test_streamed_rows_resume_after_a_cut_page_by_the_given_policy(relay, tmp_pa
     policy = RetryPolicy(retries=3, first_wait=0.01, sleep=waits.append)
 
     job_id = run_query_job(client, "SELECT Id, Name FROM Account")
-    rows = [dict(zip(header, row, strict=True))
-            for header, row in iter_result_rows(client, job_id, max_records=4000,
-                                                retry=policy)]
+    pages = list(iter_pages(client, job_id, max_records=4000, retry=policy))
+    rows = [row for page in pages for row in page.table.to_pylist()]
 
     assert cutter.cuts >= 1, "the relay must have cut a download"
+    assert len(pages) == -(-len(truth) // 4000), "one page per 4,000 rows, each read whole"
     ids = [r["Id"] for r in rows]
     assert len(ids) == len(set(ids)) == len(truth), "no row lost, none twice"
     assert {r["Id"]: r["Name"] for r in rows} == truth

@@ -1,31 +1,19 @@
 """Bulk API 2.0 query jobs: create, poll until JobComplete, download result pages.
 
-Two ways to read results. The read stage downloads whole pages (gzip on the wire) and parses
-each with Arrow (``fetch_page``): a page is only handed on once it parsed completely and has
-exactly the advertised ``Sforce-NumberOfRecords`` rows, else it is fetched again by its own
+The read stage downloads whole result pages (gzip on the wire) and parses each with Arrow
+(``fetch_page``): a page is only handed on once it parsed completely and has exactly the
+advertised ``Sforce-NumberOfRecords`` rows, else it is fetched again by its own
 URL (locator), so nothing is lost or doubled. Pages are enumerated up front with
 ``resultPages`` (API 58.0+, up to 5 page URLs per call) so that workers download them in
 parallel; older API versions follow ``Sforce-Locator`` from page to page. A page's gzip'd
 body stays compressed until Arrow decompresses it while parsing, and a reader parses one page
 at a time (``fetch_pages``), so memory per worker does not grow with the read.
-
-The row iterator below (``iter_result_rows``) is the older streaming path, kept for callers
-that want rows one at a time:
-
-Why streaming: result pages are read straight from the socket through ``csv.reader`` over
-a text wrapper (``newline=''`` so quoted newlines survive), one row at a time: memory stays
-flat however large the extract. Why the one-row lag: a page cut off mid-download may still
-parse as a plausible last row; a row is only emitted once the next row (or a clean end with
-the advertised ``Sforce-NumberOfRecords``) proves it complete. A page that fails midway is
-fetched again by its locator and the rows already emitted are skipped.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import http.client
-import io
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -41,7 +29,7 @@ from forcebeam.auth.retry import DEFAULT_RETRY, RetryPolicy
 from forcebeam.stages.salesforce.rest_query import ApiClient
 
 __all__ = ["BulkQueryRefusedError", "BulkJobFailedError", "create_query_job", "run_query_job",
-           "iter_result_rows", "delete_query_job", "deleting_after", "wait_for_job", "PollSchedule",
+           "delete_query_job", "deleting_after", "wait_for_job", "PollSchedule",
            "result_page_urls", "fetch_page", "fetch_pages", "iter_pages", "ResultPage",
            "PagesHeld", "download_page"]
 
@@ -52,7 +40,7 @@ PAGE_MAX_RECORDS = 100_000
 #: A body cut mid-download surfaces as one of these (the HTTP level cannot resend a request
 #: whose answer already began); they become a transient ``_CutPageError``.
 _DOWNLOAD_ERRORS = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
-                    http.client.HTTPException, OSError, csv.Error)
+                    http.client.HTTPException, OSError)
 
 
 class BulkQueryRefusedError(FatalError):
@@ -246,84 +234,6 @@ def deleting_after(pages: Iterator[ResultPage], count: int, client: ApiClient,
     finally:
         if deleting is not None:
             deleting.join()
-
-
-def iter_result_rows(client: ApiClient, job_id: str, *, max_records: int = PAGE_MAX_RECORDS,
-                     retry: RetryPolicy = DEFAULT_RETRY
-                     ) -> Iterator[tuple[list[str], list[str]]]:
-    """``(header, row)`` for every result row of a completed job, page after page.
-
-    A page cut midway is streamed again from its start (``retry`` says how often and how
-    long to wait), skipping the rows already emitted.
-    """
-    locator: str | None = None
-    while True:
-        emitted = 0
-        failures = 0
-        while True:
-            try:
-                with _cut_download_is_transient():
-                    for item in _stream_page(client, job_id, locator, max_records,
-                                             skip=emitted):
-                        if isinstance(item, str):   # the final item is the next locator
-                            locator = item
-                            break
-                        emitted += 1
-                        yield item
-                break
-            except _PAGE_CUT as error:
-                failures += 1
-                if failures > retry.retries:
-                    raise BulkJobFailedError(f"Bulk results page of job {job_id} failed "
-                                             f"{failures} times: {_cause_name(error)}") from error
-                LOG.warning("re-fetching Bulk results page of job %s after %s (%d rows kept)",
-                            job_id, _cause_name(error), emitted)
-                retry.pause(failures)
-        if not locator or locator == "null":
-            return
-
-
-def _stream_page(client: ApiClient, job_id: str, locator: str | None, max_records: int,
-                 *, skip: int) -> Iterator[Any]:
-    """Yields ``(header, row)`` tuples, then the next locator string (or ``"null"``)."""
-    params: dict[str, Any] = {"maxRecords": max_records}
-    if locator:
-        params["locator"] = locator
-    response = client.request("GET", f"jobs/query/{job_id}/results", params=params,
-                              headers={"Accept": "text/csv"}, stream=True)
-    try:
-        next_locator = response.headers.get("Sforce-Locator") or "null"
-        advertised = response.headers.get("Sforce-NumberOfRecords")
-        response.raw.decode_content = True
-        reader = csv.reader(io.TextIOWrapper(response.raw, encoding="utf-8", newline=""))
-        header = next(reader, None)
-        if header is None:
-            if advertised not in (None, "0"):
-                raise _TruncatedPageError()
-            yield next_locator
-            return
-        width = len(header)
-        seen = 0
-        pending: list[str] | None = None
-        for row in reader:
-            if len(row) != width:
-                raise _TruncatedPageError()
-            if pending is not None:
-                seen += 1
-                if seen > skip:
-                    yield header, pending
-            pending = row
-        if pending is not None:
-            seen += 1
-            if advertised is not None and int(advertised) != seen:
-                raise _TruncatedPageError()
-            if seen > skip:
-                yield header, pending
-        elif advertised not in (None, "0"):
-            raise _TruncatedPageError()
-        yield next_locator
-    finally:
-        response.close()
 
 
 # ------------------------------------------------------------------ whole pages, as Arrow

@@ -48,6 +48,7 @@ from apache_beam.metrics import Metrics
 from forcebeam.auth import responses
 from forcebeam.auth.retry import DEFAULT_RETRY, RetryPolicy
 from forcebeam.stages.files.arrow_coder import table_from_ipc, table_to_ipc
+from forcebeam.stages.runners import is_local_runner
 from forcebeam.stages.salesforce import bulk_query, incremental, planner, rest_query, soql
 from forcebeam.stages.salesforce.client_dofn import ClientDoFn
 from forcebeam.stages.salesforce.config import ReadConfig, as_connection
@@ -385,14 +386,10 @@ def _local_workers(pipeline: beam.Pipeline) -> int | None:
     None under any other runner."""
     from apache_beam.options.pipeline_options import DirectOptions
 
-    if type(pipeline.runner).__name__ not in _LOCAL_RUNNERS:
+    if not is_local_runner(pipeline.runner):
         return None
     workers = pipeline.options.view_as(DirectOptions).direct_num_workers
     return workers if workers and workers > 0 else (os.cpu_count() or 1)
-
-
-_LOCAL_RUNNERS = frozenset({"FnApiRunner", "DirectRunner", "SwitchingDirectRunner",
-                            "BundleBasedDirectRunner"})
 
 
 def _page_groups(urls: list[str], readers: int | None = None) -> list[tuple[str, ...]]:
