@@ -57,7 +57,7 @@ setup(
     ],
     extras_require={
         # The local emulated org (`forcebeam emulator`, `forcebeam demo`).
-        "emulator": ["aiohttp>=3.9,<4", "lark>=1.1,<2"],
+        "emulator": ["aiohttp>=3.9,<4", "isal>=1.6,<2", "lark>=1.1,<2"],
         # Building and running jobs on Google Cloud Dataflow.
         "dataflow": ["apache-beam[gcp]>=2.77.0,<3"],
         # Tests, benchmarks, lint, building the distribution.

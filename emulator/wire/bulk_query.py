@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from isal import isal_zlib
 
 from forcebeam.emulator.bulk.jobs import (
     ABORTED,
@@ -339,8 +340,11 @@ async def stream_range(response: web.StreamResponse, paced: Pacer, header: bytes
                        path: Any, start: int, end: int, gzip_wanted: bool) -> None:
     """Send `header` then bytes [start, end) of `path`, read (and compressed) on a thread."""
     loop = asyncio.get_running_loop()
-    # Level 1: CSV still shrinks ~4x, and compression must not become the serving limit.
-    compressor = zlib.compressobj(1, zlib.DEFLATED, 31) if gzip_wanted else None
+    # ISA-L's level 1 (standard gzip): ~4x zlib's level-1 speed at a better ratio (a 100k-row
+    # page of 24 fields: 0.03 s vs 0.14 s, 6.9x vs 6.2x smaller). Compression must not become
+    # the serving limit: with zlib, a client downloading 8 pages at once made the org the
+    # bottleneck of a 1M-row extract (its last 5.5 s against 3.1 s).
+    compressor = isal_zlib.compressobj(1, zlib.DEFLATED, 31) if gzip_wanted else None
 
     def encode(data: bytes, final: bool = False) -> bytes:
         if compressor is None:

@@ -17,6 +17,7 @@ import http.client
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -317,20 +318,20 @@ def download_page(client: ApiClient, url: str, params: dict[str, Any] | None = N
 
 def fetch_page(client: ApiClient, url: str, *, params: dict[str, Any] | None = None,
                label: str = "", retry: RetryPolicy = DEFAULT_RETRY,
-               first: Callable[[], _PageBody] | None = None) -> ResultPage:
+               first: Callable[[], ResultPage] | None = None) -> ResultPage:
     """Download one results page whole and parse it; re-fetch it (same URL) on a failure.
 
     A page counts as complete only if it parses and holds ``Sforce-NumberOfRecords`` rows: a
     connection cut at a row boundary still parses, so the count is what catches it.
-    ``first`` gives the first attempt's download (one made ahead, see ``fetch_pages``).
+    ``first`` gives the first attempt's page (downloaded and parsed ahead, see
+    ``fetch_pages``); its failure is retried like any other.
     """
     from forcebeam.stages.salesforce.columnar import PageParseError
 
     ahead = [first] if first is not None else []
 
     def attempt() -> ResultPage:
-        body = ahead.pop()() if ahead else download_page(client, url, params)
-        return body.parse()
+        return ahead.pop()() if ahead else download_page(client, url, params).parse()
 
     def log_retry(error: BaseException, _: int) -> None:
         LOG.warning("re-fetching Bulk results page %s after %s", label or url,
@@ -398,12 +399,12 @@ def fetch_pages(client: ApiClient, urls: list[str] | tuple[str, ...], *, label: 
 
     One Bulk download stream is bounded by its TCP window and the org's latency, so a worker
     keeps a few in flight while it converts and writes the page it has. What waits ahead is
-    the body as received (gzip'd: ~1/5 of the page's CSV text); a page is parsed only when
-    it is handed on, so the reader holds one parsed page at a time however many download
-    (``held`` counts both).
+    the body as received (gzip'd: ~1/5 of the page's CSV text). The next page is parsed
+    while the caller converts and writes this one: Arrow parses without Python's lock, so
+    one worker keeps a second core busy (parsing was ~half of a page's time on the reader's
+    thread). So the reader holds at most two parsed pages, however many download (``held``
+    counts both).
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     held = held if held is not None else PagesHeld()
     labels = [f"{number + 1} {label}" for number in range(len(urls))]
     if len(urls) <= 1 or parallel <= 1:
@@ -411,23 +412,39 @@ def fetch_pages(client: ApiClient, urls: list[str] | tuple[str, ...], *, label: 
             with held.handing_on():
                 yield fetch_page(client, url, label=page_label, retry=retry)
         return
-    # Pages are yielded straight from the call: no local holds one while the caller has it.
-    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="bulk-page") as pool:
-        ahead = []
+    with (ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="bulk-page") as pool,
+          ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk-parse") as parser):
+        downloads: dict[int, Future[_PageBody]] = {}
+        parses: dict[int, Future[ResultPage]] = {}
+
+        def parse(number: int) -> None:
+            """Page ``number`` parsed once downloaded, on the parser thread, in order."""
+            if number < len(urls) and number not in parses:
+                parses[number] = parser.submit(_parsed, downloads.pop(number))
+                held.add(bodies=-1, parsed=1)
+
         for number, (url, page_label) in enumerate(zip(urls, labels, strict=True)):
-            while len(ahead) < parallel and number + len(ahead) < len(urls):
-                ahead.append(pool.submit(download_page, client, urls[number + len(ahead)]))
-                held.add(bodies=1)
-            held.add(bodies=-1)
+            for coming in range(number, min(number + parallel, len(urls))):
+                if coming not in downloads and coming not in parses:
+                    downloads[coming] = pool.submit(download_page, client, urls[coming])
+                    held.add(bodies=1)
+            parse(number)
+            parse(number + 1)
+            held.add(parsed=-1)                 # counted again while it is handed on
+            # Yielded straight from the call: no local holds the page while the caller has it.
             with held.handing_on():
                 yield fetch_page(client, url, label=page_label, retry=retry,
-                                 first=ahead.pop(0).result)
+                                 first=parses.pop(number).result)
+
+
+def _parsed(download: Future[_PageBody]) -> ResultPage:
+    return download.result().parse()
 
 
 class PagesHeld:
     """What a page reader holds at once: result bodies downloading or downloaded ahead
-    (``bodies``), parsed pages handed on and not yet let go (``parsed``), and the most of
-    each so far. Updated by the reading thread only."""
+    (``bodies``), pages parsed (or being parsed) and not yet let go by the caller
+    (``parsed``), and the most of each so far. Updated by the reading thread only."""
 
     def __init__(self) -> None:
         self.bodies = self.parsed = 0
