@@ -6,8 +6,9 @@ advertised ``Sforce-NumberOfRecords`` rows, else it is fetched again by its own
 URL (locator), so nothing is lost or doubled. Pages are enumerated up front with
 ``resultPages`` (API 58.0+, up to 5 page URLs per call) so that workers download them in
 parallel; older API versions follow ``Sforce-Locator`` from page to page. A page's gzip'd
-body stays compressed until Arrow decompresses it while parsing, and a reader parses one page
-at a time (``fetch_pages``), so memory per worker does not grow with the read.
+body stays compressed until Arrow decompresses it while parsing, and a reader holds at most
+two parsed pages, the one handed on and the next (``fetch_pages``), so memory per worker does
+not grow with the read.
 """
 
 from __future__ import annotations
