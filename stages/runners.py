@@ -13,9 +13,10 @@ from typing import Any
 __all__ = ["LOCAL_RUNNER_NAMES", "is_local_runner", "runner_name"]
 
 #: Runner names (lower case) that run in this process or on this machine; "" is Beam's
-#: default runner, the DirectRunner.
+#: default runner, the DirectRunner. (The legacy BundleBasedDirectRunner is not handed to
+#: FnApiRunner: whoever names it wants it, and a read under it behaves as under any runner.)
 LOCAL_RUNNER_NAMES = frozenset({"", "direct", "directrunner", "switchingdirectrunner",
-                                "bundlebaseddirectrunner", "fnapirunner"})
+                                "fnapirunner"})
 
 
 def runner_name(runner: Any) -> str:

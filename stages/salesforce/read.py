@@ -73,13 +73,14 @@ REST_CHUNK_ROWS = 2000
 #: download stream is bounded by its TCP window and the org's latency, and a body waiting
 #: ahead is small (gzip'd, ~7 MB per 100k rows of 24 fields): realistic 1M rows took 33 s
 #: with 2 downloads of 4-page units and 30.3 s with 4 of 8-page units (+30 MB peak RSS);
-#: with the next page parsed ahead, the last 3.1 s (8 downloads) against 3.6 s (6) and 4.2 s
-#: (4), peak RSS unchanged (472 MB at 1M rows).
+#: with the next page parsed ahead, the time after JobComplete was 3.1 s with 8 downloads,
+#: 3.6 s with 6 and 4.2 s with 4 (loopback 1M peak RSS: 472 MB with 6 or 8, 430 MB before).
 PAGES_PER_UNIT = 8
 PAGE_DOWNLOADS = 8
 #: What one reader held at most, per read unit (Beam distributions: their max is the
-#: read's): parsed pages (one; each is ~40 MB of Arrow for 100k rows of 24 fields) and
-#: result bodies downloading or downloaded ahead (gzip'd, ~1/5 of that).
+#: read's): parsed pages (two: the one handed on and the next; each is ~40 MB of Arrow for
+#: 100k rows of 24 fields) and result bodies downloading or downloaded ahead (gzip'd, ~1/5
+#: of that).
 _PAGES_PARSED_AT_ONCE = Metrics.distribution(NAMESPACE, "result_pages_parsed_at_once")
 _PAGE_BODIES_AHEAD = Metrics.distribution(NAMESPACE, "result_page_bodies_ahead")
 _OBSERVED = "observed"
