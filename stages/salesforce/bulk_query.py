@@ -6,9 +6,9 @@ advertised ``Sforce-NumberOfRecords`` rows, else it is fetched again by its own
 URL (locator), so nothing is lost or doubled. Pages are enumerated up front with
 ``resultPages`` (API 58.0+, up to 5 page URLs per call) so that workers download them in
 parallel; older API versions follow ``Sforce-Locator`` from page to page. A page's gzip'd
-body stays compressed until Arrow decompresses it while parsing, and a reader holds at most
-two parsed pages, the one handed on and the next (``fetch_pages``), so memory per worker does
-not grow with the read.
+body stays compressed until Arrow decompresses it while parsing, and a reader holds one
+parsed page (two when it parses the next one ahead, see ``fetch_pages``), so memory per
+worker does not grow with the read.
 """
 
 from __future__ import annotations
@@ -394,17 +394,20 @@ def iter_pages(client: ApiClient, job_id: str, *, max_records: int = PAGE_MAX_RE
 
 
 def fetch_pages(client: ApiClient, urls: list[str] | tuple[str, ...], *, label: str = "",
-                parallel: int = 3, retry: RetryPolicy = DEFAULT_RETRY,
+                parallel: int = 3, parse_ahead: bool = False,
+                retry: RetryPolicy = DEFAULT_RETRY,
                 held: PagesHeld | None = None) -> Iterator[ResultPage]:
     """The pages at ``urls``, in order, downloading up to ``parallel`` ahead of the caller.
 
     One Bulk download stream is bounded by its TCP window and the org's latency, so a worker
     keeps a few in flight while it converts and writes the page it has. What waits ahead is
-    the body as received (gzip'd: ~1/5 of the page's CSV text). The next page is parsed
-    while the caller converts and writes this one: Arrow parses without Python's lock, so
-    one worker keeps a second core busy (parsing was ~half of a page's time on the reader's
-    thread). So the reader holds at most two parsed pages, however many download (``held``
-    counts both).
+    the body as received (gzip'd: ~1/5 of the page's CSV text), parsed when it is handed on:
+    the reader holds one parsed page at a time, however many download (``held`` counts both).
+
+    ``parse_ahead``: the next page is parsed while the caller converts and writes this one.
+    Arrow parses without Python's lock, so a reader alone in its process keeps a second core
+    busy (parsing was ~half of a page's time on the reader's thread), holding two parsed
+    pages. Readers sharing a process already keep its cores busy, and would only hold more.
     """
     held = held if held is not None else PagesHeld()
     labels = [f"{number + 1} {label}" for number in range(len(urls))]
@@ -419,7 +422,8 @@ def fetch_pages(client: ApiClient, urls: list[str] | tuple[str, ...], *, label: 
         parses: dict[int, Future[ResultPage]] = {}
 
         def parse(number: int) -> None:
-            """Page ``number`` parsed once downloaded, on the parser thread, in order."""
+            """Page ``number`` parsed once downloaded, on the parser thread, in order (the
+            caller waits for its page either way: only a page parsed ahead overlaps)."""
             if number < len(urls) and number not in parses:
                 parses[number] = parser.submit(_parsed, downloads.pop(number))
                 held.add(bodies=-1, parsed=1)
@@ -430,7 +434,8 @@ def fetch_pages(client: ApiClient, urls: list[str] | tuple[str, ...], *, label: 
                     downloads[coming] = pool.submit(download_page, client, urls[coming])
                     held.add(bodies=1)
             parse(number)
-            parse(number + 1)
+            if parse_ahead:
+                parse(number + 1)
             held.add(parsed=-1)                 # counted again while it is handed on
             # Yielded straight from the call: no local holds the page while the caller has it.
             with held.handing_on():

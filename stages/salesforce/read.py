@@ -72,15 +72,18 @@ REST_CHUNK_ROWS = 2000
 #: Result pages per read unit of a fanned-out job, and downloads in flight per unit. One
 #: download stream is bounded by its TCP window and the org's latency, and a body waiting
 #: ahead is small (gzip'd, ~7 MB per 100k rows of 24 fields): realistic 1M rows took 33 s
-#: with 2 downloads of 4-page units and 30.3 s with 4 of 8-page units (+30 MB peak RSS);
-#: with the next page parsed ahead, the time after JobComplete was 3.1 s with 8 downloads,
-#: 3.6 s with 6 and 4.2 s with 4 (loopback 1M peak RSS: 472 MB with 6 or 8, 430 MB before).
+#: with 2 downloads of 4-page units and 30.3 s with 4 of 8-page units (+30 MB peak RSS).
 PAGES_PER_UNIT = 8
-PAGE_DOWNLOADS = 8
+PAGE_DOWNLOADS = 4
+#: Downloads in flight for a reader alone in its process (one local worker: the unit owns
+#: its job), which also parses the next page ahead. Realistic 1M rows, the time after
+#: JobComplete: 4.2 s before, then 3.1 s with 8 downloads, 3.6 s with 6 (with 8 and no
+#: parse-ahead, 4.0-4.9 s). Peak RSS at 1M rows loopback: 430 -> 472-500 MB.
+PAGE_DOWNLOADS_ALONE = 8
 #: What one reader held at most, per read unit (Beam distributions: their max is the
-#: read's): parsed pages (two: the one handed on and the next; each is ~40 MB of Arrow for
-#: 100k rows of 24 fields) and result bodies downloading or downloaded ahead (gzip'd, ~1/5
-#: of that).
+#: read's): parsed pages (one, or two for a reader alone that parses ahead; each is ~40 MB
+#: of Arrow for 100k rows of 24 fields) and result bodies downloading or downloaded ahead
+#: (gzip'd, ~1/5 of that).
 _PAGES_PARSED_AT_ONCE = Metrics.distribution(NAMESPACE, "result_pages_parsed_at_once")
 _PAGE_BODIES_AHEAD = Metrics.distribution(NAMESPACE, "result_page_bodies_ahead")
 _OBSERVED = "observed"
@@ -524,10 +527,12 @@ class _ReadUnit(ClientDoFn):
         if unit.mode == "bulk":
             if unit.pages:
                 held = bulk_query.PagesHeld()
+                alone = unit.owns_job    # the process's one reader: its cores are its own
                 pages = bulk_query.fetch_pages(
                     self._client, unit.pages, label=f"of unit {unit.index + 1} of job "
                                                     f"{unit.job_id}",
-                    parallel=PAGE_DOWNLOADS, retry=self._retry, held=held)
+                    parallel=PAGE_DOWNLOADS_ALONE if alone else PAGE_DOWNLOADS,
+                    parse_ahead=alone, retry=self._retry, held=held)
                 if unit.owns_job and unit.job_id:
                     pages = bulk_query.deleting_after(pages, len(unit.pages), self._client,
                                                       unit.job_id)
