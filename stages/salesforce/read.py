@@ -78,7 +78,7 @@ PAGE_DOWNLOADS = 4
 #: Downloads in flight for a reader alone in its process (one local worker: the unit owns
 #: its job), which also parses the next page ahead. Realistic 1M rows, the time after
 #: JobComplete: 4.2 s before, then 3.1 s with 8 downloads, 3.6 s with 6 (with 8 and no
-#: parse-ahead, 4.0-4.9 s). Peak RSS at 1M rows loopback: 430 -> 472-500 MB.
+#: parse-ahead, 4.0-4.9 s). Peak RSS at 1M rows loopback: 430 -> 472-505 MB.
 PAGE_DOWNLOADS_ALONE = 8
 #: What one reader held at most, per read unit (Beam distributions: their max is the
 #: read's): parsed pages (one, or two for a reader alone that parses ahead; each is ~40 MB
