@@ -72,6 +72,13 @@ setup(
             "WriteToSalesforce = forcebeam.stages.salesforce.write:WriteToSalesforce",
             "ReplicateSalesforce = forcebeam.stages.salesforce.replicate:ReplicateSalesforce",
         ],
+        # Their config models, read by validation without importing the stages (and Beam).
+        "forcebeam.stage_configs": [
+            "ReadFromSalesforce = forcebeam.stages.salesforce.config:ReadConfig",
+            "WriteToSalesforce = forcebeam.stages.salesforce.config:WriteConfig",
+            "ReplicateSalesforce = "
+            "forcebeam.stages.salesforce.replicate_config:ReplicateConfig",
+        ],
         "forcebeam.auth_flows": [
             "jwt_bearer = forcebeam.auth.flows.jwt_bearer:JwtBearerCredentials",
             "client_credentials = forcebeam.auth.flows.client_credentials:ClientCredentials",

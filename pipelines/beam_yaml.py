@@ -59,8 +59,17 @@ def stage_names(spec: PipelineSpec) -> dict[str, str]:
             if transform.type in ours}
 
 
+def stage_configs(beam_spec: dict[str, Any], path: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """(step name, type, config with its connection inlined) of each of our stages in a
+    Beam spec."""
+    ours = forcebeam_stage_types()
+    resolved = PipelineSpec(file=LoadedFile(path=path, data=beam_spec))
+    return [(transform.name, str(transform.type), dict(transform.config))
+            for transform in resolved.transforms()
+            if transform.type in ours and isinstance(transform.config, dict)]
+
+
 def read_configs(beam_spec: dict[str, Any], path: str) -> dict[str, dict[str, Any]]:
     """Step name -> config (connection inlined) of every ReadFromSalesforce in a Beam spec."""
-    resolved = PipelineSpec(file=LoadedFile(path=path, data=beam_spec))
-    return {transform.name: dict(transform.config) for transform in resolved.transforms()
-            if transform.type == "ReadFromSalesforce" and isinstance(transform.config, dict)}
+    return {name: config for name, kind, config in stage_configs(beam_spec, path)
+            if kind == "ReadFromSalesforce"}

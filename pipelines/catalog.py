@@ -9,6 +9,7 @@ clients the file does not need.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 from collections.abc import Iterable, Mapping
@@ -117,8 +118,60 @@ def _read_include(location: str, base_dir: str) -> Any:
 
 
 def all_known_types(extra: Iterable[str] = (), used_types: Iterable[Any] = ()) -> set[str]:
-    return (set(beam_transform_types(used_types)) | set(forcebeam_stage_types())
-            | provided_types() | set(extra))
+    """Every transform type a file may use: Beam's, ours, and ``extra`` (the file's own).
+
+    Beam's names come from a copy on disk when it holds every type ``used_types`` needs, so
+    the usual file is validated without importing Beam: `forcebeam run` starts its reads'
+    jobs once the file is valid (``pipelines.head_start``), and Beam's import (~1.4 s) is
+    then spent while the org works. A type missing from the copy loads the catalogue itself
+    (and refreshes the copy), so a stale copy can only let a type through to Beam's build,
+    which reports it at its line.
+    """
+    base = set(forcebeam_stage_types()) | provided_types() | set(extra)
+    needed = {kind for kind in used_types if isinstance(kind, str)} - base
+    stored = _stored_beam_types()
+    if stored is not None and needed <= stored:
+        return base | stored
+    names = beam_transform_types(used_types)
+    _store_beam_types(names)
+    return base | names
+
+
+def _beam_types_file() -> Path:
+    """One copy per Beam install (its version, this interpreter and environment)."""
+    import hashlib
+    import sys
+    from importlib.metadata import version
+
+    key = hashlib.sha256(f"{version('apache-beam')}\0{sys.version}\0{sys.prefix}".encode())
+    root = os.environ.get("FORCEBEAM_CACHE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "forcebeam")
+    return Path(root) / "beam-yaml" / f"types-{key.hexdigest()[:16]}.json"
+
+
+def _stored_beam_types() -> frozenset[str] | None:
+    try:
+        names = json.loads(_beam_types_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        return None
+    return frozenset(names)
+
+
+def _store_beam_types(names: Iterable[str]) -> None:
+    """Best effort, atomically (a concurrent run never reads half a file)."""
+    import tempfile
+
+    path = _beam_types_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False,
+                                         encoding="utf-8", suffix=".tmp") as handle:
+            json.dump(sorted(names), handle)
+        os.replace(handle.name, path)
+    except OSError:
+        return
 
 
 @functools.lru_cache(maxsize=1)

@@ -9,6 +9,9 @@ any other runner (Dataflow with `--setup_file ./setup.py`, ...) is used as given
 
 After the pipeline finished successfully, incremental reads' pending state is committed
 (see stages.salesforce.incremental): a failed run never moves a watermark.
+
+Beam is imported only once the file is valid and a local run's head start has begun
+(`pipelines.head_start`): its reads' Bulk jobs then run on the org during Beam's import.
 """
 
 from __future__ import annotations
@@ -19,16 +22,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from forcebeam.auth.exit_codes import EXIT_FAILED, EXIT_OK
-from forcebeam.pipelines import (
-    beam_yaml,
-    dataflow_dry_run,
-    outputs,
-    progress,
-    signals,
-    stopped,
-    summary,
-)
-from forcebeam.pipelines.build import build_options, construct
+from forcebeam.pipelines import beam_yaml, dataflow_dry_run, head_start, outputs, signals
 from forcebeam.pipelines.expected import ExpectedRows
 from forcebeam.pipelines.inline_secrets import ALLOW_FLAG, allows_inline
 from forcebeam.pipelines.problems import PipelineFileError
@@ -62,10 +56,28 @@ def run_file(file: str, beam_args: Sequence[str] = (), progress_seconds: float =
     # What only the org knows (unknown objects, fields, relationship paths) is still the
     # file's mistake: report it at its line now, as `validate --online` does, before any job.
     _check_against_org(spec)
+    # A local run's logins and reads' jobs begin now, on threads: the org works while Beam
+    # is imported. Whatever no read took is discarded on every way out.
+    head_start.start(spec, beam_args)
+    try:
+        return _run(spec, file, beam_args, progress_seconds, stream)
+    finally:
+        head_start.finish()
+
+
+def _run(spec: PipelineSpec, file: str, beam_args: Sequence[str], progress_seconds: float,
+         stream: TextIO) -> int:
+    # Beam is imported here, after the head start.
+    from forcebeam.pipelines import progress, stopped, summary
+    from forcebeam.pipelines.build import build_options, construct
+
     # Options are ours to build (flags win over the file's); Beam only gets the pipeline.
     options = build_options(spec, beam_args)
     runner = pick_runner(options)
     local = runner is not None
+    if not (local and _in_process(options)):
+        head_start.finish()     # judged wrong: no worker of this process will take them
+    head_start.raise_login_failure()
     if not local:
         _refuse_inline_secrets(spec)
         _require_runner_extra(options)

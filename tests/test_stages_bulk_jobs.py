@@ -17,6 +17,7 @@ from forcebeam.stages.salesforce.read import (
     _PlanUnits,
     _ReadUnit,
 )
+from forcebeam.stages.salesforce.read_spec import read_spec
 from tests.support.stages import connection_mapping
 from tests.support.truth import rest_records
 
@@ -29,7 +30,7 @@ def _private_describe_cache(tmp_path, monkeypatch):
 def _planned_units(org, split: int):
     read = ReadFromSalesforce(connection_mapping(org), sobject="Account",
                               fields=["Id", "Name"], mode="bulk", split=split)
-    spec = read._spec()
+    spec = read_spec(read._config, read._connection)
     plan = _PlanUnits(Connection.from_mapping(connection_mapping(org)))
     plan.setup()
     return spec, [unit for _, unit in plan.process(spec)]

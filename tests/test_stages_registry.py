@@ -71,6 +71,9 @@ def test_our_stages_are_registered_with_their_config_models():
     read_fields = set(stages["ReadFromSalesforce"].config_model.model_fields)
     assert {"connection", "sobject", "soql", "fields", "mode", "incremental", "split",
             "types"} <= read_fields
+    # The model validation reads without importing the stage is the stage's own.
+    for name in ("ReadFromSalesforce", "WriteToSalesforce", "ReplicateSalesforce"):
+        assert stages[name].config_model is stages[name].load().config_model
 
 
 def test_misspelt_read_config_names_the_field_and_the_fix():

@@ -208,6 +208,16 @@ def delete_query_job(client: ApiClient, job_id: str) -> None:
         LOG.debug("could not delete bulk query job %s: %s", job_id, type(error).__name__)
 
 
+def discard_query_job(client: ApiClient, job_id: str) -> None:
+    """Best effort: abort a job nobody will read (Salesforce deletes only a job that has
+    stopped), then delete it."""
+    try:
+        client.request("PATCH", f"jobs/query/{job_id}", json={"state": "Aborted"})
+    except Exception as error:  # noqa: BLE001 - already complete (INVALIDJOBSTATE), or gone
+        LOG.debug("could not abort bulk query job %s: %s", job_id, type(error).__name__)
+    delete_query_job(client, job_id)
+
+
 def deleting_after(pages: Iterator[ResultPage], count: int, client: ApiClient,
                    job_id: str) -> Iterator[ResultPage]:
     """``pages`` (all ``count`` pages of ``job_id``), deleting the job once the last one is

@@ -26,8 +26,8 @@ compound address/location fields, whose components (BillingCity, ...) are read a
 keeps REST, Bulk and auto row-for-row identical. A compound field named explicitly is read
 as JSON text through REST (auto mode) or dropped with one warning (bulk mode).
 
-Auto mode: a unit with at least ``BULK_MIN_ROWS`` rows is a Bulk 2.0 job, smaller units are
-REST queries (fewer calls), and a unit Bulk refuses is read through REST.
+Auto mode: a unit with at least ``read_spec.BULK_MIN_ROWS`` rows is a Bulk 2.0 job, smaller
+units are REST queries (fewer calls), and a unit Bulk refuses is read through REST.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import os
 import pickle
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
@@ -49,21 +49,24 @@ from forcebeam.auth import responses
 from forcebeam.auth.retry import DEFAULT_RETRY, RetryPolicy
 from forcebeam.stages.files.arrow_coder import table_from_ipc, table_to_ipc
 from forcebeam.stages.runners import is_local_runner
-from forcebeam.stages.salesforce import bulk_query, incremental, planner, rest_query, soql
+from forcebeam.stages.salesforce import (
+    bulk_query,
+    head_start,
+    incremental,
+    planner,
+    rest_query,
+    soql,
+)
 from forcebeam.stages.salesforce.client_dofn import ClientDoFn
 from forcebeam.stages.salesforce.config import ReadConfig, as_connection
 from forcebeam.stages.salesforce.metrics import NAMESPACE, PlannedRows, ProgressLog
-from forcebeam.stages.salesforce.schema import (
-    COMPOUND_TYPES,
-    RowSchema,
-    bulk_dropped_compounds,
-    schema_from_describe,
-)
+from forcebeam.stages.salesforce.read_spec import ReadSpec, read_spec, unit_mode, unit_text
+from forcebeam.stages.salesforce.schema import RowSchema
+from forcebeam.stages.salesforce.watermark import WatermarkFn
 
 __all__ = ["ReadFromSalesforce"]
 
 LOG = logging.getLogger(__name__)
-BULK_MIN_ROWS = 2000
 #: Rows of a ``QUERY_TIMEOUT``'d job per Id-range job it is replanned into (one Salesforce
 #: server-side chunk).
 TIMEOUT_SPLIT_ROWS = 250_000
@@ -88,23 +91,6 @@ _PAGES_PARSED_AT_ONCE = Metrics.distribution(NAMESPACE, "result_pages_parsed_at_
 _PAGE_BODIES_AHEAD = Metrics.distribution(NAMESPACE, "result_page_bodies_ahead")
 _OBSERVED = "observed"
 _JOBS = "jobs"
-
-
-@dataclass(frozen=True)
-class _ReadSpec:
-    """Everything a worker needs to plan and read (picklable; no secrets)."""
-
-    query: soql.BaseQuery
-    schema: RowSchema
-    mode: Literal["auto", "bulk", "rest"]
-    include_deleted: bool
-    split: int | str
-    incremental: incremental.IncrementalSpec | None
-    bulk_timeout_seconds: float
-    bulk_page_size: int
-    #: Workers of a local runner (each reads one share of a job's pages); None: a remote
-    #: runner, whose workers come and go.
-    readers: int | None = None
 
 
 class ReadFromSalesforce(beam.PTransform):
@@ -149,7 +135,6 @@ class ReadFromSalesforce(beam.PTransform):
                                   bulk_timeout_seconds=bulk_timeout_seconds,
                                   bulk_page_size=bulk_page_size)
         self._connection = as_connection(connection)
-        self._incremental = self._config.incremental
 
     @property
     def arrow_ready(self) -> bool:
@@ -169,7 +154,8 @@ class ReadFromSalesforce(beam.PTransform):
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         from forcebeam.stages.salesforce.columnar import arrow_schema
 
-        spec = replace(self._spec(), readers=_local_workers(pbegin.pipeline))
+        spec = replace(read_spec(self._config, self._connection),
+                       readers=_local_workers(pbegin.pipeline))
         row_class = spec.schema.row_class()
         self._arrow_ready = (spec.schema.mode == "portable"
                              and arrow_schema(row_class) is not None)
@@ -198,61 +184,10 @@ class ReadFromSalesforce(beam.PTransform):
             inc = spec.incremental
             _ = (read[_OBSERVED]
                  | "Watermark" >> beam.CombineGlobally(
-                     incremental.WatermarkFn(inc.lookback_seconds))
+                     WatermarkFn(inc.lookback_seconds))
                  | "WritePending" >> beam.Map(
                      lambda observed: incremental.write_pending(state_path, inc, observed)))
         return rows
-
-    # ----------------------------------------------------------------- construction
-
-    def _spec(self) -> _ReadSpec:
-        from forcebeam.stages.salesforce.describe import cached_describe
-
-        cfg = self._config
-        if cfg.soql:
-            sobject, paths, where, splittable = soql.parse_custom_soql(cfg.soql)
-            fields: list[str] | None = paths
-        else:
-            sobject, where, splittable = cfg.sobject or "", None, True
-            fields = list(cfg.fields) if cfg.fields is not None else None
-        inc = self._incremental
-        if inc and fields is not None:
-            fields += [f for f in ("Id", inc.field) if f.lower() not in
-                       {x.lower() for x in fields}]
-        describe = cached_describe(self._connection, sobject)
-        mode = cfg.mode
-        schema = schema_from_describe(describe, fields=fields, mode=cfg.types)
-        if inc and (schema.field(inc.field) is None or schema.field("Id") is None):
-            raise ValueError(f"incremental.field: {sobject} has no field {inc.field!r} (or no "
-                             "Id); use a timestamp field such as SystemModstamp or "
-                             "LastModifiedDate")
-        if fields is None:
-            skipped = [f["name"] for f in describe.get("fields", [])
-                       if f.get("type") in COMPOUND_TYPES]
-            if skipped:
-                LOG.info("reading %s without its compound fields %s: their components "
-                         "(e.g. BillingCity) are read instead", sobject, ", ".join(skipped))
-        compound = [f.path for f in schema.fields if f.compound]
-        if compound and mode == "bulk":
-            for dropped in bulk_dropped_compounds(describe, fields or ()):
-                LOG.warning("reading %s: %s (%s)", sobject, dropped.consequence, dropped.fix)
-            schema = replace(schema, fields=tuple(f for f in schema.fields if not f.compound))
-        elif compound and mode == "auto":
-            mode = "rest"
-        if not splittable:
-            if inc:
-                raise ValueError("incremental: cannot be combined with a custom SOQL that has "
-                                 "LIMIT/ORDER BY/OFFSET/GROUP BY; remove those clauses")
-            query = soql.BaseQuery(sobject=sobject, columns=tuple(f.path for f in schema.fields),
-                                   raw=cfg.soql, splittable=False)
-        else:
-            query = soql.BaseQuery(sobject=describe.get("name", sobject),
-                                   columns=tuple(f.path for f in schema.fields), where=where)
-        return _ReadSpec(query=query, schema=schema, mode=mode,
-                         include_deleted=cfg.include_deleted, split=cfg.split,
-                         incremental=inc, bulk_timeout_seconds=cfg.bulk_timeout_seconds,
-                         bulk_page_size=cfg.bulk_page_size)
-
 
 class _PlanUnits(ClientDoFn):
     """One read spec -> read units (runs on one worker).
@@ -268,7 +203,7 @@ class _PlanUnits(ClientDoFn):
         super().__init__(connection)
         self._progress_name = progress_name
 
-    def process(self, spec: _ReadSpec) -> Iterator[tuple[_ReadSpec, planner.ReadUnit]]:
+    def process(self, spec: ReadSpec) -> Iterator[tuple[ReadSpec, planner.ReadUnit]]:
         client = self._client
         extra: list[str] = []
         seen: dict[str, str] = {}
@@ -281,8 +216,12 @@ class _PlanUnits(ClientDoFn):
         query = spec.query
         id_ranges = (query.splittable and isinstance(spec.split, int)
                      and not isinstance(spec.split, bool) and spec.split > 1)
+        # What `forcebeam run` began before Beam was imported (a local run's reads).
+        started = head_start.take(self._connection, spec)
         total = -1
-        if query.splittable and (spec.mode == "auto" or id_ranges):
+        if started is not None and started.total >= 0:
+            total = started.total
+        elif query.splittable and (spec.mode == "auto" or id_ranges):
             # The count picks auto's path (and sizes Id ranges); a bulk read learns its
             # size from the job instead.
             total = rest_query.count_rows(client, query.count_text(extra=extra),
@@ -292,11 +231,11 @@ class _PlanUnits(ClientDoFn):
                                          extra, seen)
         else:
             unit = planner.ReadUnit(index=0, id_from=None, id_to=None, expected_rows=total,
-                                    mode=_unit_mode(spec, total), extra=tuple(extra),
+                                    mode=unit_mode(spec, total), extra=tuple(extra),
                                     seen=incremental.seen_in_range(seen, None, None))
             units = [unit]
             if unit.mode == "bulk" and spec.split == "auto":
-                units = self._page_units(spec, unit, extra, seen)
+                units = self._page_units(spec, unit, extra, seen, started)
         self._sync()
         planned = sum(max(u.expected_rows, 0) for u in units)
         if self._progress_name and all(u.expected_rows >= 0 for u in units):
@@ -305,7 +244,7 @@ class _PlanUnits(ClientDoFn):
         for unit in units:
             yield spec, unit
 
-    def _id_range_units(self, spec: _ReadSpec, total: int, wanted: int, extra: list[str],
+    def _id_range_units(self, spec: ReadSpec, total: int, wanted: int, extra: list[str],
                         seen: dict[str, str]) -> list[planner.ReadUnit]:
         client, query = self._client, spec.query
         ranges: list[tuple[str | None, str | None, int]] = [(None, None, total)]
@@ -320,7 +259,7 @@ class _PlanUnits(ClientDoFn):
                 ranges = planner.plan_id_ranges(total=total, wanted=wanted, min_id=low,
                                                 max_id=high, count=count)
         units = [planner.ReadUnit(index=index, id_from=id_from, id_to=id_to,
-                                  expected_rows=rows, mode=_unit_mode(spec, rows),
+                                  expected_rows=rows, mode=unit_mode(spec, rows),
                                   extra=tuple(extra),
                                   seen=incremental.seen_in_range(seen, id_from, id_to))
                  for index, (id_from, id_to, rows) in enumerate(ranges)]
@@ -328,19 +267,25 @@ class _PlanUnits(ClientDoFn):
             units = [self._submitted(spec, unit) for unit in units]
         return units
 
-    def _page_units(self, spec: _ReadSpec, unit: planner.ReadUnit, extra: list[str],
-                    seen: dict[str, str]) -> list[planner.ReadUnit]:
-        """The read's one job, completed, as one unit per result page.
+    def _page_units(self, spec: ReadSpec, unit: planner.ReadUnit, extra: list[str],
+                    seen: dict[str, str], started: head_start.StartedRead | None = None
+                    ) -> list[planner.ReadUnit]:
+        """The read's one job (created now, or by the run's head start), completed, as one
+        unit per result page.
 
         A refused job leaves the unit to the reader (REST fallback, or the explanation in
         bulk mode); an API version without ``resultPages`` reads the job page after page.
         """
         client = self._client
-        try:
-            job = bulk_query.create_query_job(client, _unit_text(spec, unit),
-                                              include_deleted=spec.include_deleted)
-        except bulk_query.BulkQueryRefusedError:
+        if started is not None and started.refused is not None:
             return [unit]
+        job = started.job if started is not None else None
+        if job is None:
+            try:
+                job = bulk_query.create_query_job(client, unit_text(spec, unit),
+                                                  include_deleted=spec.include_deleted)
+            except bulk_query.BulkQueryRefusedError:
+                return [unit]
         path = f"jobs/query/{job['id']}"
         try:
             info = bulk_query.wait_for_job(client, path, job, spec.bulk_timeout_seconds)
@@ -370,7 +315,7 @@ class _PlanUnits(ClientDoFn):
                         expected_rows=rows if index == 0 else 0, owns_job=owned)
                 for index, group in enumerate(groups)]
 
-    def _submitted(self, spec: _ReadSpec, unit: planner.ReadUnit) -> planner.ReadUnit:
+    def _submitted(self, spec: ReadSpec, unit: planner.ReadUnit) -> planner.ReadUnit:
         """Submit a Bulk unit's job now, so the org prepares every unit's results at once.
 
         Read units run one after another on each worker; without this, each would wait for
@@ -380,7 +325,7 @@ class _PlanUnits(ClientDoFn):
         if unit.mode != "bulk":
             return unit
         try:
-            job = bulk_query.create_query_job(self._client, _unit_text(spec, unit),
+            job = bulk_query.create_query_job(self._client, unit_text(spec, unit),
                                               include_deleted=spec.include_deleted)
         except bulk_query.BulkQueryRefusedError:
             return unit
@@ -427,26 +372,11 @@ class _DeleteJob(ClientDoFn):
         return iter(())
 
 
-def _unit_text(spec: _ReadSpec, unit: planner.ReadUnit) -> str:
-    """The SOQL of one unit: the base query bounded to the unit's Id range."""
-    if not spec.query.splittable:
-        return spec.query.text()
-    return spec.query.text(id_from=unit.id_from, id_to=unit.id_to, extra=unit.extra)
-
-
 def _count_range(client: Any, query: soql.BaseQuery, extra: list[str], include_deleted: bool,
                  id_from: str | None, id_to: str | None) -> int:
     return rest_query.count_rows(client, query.count_text(id_from=id_from, id_to=id_to,
                                                           extra=extra),
                                  include_deleted=include_deleted)
-
-
-def _unit_mode(spec: _ReadSpec, rows: int) -> str:
-    if spec.mode != "auto":
-        return spec.mode
-    if not spec.query.splittable:
-        return "rest"
-    return "bulk" if rows >= BULK_MIN_ROWS else "rest"
 
 
 @dataclass(frozen=True)
@@ -505,10 +435,10 @@ class _ReadUnit(ClientDoFn):
         self._schema = schema
         self._retry = retry
 
-    def process(self, element: tuple[_ReadSpec, planner.ReadUnit]) -> Iterator[Any]:
+    def process(self, element: tuple[ReadSpec, planner.ReadUnit]) -> Iterator[Any]:
         spec, unit = element
         ProgressLog.expect(max(unit.expected_rows, 0))
-        chunks = _explained(self._chunks(spec, unit, _unit_text(spec, unit)))
+        chunks = _explained(self._chunks(spec, unit, unit_text(spec, unit)))
         assert self._counters is not None
         for chunk in chunks:
             if spec.incremental:
@@ -523,7 +453,7 @@ class _ReadUnit(ClientDoFn):
             yield beam.pvalue.TaggedOutput(_JOBS, unit.job_id)
         self._sync()
 
-    def _chunks(self, spec: _ReadSpec, unit: planner.ReadUnit, text: str) -> Iterator[_Chunk]:
+    def _chunks(self, spec: ReadSpec, unit: planner.ReadUnit, text: str) -> Iterator[_Chunk]:
         if unit.mode == "bulk":
             if unit.pages:
                 held = bulk_query.PagesHeld()
@@ -590,7 +520,7 @@ def _page_blocks(page: bulk_query.ResultPage) -> list[pa.RecordBatch]:
     return page.table.to_batches()
 
 
-def _observed(spec: _ReadSpec, unit: planner.ReadUnit, chunk: _Chunk
+def _observed(spec: ReadSpec, unit: planner.ReadUnit, chunk: _Chunk
               ) -> Generator[Any, None, _Chunk]:
     """Yield ``(Id, watermark)`` observations; return the chunk without rows already read.
 

@@ -49,6 +49,7 @@ from forcebeam.stages.salesforce.read import ReadFromSalesforce
 from forcebeam.stages.salesforce.replicate_config import ReplicateConfig
 from forcebeam.stages.salesforce.replicate_manifest import ObjectPlan, RunPlan
 from forcebeam.stages.salesforce.timestamps import format_datetime, parse_datetime
+from forcebeam.stages.salesforce.watermark import WatermarkFn
 
 __all__ = ["ReplicateSalesforce"]
 
@@ -190,7 +191,7 @@ class ReplicateSalesforce(beam.PTransform):
         facts = _written(split.live, plan, name, "rows", self._connection)
         facts.append(split[_CALLS])
         facts.append(split[_OBSERVED]
-                     | f"{name}/Watermark" >> beam.CombineGlobally(incremental.WatermarkFn(0))
+                     | f"{name}/Watermark" >> beam.CombineGlobally(WatermarkFn(0))
                      | f"{name}/WatermarkFact" >> beam.Map(lambda v, n=name: (n, "observed", v)))
         if obj.deletes:
             facts += self._tombstones(pbegin, plan, obj, split[_SOFT])
