@@ -17,6 +17,12 @@ from collections.abc import Sequence
 # google-auth reads these at import time: never probe a GCE metadata server unless the user
 # configured one (Dataflow workers set their own).
 os.environ.setdefault("NO_GCE_CHECK", "true")
+# Arrow's allocator for the command's process, read when pyarrow loads: jemalloc (in
+# pyarrow's Linux builds) hands freed pages back after a second, where the default mimalloc
+# keeps them. A local 5M-row extract to Parquet peaked at 393 MB against 331 MB for 100k rows
+# (1.19x); with mimalloc at 482 MB against 375 MB (1.29x). A pool the user chose is kept.
+if sys.platform.startswith("linux"):
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
 
 from forcebeam.auth.exit_codes import (  # noqa: E402
     EXIT_FAILED,
