@@ -102,12 +102,19 @@ def test_two_reads_of_the_same_query_each_read_all_rows_with_a_job_each(org, tmp
     assert _jobs_left(org) == []
 
 
-def test_a_file_beam_refuses_leaves_no_job_in_the_org(org, tmp_path):
-    """Beam's own checks come after the head start: the job it began is aborted and
-    deleted, and the run still exits 2 at the file's line."""
+@pytest.mark.parametrize("queued_seconds", [0, 30], ids=["completed", "still-queued"])
+def test_a_file_beam_refuses_leaves_no_job_in_the_org(org, tmp_path, queued_seconds):
+    """Beam's own checks come after the head start: the job it began (complete by then, or
+    still in the org's queue) is aborted and deleted, and the run still exits 2 at the
+    file's line."""
     org.reset_counters()
-    done = _run(org, tmp_path, _pipeline(tmp_path, shape="len(Name"))
+    org.admin("PUT", "faults", json={"bulk_queue_seconds": queued_seconds})
+    try:
+        done = _run(org, tmp_path, _pipeline(tmp_path, shape="len(Name"))
+    finally:
+        org.admin("DELETE", "faults")
     assert done.returncode == 2, done.stdout + done.stderr
+    assert org.counters()["bulk_jobs"]["query"] == 1
     assert "Beam cannot build this: SyntaxError" in done.stderr
     assert _jobs_left(org) == []
     assert _rows(tmp_path, "accounts0") == 0

@@ -24,6 +24,7 @@ retry updates instead of inserting twice.
 from __future__ import annotations
 
 import logging
+import pickle
 import typing
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -147,6 +148,7 @@ class WriteToSalesforce(beam.PTransform):
                 and isinstance(pcoll.windowing.windowfn, GlobalWindows):
             # Rows, or pandas frames kept whole (ReadFromCsv's): see frame_records.
             batches = pcoll | "Batch" >> beam.ParDo(_Batches(size, pcoll.element_type))
+            batches.element_type = _WriteBatch     # its coder sizes a batch without pickling
         else:
             batches = pcoll | "Batch" >> beam.BatchElements(min_batch_size=size,
                                                             max_batch_size=size)
@@ -188,6 +190,37 @@ class _WithRecord(beam.DoFn):
         fields = row.as_dict()
         fields["element"] = as_output_record(row.element, self._record)
         yield beam.Row(**fields)
+
+
+class _WriteBatch:
+    """The element type of ``_Batches``' output: a list of rows or a ``FrameRecords``."""
+
+
+class _WriteBatchCoder(beam.coders.Coder):
+    """A write batch, pickled; sized without pickling it.
+
+    Beam sizes the first elements of every output for its counters. With the default coder
+    that pickled each batch whole: ~0.08 s for a batch of 100k CSV records, spent between
+    reading the file and creating the Bulk job. Only a counter uses the size.
+    """
+
+    def encode(self, batch: Any) -> bytes:
+        return pickle.dumps(batch, pickle.HIGHEST_PROTOCOL)
+
+    def decode(self, encoded: bytes) -> Any:
+        return pickle.loads(encoded)  # noqa: S301 - our own bytes, between our own steps
+
+    def estimate_size(self, batch: Any) -> int:
+        return 64 * len(batch)      # a rough figure per record
+
+    def is_deterministic(self) -> bool:
+        return False
+
+    def to_type_hint(self) -> Any:
+        return _WriteBatch
+
+
+beam.coders.registry.register_coder(_WriteBatch, _WriteBatchCoder)
 
 
 class _Batches(beam.DoFn):
