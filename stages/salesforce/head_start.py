@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -53,8 +54,11 @@ class StartedRead:
 
 _lock = threading.Lock()
 _logins: dict[Any, Future[Any]] = {}
-#: (connection, query, include_deleted, mode) -> (connection, the read's head start).
-_reads: dict[tuple[Any, ...], tuple[Any, Future[StartedRead]]] = {}
+#: (connection, query, include_deleted, mode) -> (connection, the read's head start, its
+#: cancel flag: set, a job not yet requested is not created).
+_reads: dict[tuple[Any, ...], tuple[Any, Future[StartedRead], threading.Event]] = {}
+#: How long ``discard_untaken`` waits for job requests in flight before it gives up on them.
+DISCARD_WAIT_SECONDS = 30.0
 
 
 def _on_thread(name: str, work: Callable[[], Any]) -> Future[Any]:
@@ -117,12 +121,15 @@ def start_read(connection: Any, config: ReadConfig) -> bool:
         key = _key(connection, spec)
         if key in _reads:
             return False
-        _reads[key] = (connection, _on_thread("forcebeam-head-start-read",
-                                              lambda: _begin(login.result(), spec)))
+        cancelled = threading.Event()
+        _reads[key] = (connection,
+                       _on_thread("forcebeam-head-start-read",
+                                  lambda: _begin(login.result(), spec, cancelled)),
+                       cancelled)
     return True
 
 
-def _begin(client: Any, spec: ReadSpec) -> StartedRead:
+def _begin(client: Any, spec: ReadSpec, cancelled: threading.Event) -> StartedRead:
     """The start of ``_PlanUnits.process`` for a read without an incremental bound."""
     total = -1
     if spec.query.splittable and spec.mode == "auto":
@@ -132,6 +139,8 @@ def _begin(client: Any, spec: ReadSpec) -> StartedRead:
         return StartedRead(total=total, job=None)
     whole = planner.ReadUnit(index=0, id_from=None, id_to=None, expected_rows=total,
                              mode="bulk")
+    if cancelled.is_set():      # the run ended first: no job for nobody
+        return StartedRead(total=total, job=None)
     try:
         job = bulk_query.create_query_job(client, unit_text(spec, whole),
                                           include_deleted=spec.include_deleted)
@@ -160,17 +169,28 @@ def take(connection: Any, spec: ReadSpec) -> StartedRead | None:
         return None
 
 
-def discard_untaken() -> int:
+def discard_untaken(wait_seconds: float = DISCARD_WAIT_SECONDS) -> int:
     """Abort and delete the jobs no plan took; forget every head start. Returns how many
-    jobs were discarded."""
+    jobs were discarded.
+
+    A head start still logging in creates no job after this; one whose job request is in
+    flight is waited for (at most ``wait_seconds`` in all) and its job discarded.
+    """
     with _lock:
         untaken = list(_reads.values())
         _reads.clear()
         _logins.clear()
+    for _, _, cancelled in untaken:
+        cancelled.set()
+    deadline = time.monotonic() + wait_seconds
     discarded = 0
-    for connection, started in untaken:
+    for connection, started, _ in untaken:
         try:
-            job = started.result().job
+            job = started.result(timeout=max(0.0, deadline - time.monotonic())).job
+        except TimeoutError:
+            LOG.warning("a read's Bulk job was still being created when the run ended; if "
+                        "it was, it is left in the org (Salesforce deletes it after 7 days)")
+            continue
         except Exception:  # noqa: BLE001, S112 - no job was created
             continue
         if job is None:
