@@ -218,3 +218,35 @@ def test_a_valid_file_is_validated_without_importing_beam_once_its_types_are_kno
     assert _validate_in_a_fresh_process(pipeline("WriteToParquet"), cache) == ("valid\n", True)
     report, _ = _validate_in_a_fresh_process(pipeline("WriteToParqet"), cache)
     assert "unknown transform type 'WriteToParqet'" in report and "WriteToParquet" in report
+
+
+def test_a_run_that_ends_while_its_read_logs_in_creates_no_job(org, tmp_path, monkeypatch):
+    """Ctrl-C during Beam's import: the head start is discarded at once, without waiting for
+    the login's round trips, and the job it had not yet requested is never created."""
+    import time
+
+    from forcebeam.auth import Connection, factory
+    from forcebeam.stages.salesforce import head_start
+    from forcebeam.stages.salesforce.config import ReadConfig
+    from forcebeam.stages.salesforce.describe import warm_describe_cache
+    from tests.support.stages import connection_mapping
+
+    monkeypatch.setenv("FORCEBEAM_CACHE_DIR", str(tmp_path / "cache"))
+    mapping = connection_mapping(org)
+    connection = Connection.from_mapping(mapping)
+    warm_describe_cache(connection, "Account")
+    factory.reset()         # the next login is the head start's own
+    org.reset_counters()
+    org.admin("PUT", "faults", json={"latency_ms": 1500})
+    try:
+        config = ReadConfig(connection=mapping, sobject="Account", fields=["Id", "Name"])
+        assert head_start.start_read(connection, config)
+        began = time.monotonic()
+        assert head_start.discard_untaken() == 0
+        assert time.monotonic() - began < 1.0
+        time.sleep(4.0)     # the login completes; the head start then stops short
+    finally:
+        org.admin("DELETE", "faults")
+        org.admin("PUT", "faults", json={"latency_ms": 0})
+    assert org.counters()["bulk_jobs"].get("query", 0) == 0
+    assert _jobs_left(org) == []

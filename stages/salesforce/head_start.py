@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from forcebeam.stages.salesforce import bulk_query, planner, rest_query
@@ -52,17 +52,31 @@ class StartedRead:
     refused: bulk_query.BulkQueryRefusedError | None = None
 
 
+@dataclass
+class _Begun:
+    """A read's head start on its thread, and whether its job may still appear."""
+
+    connection: Any
+    started: Future[StartedRead] = field(default_factory=Future)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Set by ``discard_untaken``: a job not yet requested is then never created.
+    cancelled: bool = False
+    #: The job's creation was requested (it may exist once ``started`` is done).
+    requested: bool = False
+
+
 _lock = threading.Lock()
 _logins: dict[Any, Future[Any]] = {}
-#: (connection, query, include_deleted, mode) -> (connection, the read's head start, its
-#: cancel flag: set, a job not yet requested is not created).
-_reads: dict[tuple[Any, ...], tuple[Any, Future[StartedRead], threading.Event]] = {}
+#: (connection, query, include_deleted, mode) -> that read's head start.
+_reads: dict[tuple[Any, ...], _Begun] = {}
 #: How long ``discard_untaken`` waits for job requests in flight before it gives up on them.
 DISCARD_WAIT_SECONDS = 30.0
 
 
-def _on_thread(name: str, work: Callable[[], Any]) -> Future[Any]:
-    future: Future[Any] = Future()
+def _on_thread(name: str, work: Callable[[], Any], future: Future[Any] | None = None
+               ) -> Future[Any]:
+    """Run ``work`` on a daemon thread; its result (or error) in ``future``."""
+    future = future if future is not None else Future()
 
     def run() -> None:
         try:
@@ -121,15 +135,13 @@ def start_read(connection: Any, config: ReadConfig) -> bool:
         key = _key(connection, spec)
         if key in _reads:
             return False
-        cancelled = threading.Event()
-        _reads[key] = (connection,
-                       _on_thread("forcebeam-head-start-read",
-                                  lambda: _begin(login.result(), spec, cancelled)),
-                       cancelled)
+        begun = _reads[key] = _Begun(connection)
+    _on_thread("forcebeam-head-start-read", lambda: _begin(login.result(), spec, begun),
+               begun.started)
     return True
 
 
-def _begin(client: Any, spec: ReadSpec, cancelled: threading.Event) -> StartedRead:
+def _begin(client: Any, spec: ReadSpec, begun: _Begun) -> StartedRead:
     """The start of ``_PlanUnits.process`` for a read without an incremental bound."""
     total = -1
     if spec.query.splittable and spec.mode == "auto":
@@ -139,8 +151,10 @@ def _begin(client: Any, spec: ReadSpec, cancelled: threading.Event) -> StartedRe
         return StartedRead(total=total, job=None)
     whole = planner.ReadUnit(index=0, id_from=None, id_to=None, expected_rows=total,
                              mode="bulk")
-    if cancelled.is_set():      # the run ended first: no job for nobody
-        return StartedRead(total=total, job=None)
+    with begun.lock:
+        if begun.cancelled:     # the run ended first: create no job
+            return StartedRead(total=total, job=None)
+        begun.requested = True
     try:
         job = bulk_query.create_query_job(client, unit_text(spec, whole),
                                           include_deleted=spec.include_deleted)
@@ -162,7 +176,7 @@ def take(connection: Any, spec: ReadSpec) -> StartedRead | None:
     if entry is None:
         return None
     try:
-        return entry[1].result()
+        return entry.started.result()
     except Exception as error:  # noqa: BLE001 - the plan's own attempt reports it
         LOG.debug("the head start of the %s read failed (%s); its plan starts it again",
                   spec.query.sobject, type(error).__name__)
@@ -180,13 +194,17 @@ def discard_untaken(wait_seconds: float = DISCARD_WAIT_SECONDS) -> int:
         untaken = list(_reads.values())
         _reads.clear()
         _logins.clear()
-    for _, _, cancelled in untaken:
-        cancelled.set()
+    requested = []
+    for begun in untaken:
+        with begun.lock:
+            begun.cancelled = True
+            if begun.requested:
+                requested.append(begun)
     deadline = time.monotonic() + wait_seconds
     discarded = 0
-    for connection, started, _ in untaken:
+    for begun in requested:
         try:
-            job = started.result(timeout=max(0.0, deadline - time.monotonic())).job
+            job = begun.started.result(timeout=max(0.0, deadline - time.monotonic())).job
         except TimeoutError:
             LOG.warning("a read's Bulk job was still being created when the run ended; if "
                         "it was, it is left in the org (Salesforce deletes it after 7 days)")
@@ -197,7 +215,7 @@ def discard_untaken(wait_seconds: float = DISCARD_WAIT_SECONDS) -> int:
             continue
         from forcebeam.auth import get_client
 
-        bulk_query.discard_query_job(get_client(connection), job["id"])
+        bulk_query.discard_query_job(get_client(begun.connection), job["id"])
         discarded += 1
         LOG.debug("discarded the head-started Bulk job %s: no read took it", job["id"])
     return discarded
