@@ -19,8 +19,9 @@ from collections.abc import Sequence
 os.environ.setdefault("NO_GCE_CHECK", "true")
 # Arrow's allocator for the command's process, read when pyarrow loads: jemalloc (in
 # pyarrow's Linux builds) hands freed pages back after a second, where the default mimalloc
-# keeps them. A local 5M-row extract to Parquet peaked at 393 MB against 331 MB for 100k rows
-# (1.19x); with mimalloc at 482 MB against 375 MB (1.29x). A pool the user chose is kept.
+# keeps them. A local extract to Parquet (make bench) peaked at 449 MB for 5M rows against
+# 370 MB for 100k (1.21x); with mimalloc at 541 MB against 417 MB (1.30x). A pool the user
+# chose is kept.
 if sys.platform.startswith("linux"):
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
 
