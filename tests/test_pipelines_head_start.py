@@ -54,14 +54,17 @@ def _pipeline(tmp_path: Path, reads: int = 1, shape: str = "len(Name)") -> Path:
     return path
 
 
-def _run(org: EmulatedOrg, tmp_path: Path, path: Path, *args: str, verbose: bool = True
-         ) -> subprocess.CompletedProcess[str]:
+def _run(org: EmulatedOrg, tmp_path: Path, path: Path, *args: str, verbose: bool = True,
+         merged: bool = False) -> subprocess.CompletedProcess[str]:
+    """`forcebeam run` in a process of its own; ``merged``: its stderr (the log) into its
+    stdout, in the order written."""
     env = {**os.environ, **use_org(org.info, environ={}),
            "FORCEBEAM_CACHE_DIR": str(tmp_path / "cache")}
     command = [sys.executable, "-m", "forcebeam.pipelines.cli", *(["-v"] if verbose else []),
                "run", str(path), *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True,  # noqa: S603
-                          timeout=300)
+    return subprocess.run(command, env=env, stdout=subprocess.PIPE,  # noqa: S603
+                          stderr=subprocess.STDOUT if merged else subprocess.PIPE,
+                          text=True, timeout=300)
 
 
 def _jobs_left(org: EmulatedOrg) -> list[dict]:
@@ -79,13 +82,13 @@ def _rows(tmp_path: Path, name: str) -> int:
 
 def test_a_local_read_starts_its_job_before_the_pipeline_and_reads_it_once(org, tmp_path):
     org.reset_counters()
-    done = _run(org, tmp_path, _pipeline(tmp_path))
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = _run(org, tmp_path, _pipeline(tmp_path), merged=True)
+    assert done.returncode == 0, done.stdout
     accounts = len(org_query(org, "SELECT Id FROM Account"))
     assert _rows(tmp_path, "accounts0") == accounts >= RECORDS
     # The job was on the org before Beam built the pipeline ("running ..." is printed once
     # it is built), and the read took it over: one job, deleted once read.
-    log = done.stderr + done.stdout
+    log = done.stdout
     created = log.index('"POST /services/data/v62.0/jobs/query HTTP')
     assert created < log.index(f"running {tmp_path}"), log
     assert org.counters()["bulk_jobs"]["query"] == 1
