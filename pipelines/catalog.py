@@ -143,10 +143,10 @@ def _beam_types_file() -> Path:
     import sys
     from importlib.metadata import version
 
+    from forcebeam.stages.cache_files import cache_dir
+
     key = hashlib.sha256(f"{version('apache-beam')}\0{sys.version}\0{sys.prefix}".encode())
-    root = os.environ.get("FORCEBEAM_CACHE_DIR") or os.path.join(
-        os.path.expanduser("~"), ".cache", "forcebeam")
-    return Path(root) / "beam-yaml" / f"types-{key.hexdigest()[:16]}.json"
+    return cache_dir("beam-yaml") / f"types-{key.hexdigest()[:16]}.json"
 
 
 def _stored_beam_types() -> frozenset[str] | None:
@@ -160,18 +160,9 @@ def _stored_beam_types() -> frozenset[str] | None:
 
 
 def _store_beam_types(names: Iterable[str]) -> None:
-    """Best effort, atomically (a concurrent run never reads half a file)."""
-    import tempfile
+    from forcebeam.stages.cache_files import store_json
 
-    path = _beam_types_file()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False,
-                                         encoding="utf-8", suffix=".tmp") as handle:
-            json.dump(sorted(names), handle)
-        os.replace(handle.name, path)
-    except OSError:
-        return
+    store_json(_beam_types_file(), sorted(names))
 
 
 @functools.lru_cache(maxsize=1)

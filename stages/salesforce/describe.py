@@ -17,10 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from forcebeam.stages.cache_files import cache_dir, store_json
 
 __all__ = ["describe_sobject", "cached_describe", "warm_describe_cache"]
 
@@ -48,12 +49,6 @@ def _unknown_sobject(client: Any, sobject: str) -> Exception:
                            field="sobject", suggestion=hint)
 
 
-def _cache_dir() -> Path:
-    root = os.environ.get("FORCEBEAM_CACHE_DIR") or os.path.join(
-        os.path.expanduser("~"), ".cache", "forcebeam")
-    return Path(root) / "describe"
-
-
 def _ttl() -> float:
     try:
         return float(os.environ.get("FORCEBEAM_DESCRIBE_TTL", DEFAULT_TTL_SECONDS))
@@ -63,7 +58,7 @@ def _ttl() -> float:
 
 def _cache_file(connection: Any, sobject: str) -> Path:
     key = hashlib.sha256(f"{connection!r}\0{sobject.lower()}".encode()).hexdigest()[:32]
-    return _cache_dir() / f"{key}.json"
+    return cache_dir("describe") / f"{key}.json"
 
 
 def cached_describe(connection: Any, sobject: str) -> dict[str, Any]:
@@ -94,13 +89,5 @@ def warm_describe_cache(connection: Any, sobject: str) -> dict[str, Any]:
         if error.status != 404:
             raise
         raise _unknown_sobject(client, sobject) from None
-    path = _cache_file(connection, sobject)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False,
-                                         suffix=".tmp") as handle:
-            json.dump(describe, handle)
-        os.replace(handle.name, path)
-    except OSError:
-        pass   # a read-only home only costs a describe next time
+    store_json(_cache_file(connection, sobject), describe)
     return describe
